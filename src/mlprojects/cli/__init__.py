@@ -1,0 +1,54 @@
+"""The ``mlprojects`` command line: wiring only; every command calls the library.
+
+Importing this module, ``--help`` and ``list`` do not import torch (they answer in a fraction of a
+second); commands that train import it when they run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from mlprojects import __version__
+from mlprojects.errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="mlprojects")
+def cli() -> None:
+    """The classic machine-learning projects, runnable, reproducible and fast, on PyTorch.
+
+    \b
+    mlprojects list                      the projects and the figures they reproduce
+    mlprojects run mnist-mlp             train and evaluate one (runs/mnist-mlp/<time>/)
+    mlprojects show runs/mnist-mlp/...   its settings and metrics
+    mlprojects data list                 the dataset catalog
+    """
+
+
+def _register() -> None:
+    from mlprojects.cli import data, info, run  # noqa: F401  (each adds its commands to cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors are one line on stderr and exit code 2 (MLPROJECTS_DEBUG=1: traceback)."""
+    _register()
+    try:
+        cli.main(args=argv, prog_name="mlprojects", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:  # usage errors: click's message, exit 2
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except UserError as error:
+        if os.environ.get("MLPROJECTS_DEBUG"):
+            raise
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

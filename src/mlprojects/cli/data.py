@@ -1,0 +1,64 @@
+"""``mlprojects data list | info NAME | fetch NAME [--from DIR]``: the dataset catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlprojects.cli import cli
+from mlprojects.cli.info import _table
+
+
+@cli.group()
+def data() -> None:
+    """The dataset catalog: what each dataset is, where it is, and how to get it."""
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+@data.command("list")
+def list_datasets() -> None:
+    """Every dataset with its size, licence and whether it is available here."""
+    from mlprojects.data.catalog import CATALOG
+    from mlprojects.data.store import status
+
+    rows = []
+    for spec in CATALOG.values():
+        states = status(spec).values()
+        where = "embedded" if spec.embedded else ("available" if all(s.startswith("ok") for s in states) else "not fetched")
+        rows.append([spec.name, spec.description, _size(spec.size), spec.licence, where])
+    _table("datasets", ["name", "description", "size", "licence", "status"], rows)
+
+
+@data.command()
+@click.argument("name")
+def info(name: str) -> None:
+    """Files, checksums, licence, citation and local status of one dataset."""
+    from mlprojects.data.catalog import get_spec
+    from mlprojects.data.store import cache_dir, status
+
+    spec = get_spec(name)
+    click.echo(f"{spec.name}: {spec.description}")
+    click.echo(f"licence:  {spec.licence}\ncitation: {spec.citation}")
+    if spec.homepage:
+        click.echo(f"homepage: {spec.homepage}")
+    if spec.notes:
+        click.echo(f"notes:    {spec.notes}")
+    click.echo(f"cache:    {cache_dir(spec)}")
+    states = status(spec)
+    _table("files", ["file", "size", "sha256", "status", "source"],
+           [[f.name, _size(f.size or 0), f.sha256, states[f.name], f.urls[0] if f.urls else "embedded"] for f in spec.files])
+
+
+@data.command()
+@click.argument("name")
+@click.option("--from", "from_dir", type=click.Path(path_type=Path), help="import the files from this local folder")
+def fetch(name: str, from_dir: Path | None) -> None:
+    """Download a dataset into the cache (or import it from a folder), checking every sha256."""
+    from mlprojects.data.store import fetch as fetch_dataset
+
+    for file, path in fetch_dataset(name, from_dir).items():
+        click.echo(f"ok  {file}  {path}")

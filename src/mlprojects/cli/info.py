@@ -1,0 +1,72 @@
+"""``list``, ``show`` and ``devices``: what there is, what a run did, what hardware is here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mlprojects.cli import cli
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=max(100, Console().width)).print(table)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def list_projects(as_json: bool) -> None:
+    """Every registered project: name, source, dataset, published figure."""
+    from dataclasses import asdict
+
+    from mlprojects.registry import all_projects
+
+    projects = all_projects()
+    if as_json:
+        click.echo(json.dumps([asdict(p) for p in projects], indent=2))
+        return
+    _table("mlprojects", ["project", "source", "dataset", "published figure"],
+           [[p.name, p.source, p.dataset, p.published] for p in projects])
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def show(run_dir: Path, as_json: bool) -> None:
+    """Settings and metrics of a run directory."""
+    from mlprojects.runner import METRICS, read_run_config
+
+    settings = read_run_config(run_dir)
+    metrics_path = run_dir / METRICS
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"completed": False}
+    if as_json:
+        click.echo(json.dumps({"config": settings, "metrics": metrics}, indent=2))
+        return
+    _table(f"{run_dir}: settings", ["setting", "value"], [[k, str(v)] for k, v in settings.items()])
+    _table(f"{run_dir}: metrics", ["metric", "value"],
+           [[k, f"{v:.6g}" if isinstance(v, float) else str(v)] for k, v in metrics.items()])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def devices(as_json: bool) -> None:
+    """CPU and GPU devices with name, memory and compute capability."""
+    from mlprojects.engine.device import describe
+
+    found = describe()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    _table("devices", ["device", "name", "memory (GiB)", "capability", "details"],
+           [[d["device"], d["name"], str(d["memory_gib"]), d["capability"],
+             ", ".join(f"{k} {v}" for k, v in d.items() if k not in ("device", "name", "memory_gib", "capability"))]
+            for d in found])

@@ -1,0 +1,82 @@
+"""``mlprojects run PROJECT [--set KEY=VALUE]... [--nproc N]`` and ``run --resume RUN_DIR``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from mlprojects.cli import cli
+from mlprojects.errors import UserError
+
+
+@cli.command(context_settings={"show_default": True})
+@click.argument("project", required=False)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a setting (repeatable)")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of settings")
+@click.option("--out", type=click.Path(file_okay=False), help="run directory  [default: runs/PROJECT/<time>]")
+@click.option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+@click.option("--seed", type=int, help="seed for splits, initialisation and shuffling (same as --set seed=N)")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, help="processes on this machine (torchrun)")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), help="continue this run from its checkpoint")
+@click.option("--settings", "show_settings", is_flag=True, help="list the project's settings and defaults, then exit")
+@click.option("--quiet", is_flag=True, help="no progress output")
+def run(project, sets, config_file, out, device, seed, nproc, resume, show_settings, quiet) -> None:
+    """Train and evaluate PROJECT; print the run directory and its test metrics."""
+    from mlprojects.config import parse_overrides
+
+    if show_settings:
+        return _print_settings(project)
+    if resume is None and not project:
+        raise UserError("name a project (see `mlprojects list`) or --resume RUN_DIR")
+    if resume is not None and project:
+        raise UserError("--resume continues an existing run: give RUN_DIR alone, without PROJECT")
+    overrides = parse_overrides(sets)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        sys.exit(_launch(project, sets, config_file, out, device, seed, nproc, resume, quiet))
+
+    from mlprojects.runner import METRICS, run as run_project
+
+    run_dir = run_project(project, overrides, config_file=config_file, out=out, device=device, seed=seed,
+                          resume=resume, progress=not quiet)
+    if int(os.environ.get("RANK", 0)) == 0:
+        metrics = json.loads((run_dir / METRICS).read_text())
+        figures = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("test_") and isinstance(v, float))
+        click.echo(f"{run_dir}  {figures}")
+
+
+def _launch(project, sets, config_file, out, device, seed, nproc, resume, quiet) -> int:
+    """Re-run this command as ``nproc`` processes under torchrun, all writing to one run directory."""
+    from mlprojects.runner import default_out, resolve_settings
+
+    if resume is None:
+        resolve_settings(project, __import__("mlprojects.config").config.parse_overrides(sets), config_file, seed)
+        out = out or str(default_out(project))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "mlprojects", "run"]
+    command += ["--resume", str(resume)] if resume is not None else [project, "--out", str(out)]
+    for item in sets:
+        command += ["--set", item]
+    for flag, value in (("--config", config_file), ("--device", device), ("--seed", seed)):
+        if value is not None:
+            command += [flag, str(value)]
+    if quiet:
+        command.append("--quiet")
+    return subprocess.call(command)
+
+
+def _print_settings(project: str | None) -> None:
+    from mlprojects import registry
+    from mlprojects.cli.info import _table
+    from mlprojects.config import describe
+
+    if not project:
+        raise UserError("--settings needs a project name")
+    spec = registry.get(project)
+    _table(f"{project} settings (--set KEY=VALUE)", ["setting", "type", "default", "help"],
+           [[name, kind, ",".join(map(str, d)) if isinstance(d, tuple) else str(d), text]
+            for name, kind, d, text in describe(spec.config_class)])

@@ -1,0 +1,208 @@
+"""Typed run configurations: dataclasses whose defaults are the published settings.
+
+Values arrive as ``--set key=value`` strings or YAML scalars and lists; :func:`resolve` coerces them
+to each field's declared type, checks them in ``__post_init__``, and turns every mistake into one
+:class:`~mlprojects.errors.UserError` line that names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mlprojects.errors import UserError
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
+SCHEDULES = ("constant", "step", "exponential", "cosine")
+
+
+def setting(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field with help text (shown by ``mlprojects run PROJECT --help-settings``)."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults")
+    return field(default=default, metadata={"help": help}, **kwargs)
+
+
+@dataclass
+class TrainConfig:
+    """Settings every trained project shares: the engine reads these, the project adds its own."""
+
+    seed: int = setting(42, "one seed for splits, initialisation, shuffling and dropout")
+    epochs: int = setting(10, "passes over the training data")
+    batch_size: int = setting(32, "global batch size (split across processes under torchrun)")
+    optimizer: Literal[OPTIMIZERS] = setting("sgd", "optimizer: " + ", ".join(OPTIMIZERS))
+    lr: float = setting(0.01, "learning rate")
+    momentum: float = setting(0.9, "momentum for optimizer=momentum (and rmsprop)")
+    weight_decay: float = setting(0.0, "L2 penalty added by the optimizer")
+    lr_schedule: Literal[SCHEDULES] = setting("constant", "per-epoch schedule: " + ", ".join(SCHEDULES))
+    lr_step: int = setting(5, "lr_schedule=step: epochs between decays")
+    lr_gamma: float = setting(0.5, "lr_schedule=step|exponential: decay factor")
+    val_fraction: float = setting(0.0, "fraction of the training split held out for validation")
+    early_stopping: int = setting(0, "stop after this many epochs without improvement (0: off)")
+    precision: Literal["fp32", "bf16"] = setting("fp32", "bf16 runs the forward pass under autocast")
+    compile: bool = setting(False, "torch.compile the model")
+    eval_batch_size: int = setting(1000, "batch size for evaluation and prediction")
+
+    def __post_init__(self) -> None:
+        positive(self, "epochs", "batch_size", "eval_batch_size", "lr", "lr_step", "lr_gamma")
+        non_negative(self, "momentum", "weight_decay", "early_stopping", "seed")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction={self.val_fraction}: must be in [0, 1)")
+        if self.early_stopping and not self.val_fraction:
+            raise ValueError("early_stopping needs a validation split: also set val_fraction, e.g. 0.1")
+
+
+def positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) <= 0:
+            raise ValueError(f"{name}={getattr(cfg, name)}: must be greater than 0")
+
+
+def non_negative(cfg: Any, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name}={getattr(cfg, name)}: must be 0 or more")
+
+
+# --- coercion ---------------------------------------------------------------------------------
+
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _parse_int_tuple(text: str) -> tuple[int, ...]:
+    """``256,256`` or ``256-128`` or ``256x4`` (four layers of 256) or ``128x2-64``."""
+    parts: list[int] = []
+    for chunk in re.split(r"[,\-\s]+", text.strip().strip("[]()")):
+        if not chunk:
+            continue
+        width, _, times = chunk.partition("x")
+        parts.extend([int(width)] * (int(times) if times else 1))
+    return tuple(parts)
+
+
+def coerce(name: str, annotation: Any, value: Any) -> Any:
+    """Turn a string (from ``--set``) or a YAML value into the field's type, or raise UserError."""
+    origin = typing.get_origin(annotation)
+    try:
+        if origin is Literal:
+            allowed = typing.get_args(annotation)
+            if isinstance(allowed[0], tuple):  # Literal[SOME_TUPLE]
+                allowed = allowed[0]
+            if value not in allowed:
+                raise UserError(_bad(name, value, "one of " + ", ".join(map(str, allowed))))
+            return value
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+                return None
+            return coerce(name, args[0], value)
+        if origin is tuple:
+            item_type = typing.get_args(annotation)[0]
+            items = _parse_int_tuple(value) if isinstance(value, str) and item_type is int else value
+            if isinstance(items, (int, float, str)):
+                items = [items]
+            result = tuple(coerce(name, item_type, item) for item in items)
+            if not result:
+                raise UserError(_bad(name, value, "a non-empty list"))
+            return result
+        if annotation is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in _BOOLS:
+                return _BOOLS[str(value).lower()]
+            raise UserError(_bad(name, value, "true or false"))
+        if annotation is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if annotation is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if annotation is str:
+            return str(value)
+    except (ValueError, TypeError):
+        kind = {int: "an integer", float: "a number", tuple: "a list of integers like 256,256"}
+        raise UserError(_bad(name, value, kind.get(origin or annotation, str(annotation)))) from None
+    raise TypeError(f"setting {name}: unsupported type {annotation!r}")
+
+
+def _bad(name: str, value: Any, allowed: str) -> str:
+    return f"setting {name}={value!r} is not valid: expected {allowed}"
+
+
+# --- resolution -------------------------------------------------------------------------------
+
+
+def known_keys(config_class: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(config_class, include_extras=False)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_class)}
+
+
+def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; ``optimizer=adam lr=0.001`` in one item works too."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        for item in pair.split() if " " in pair and pair.count("=") > 1 else [pair]:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=5")
+            result[key.strip()] = value.strip()
+    return result
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must be a mapping of setting: value")
+    return data
+
+
+def resolve(config_class: type, *layers: dict[str, Any]) -> Any:
+    """Defaults, then each layer of overrides in turn (YAML file, then ``--set``), checked."""
+    keys = known_keys(config_class)
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key not in keys:
+                close = difflib.get_close_matches(key, keys, n=3, cutoff=0.4)
+                hint = f"did you mean {', '.join(close)}?" if close else "known: " + ", ".join(keys)
+                raise UserError(f"unknown setting {key!r}: {hint}")
+            values[key] = coerce(key, keys[key], value)
+    try:
+        return config_class(**values)
+    except ValueError as error:
+        raise UserError(f"invalid settings: {error}") from None
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def describe(config_class: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) for every setting."""
+    keys = known_keys(config_class)
+    rows = []
+    for f in dataclasses.fields(config_class):
+        tp = keys[f.name]
+        args = typing.get_args(tp)
+        if typing.get_origin(tp) is Literal:
+            shown = "|".join(args[0] if isinstance(args[0], tuple) else args)
+        else:
+            shown = getattr(tp, "__name__", str(tp)).replace("typing.", "")
+        rows.append((f.name, shown, f.default, f.metadata.get("help", "")))
+    return rows

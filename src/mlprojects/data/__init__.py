@@ -1,0 +1,1 @@
+"""Datasets: the catalog of specs, verified downloads into a cache, and format parsers."""

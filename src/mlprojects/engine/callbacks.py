@@ -1,0 +1,147 @@
+"""What happens around the training loop: progress, history, TensorBoard, checkpoints, early stop.
+
+Only rank 0 gets the writing callbacks; every rank gets :class:`EarlyStopping`, whose decision
+comes from all-reduced metrics and so is the same on every rank.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from mlprojects.engine import checkpoint
+from mlprojects.engine.io import write_text
+from mlprojects.engine.trainer import Callback, Trainer
+
+
+def _format(logs: dict, keys: list[str]) -> str:
+    return " - ".join(f"{k} {logs[k]:.4f}" for k in keys if k in logs and isinstance(logs[k], float))
+
+
+class ProgressBar(Callback):
+    """A bar per epoch with loss and metrics, like Keras' ``fit``; one line per epoch without a TTY."""
+
+    def __init__(self, epochs: int, metric_names: list[str], stream=None, refresh_s: float = 0.25):
+        self.epochs, self.metric_names = epochs, metric_names
+        self.stream = stream or sys.stderr
+        self.interactive = self.stream.isatty() and not os.environ.get("CI")
+        self.refresh_s = refresh_s
+        self.progress = None
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int, steps: int) -> None:
+        self.next_refresh = time.monotonic() + self.refresh_s
+        if not self.interactive:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn(f"epoch {epoch + 1}/{self.epochs}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                                 console=Console(file=self.stream), transient=False)
+        self.task = self.progress.add_task("train", total=steps, status="")
+        self.progress.start()
+
+    def on_step(self, trainer: Trainer, step: int, loss_sum: torch.Tensor, seen: int) -> None:
+        if self.progress is None or time.monotonic() < self.next_refresh:
+            return
+        self.next_refresh = time.monotonic() + self.refresh_s
+        # approximate on multi-process runs: this rank's loss over the global count
+        share = seen / trainer.context.world_size if trainer.context.distributed else seen
+        self.progress.update(self.task, completed=step + 1, status=f"loss {float(loss_sum) / max(share, 1):.4f}")
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        keys = ["loss", *self.metric_names, "val_loss", *[f"val_{m}" for m in self.metric_names]]
+        status = f"{_format(logs, keys)} - {logs['samples_per_sec']:.0f} samples/s"
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[0].total, status=status)
+            self.progress.stop()
+            self.progress = None
+        else:
+            print(f"epoch {epoch + 1}/{self.epochs} - {logs['time_s']:.1f}s - {status}", file=self.stream, flush=True)
+
+
+class HistoryWriter(Callback):
+    """``history.jsonl``: one JSON line per epoch, rewritten whole (and atomically) each epoch."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        write_text(self.path, "".join(json.dumps(row) + "\n" for row in trainer.history))
+
+
+class TensorBoardLogger(Callback):
+    def __init__(self, log_dir: Path):
+        self.log_dir, self.writer = log_dir, None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        # TensorBoard imports all of TensorFlow when it is installed (seconds of start-up) unless
+        # this marker module exists; its own TF-free stub writes the same event files.
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.log_dir))
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        for key, value in logs.items():
+            if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+                group = "val" if key.startswith("val_") else ("train" if key in ("loss", *trainer.metrics) else "info")
+                self.writer.add_scalar(f"{key.removeprefix('val_')}/{group}", value, epoch + 1)
+        self.writer.flush()
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras' rule, min_delta 0)."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, mode: str | None = None):
+        self.monitor, self.patience = monitor, patience
+        self.mode = mode or ("max" if "acc" in monitor else "min")
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.wait = 0
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        value = logs[self.monitor]
+        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        if better:
+            self.best, self.best_epoch, self.wait = value, epoch + 1, 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.stop_training = True
+                logs["early_stopped"] = True
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+
+
+class Checkpointer(Callback):
+    """An atomic checkpoint after every epoch: weights, optimizer, scheduler, RNG, history and
+    the state of every other callback, so a resumed run continues exactly where this one stopped."""
+
+    def __init__(self, path: Path, extra_state: Callable[[], dict[str, Any]] = dict):
+        self.path, self.extra_state = path, extra_state
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        state = {
+            "epoch": epoch + 1,
+            "history": trainer.history,
+            "callbacks": {type(c).__name__: c.state_dict() for c in trainer.callbacks if c.state_dict()},
+            **self.extra_state(),
+        }
+        checkpoint.save(self.path, trainer.model, trainer.optimizer, trainer.scheduler, state)

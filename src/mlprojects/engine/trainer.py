@@ -1,0 +1,162 @@
+"""fit / evaluate / predict for any model, loss and in-memory dataset, on one process or many.
+
+The inner loop is kept as close to a hand-written PyTorch loop as possible (its overhead is
+measured in ``benchmarks/bench_mlp.py``): running sums stay on the device and are read only when
+the progress bar refreshes, so there is no per-step host sync.
+
+Under ``torchrun`` every rank walks the same shuffled global batches and takes every
+world_size-th sample of each; the loss is a sum scaled by world_size / global_batch, so DDP's
+gradient average equals the single-process gradient of the mean loss over the global batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from mlprojects.engine import distributed
+from mlprojects.engine.checkpoint import unwrap
+from mlprojects.engine.data import TensorData, batches, epoch_order
+
+LossFn = Callable[..., torch.Tensor]  # loss_fn(outputs, targets, reduction="mean"|"sum")
+MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # -> sum over the batch
+
+
+def correct_count(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Accuracy's numerator: how many arg-max predictions equal the labels."""
+    return (outputs.argmax(1) == targets).sum()
+
+
+class Callback:
+    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_epoch_begin(self, trainer: "Trainer", epoch: int, steps: int) -> None: ...
+    def on_step(self, trainer: "Trainer", step: int, loss_sum: torch.Tensor, seen: int) -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict) -> None: ...
+    def on_train_end(self, trainer: "Trainer") -> None: ...
+    def state_dict(self) -> dict: return {}
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
+                 scheduler=None, *, device: torch.device, context: distributed.Context | None = None,
+                 metrics: dict[str, MetricFn] | None = None, precision: str = "fp32",
+                 channels_last: bool = False, callbacks: Sequence[Callback] = (), eval_batch_size: int = 1000):
+        self.context = context or distributed.Context()
+        self.device = device
+        self.loss_fn, self.optimizer, self.scheduler = loss_fn, optimizer, scheduler
+        self.metrics = {"accuracy": correct_count} if metrics is None else metrics
+        self.autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
+                         else contextlib.nullcontext())
+        self.memory_format = torch.channels_last if channels_last else None
+        self.callbacks = list(callbacks)
+        self.eval_batch_size = eval_batch_size
+        self.history: list[dict] = []
+        self.stop_training = False
+        if self.memory_format is not None:
+            model = model.to(memory_format=self.memory_format)
+        if self.context.distributed:
+            device_ids = [device.index] if device.type == "cuda" else None
+            model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        self.model = model
+
+    # --- training -------------------------------------------------------------------------
+
+    def fit(self, train: TensorData, *, epochs: int, batch_size: int, seed: int,
+            val: TensorData | None = None, start_epoch: int = 0) -> list[dict]:
+        self.stop_training = False
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+        for epoch in range(start_epoch, epochs):
+            logs = self.train_epoch(train, batch_size, seed, epoch)
+            if val is not None:
+                logs.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+            if self.scheduler is not None:
+                self.scheduler.step()
+            self.history.append(logs)
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, epoch, logs)
+            if self.stop_training:
+                break
+        for callback in self.callbacks:
+            callback.on_train_end(self)
+        return self.history
+
+    def train_epoch(self, data: TensorData, batch_size: int, seed: int, epoch: int) -> dict:
+        model, optimizer, loss_fn, metrics = self.model, self.optimizer, self.loss_fn, self.metrics
+        rank, world = self.context.rank, self.context.world_size
+        n = len(data)
+        steps = math.ceil(n / batch_size)
+        lr = optimizer.param_groups[0]["lr"]
+        order = epoch_order(n, seed, epoch, data.inputs.device)
+        loss_sum = torch.zeros((), device=self.device)
+        metric_sums = {name: torch.zeros((), device=self.device) for name in metrics}
+        for callback in self.callbacks:
+            callback.on_epoch_begin(self, epoch, steps)
+        model.train()
+        started = time.perf_counter()
+        for step, (inputs, targets) in enumerate(batches(data, batch_size, order, rank, world)):
+            if self.memory_format is not None:
+                inputs = inputs.contiguous(memory_format=self.memory_format)
+            with self.autocast:
+                outputs = model(inputs)
+            if world == 1:
+                loss = loss_fn(outputs.float(), targets)
+                loss_sum += loss.detach() * len(targets)
+            else:
+                summed = loss_fn(outputs.float(), targets, reduction="sum")
+                loss = summed * (world / min(batch_size, n - step * batch_size))
+                loss_sum += summed.detach()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                for name, metric in metrics.items():
+                    metric_sums[name] += metric(outputs, targets)
+            for callback in self.callbacks:
+                callback.on_step(self, step, loss_sum, min((step + 1) * batch_size, n))
+        totals = distributed.all_reduce_sum(torch.stack([loss_sum, *metric_sums.values()]).double())
+        elapsed = time.perf_counter() - started
+        logs = {"epoch": epoch + 1, "loss": float(totals[0]) / n}
+        logs.update({name: float(value) / n for name, value in zip(metrics, totals[1:])})
+        logs.update({"lr": lr, "time_s": round(elapsed, 4), "samples_per_sec": n / elapsed})
+        return logs
+
+    # --- evaluation and prediction ----------------------------------------------------------
+
+    @torch.inference_mode()
+    def evaluate(self, data: TensorData, batch_size: int | None = None) -> dict[str, float]:
+        """Mean loss and metrics over ``data``, sharded across ranks and summed."""
+        model = unwrap(self.model)
+        model.eval()
+        rank, world = self.context.rank, self.context.world_size
+        sums = torch.zeros(1 + len(self.metrics), dtype=torch.float64, device=self.device)
+        for inputs, targets in batches(data, batch_size or self.eval_batch_size, None, rank, world):
+            outputs = self._forward(model, inputs).float()
+            values = [self.loss_fn(outputs, targets, reduction="sum")]
+            values += [metric(outputs, targets) for metric in self.metrics.values()]
+            sums += torch.stack([v.double() for v in values])
+        sums = distributed.all_reduce_sum(sums)
+        n = len(data)
+        return {"loss": float(sums[0]) / n, **{name: float(v) / n for name, v in zip(self.metrics, sums[1:])}}
+
+    @torch.inference_mode()
+    def predict(self, inputs: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Model outputs for ``inputs`` on this process (no sharding)."""
+        model = unwrap(self.model)
+        model.eval()
+        size = batch_size or self.eval_batch_size
+        outputs = [self._forward(model, inputs[i:i + size].to(self.device)).float()
+                   for i in range(0, len(inputs), size)]
+        return torch.cat(outputs) if outputs else torch.empty(0)
+
+    def _forward(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        if self.memory_format is not None and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=self.memory_format)
+        with self.autocast:
+            return model(inputs)

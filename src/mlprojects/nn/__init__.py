@@ -1,0 +1,5 @@
+"""Reusable model builders shared by the projects."""
+
+from mlprojects.nn.mlp import MLP
+
+__all__ = ["MLP"]

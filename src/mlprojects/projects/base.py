@@ -1,0 +1,49 @@
+"""What a trained project declares; the runner (``mlprojects.runner``) does the rest.
+
+A project gives: its config dataclass (defaults = the published configuration), its data as
+tensors, its model, its loss and metrics, and the plots and extra figures of its report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlprojects.config import TrainConfig
+from mlprojects.engine import TensorData, Trainer
+from mlprojects.engine.trainer import LossFn, MetricFn, correct_count
+
+
+@dataclass
+class Prepared:
+    train: TensorData
+    test: TensorData
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Project:
+    name: str = ""
+    config_class: type[TrainConfig] = TrainConfig
+
+    def prepare(self, cfg: TrainConfig) -> Prepared:
+        raise NotImplementedError
+
+    def build_model(self, cfg: TrainConfig, data: Prepared) -> nn.Module:
+        raise NotImplementedError
+
+    def loss_fn(self, cfg: TrainConfig) -> LossFn:
+        return nn.functional.cross_entropy
+
+    def metrics(self, cfg: TrainConfig) -> dict[str, MetricFn]:
+        return {"accuracy": correct_count}
+
+    def report(self, run_dir: Path, cfg: TrainConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
+        """Write plots under ``run_dir/plots`` and return extra figures for metrics.json."""
+        return {}
+
+    def example_inputs(self, data: Prepared, count: int = 8) -> torch.Tensor:
+        return data.test.inputs[:count]
