@@ -80,11 +80,14 @@ _BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no"
 def _parse_int_tuple(text: str) -> tuple[int, ...]:
     """``256,256`` or ``256-128`` or ``256x4`` (four layers of 256) or ``128x2-64``."""
     parts: list[int] = []
-    for chunk in re.split(r"[,\-\s]+", text.strip().strip("[]()")):
-        if not chunk:
+    for token in re.split(r"[,\s]+", text.strip().strip("[]()")):
+        if not token:
             continue
-        width, _, times = chunk.partition("x")
-        parts.extend([int(width)] * (int(times) if times else 1))
+        # '-' separates widths (the sweep spelling 128-64-32); a leading '-' is a sign
+        chunks = token.split("-") if re.fullmatch(r"\d+(x\d+)?(-\d+(x\d+)?)+", token) else [token]
+        for chunk in chunks:
+            width, _, times = chunk.partition("x")
+            parts.extend([int(width)] * (int(times) if times else 1))
     return tuple(parts)
 
 

@@ -35,8 +35,9 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr and exit code 2 (MLPROJECTS_DEBUG=1: traceback)."""
     _register()
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=argv, prog_name="mlprojects", standalone_mode=False)
+        cli.main(args=argv or ["--help"], prog_name="mlprojects", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:  # usage errors: click's message, exit 2

@@ -48,9 +48,11 @@ def info(name: str) -> None:
     if spec.notes:
         click.echo(f"notes:    {spec.notes}")
     click.echo(f"cache:    {cache_dir(spec)}")
-    states = status(spec)
-    _table("files", ["file", "size", "sha256", "status", "source"],
-           [[f.name, _size(f.size or 0), f.sha256, states[f.name], f.urls[0] if f.urls else "embedded"] for f in spec.files])
+    for file, state in zip(spec.files, status(spec).values()):
+        click.echo(f"\n{file.name}  {_size(file.size or 0)}  {state}")
+        click.echo(f"  sha256  {file.sha256}")
+        for url in file.urls:
+            click.echo(f"  url     {url}")
 
 
 @data.command()

@@ -102,7 +102,10 @@ def load(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
         if key.startswith("optim."):
             _, param_id, name = key.split(".", 2)
             optim_state.setdefault(int(param_id), {})[name] = value
-    optimizer.load_state_dict({"state": optim_state, "param_groups": json.loads(metadata["optimizer_groups"])})
+    groups = json.loads(metadata["optimizer_groups"])
+    for group in groups:  # JSON turned tuples such as Adam's betas into lists
+        group.update({k: tuple(v) for k, v in group.items() if k != "params" and isinstance(v, list)})
+    optimizer.load_state_dict({"state": optim_state, "param_groups": groups})
     scheduler_state = json.loads(metadata["scheduler"])
     if scheduler is not None and scheduler_state is not None:
         scheduler.load_state_dict(scheduler_state)

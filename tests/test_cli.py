@@ -1,0 +1,102 @@
+"""The CLI contract: commands, help, bad input as one line with exit code 2, no torch for list."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FAST, run_subprocess
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["list"], ["run", "--help"], ["data", "--help"]])
+def test_help_and_list_do_not_import_torch(args):
+    code = ("import sys; from mlprojects.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_list_names_the_project_source_and_figure(cli):
+    result = cli("list", "--json")
+    projects = {p["name"]: p for p in json.loads(result.out)}
+    assert "mnist-mlp" in projects and "0.983" in projects["mnist-mlp"]["published"]
+
+
+@pytest.mark.parametrize("command", [["run"], ["show"], ["data", "list"], ["data", "info"], ["data", "fetch"],
+                                     ["devices"], ["list"]])
+def test_every_command_has_help(cli, command):
+    result = cli(*command, "--help")
+    assert result.code == 0 and "Usage:" in result.out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "mnist-mpl"], "unknown project 'mnist-mpl': did you mean mnist-mlp?"),
+    (["run", "mnist-mlp", "--set", "epoch=3"], "unknown setting 'epoch': did you mean epochs?"),
+    (["run", "mnist-mlp", "--set", "epochs=many"], "expected an integer"),
+    (["run", "mnist-mlp", "--set", "batch_size=0"], "batch_size=0: must be greater than 0"),
+    (["run", "mnist-mlp", "--set", "widths=256,-1"], "every width must be greater than 0"),
+    (["run", "mnist-mlp", "--set", "data=cifar"], "expected one of mnist-10k, mnist, fashion-mnist"),
+    (["run", "mnist-mlp", "--device", "tpu"], "expected auto, cpu, cuda, cuda:N or mps"),
+    (["run", "mnist-mlp", "--config", "/nonexistent.yaml"], "does not exist"),
+    (["run"], "name a project"),
+    (["data", "info", "mnsit"], "unknown dataset 'mnsit': did you mean mnist"),
+    (["show", "/nonexistent-run"], "is not a run directory"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(cli, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = cli(*args)
+    assert result.code == 2, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_dataset_offline_leaves_no_run_directory(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("run", "mnist-mlp", "--set", "data=mnist", *FAST)
+    assert result.code == 2
+    assert "mlprojects data fetch mnist --from DIR" in result.err and len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    quiet = run_subprocess("run", "nope", cwd=tmp_path)
+    loud = run_subprocess("run", "nope", cwd=tmp_path, env={"MLPROJECTS_DEBUG": "1"})
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+    assert "Traceback" in loud.stderr and "UserError" in loud.stderr
+
+
+def test_config_file_and_set_layers(cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("project: mnist-mlp\nepochs: 1\nwidths: [32]\nbatch_size: 64\n")
+    result = cli("run", "mnist-mlp", "--config", str(config), "--set", "batch_size=128", "--quiet",
+                 "--out", str(tmp_path / "run"))
+    assert result.code == 0, result.err
+    shown = json.loads(cli("show", str(tmp_path / "run"), "--json").out)
+    assert shown["config"]["widths"] == [32] and shown["config"]["batch_size"] == 128
+    assert shown["metrics"]["completed"] is True
+    wrong = tmp_path / "w.yaml"
+    wrong.write_text("project: other\n")
+    assert "is for project 'other'" in cli("run", "mnist-mlp", "--config", str(wrong)).err
+
+
+def test_settings_listing(cli):
+    result = cli("run", "mnist-mlp", "--settings")
+    assert result.code == 0 and "widths" in result.out and "0.087" in result.out
+
+
+def test_devices_lists_the_cpu(cli):
+    found = json.loads(cli("devices", "--json").out)
+    assert found[0]["device"] == "cpu" and found[0]["cores"] >= 1
+
+
+def test_data_list_and_info(cli):
+    listing = cli("data", "list")
+    assert listing.code == 0 and "mnist-10k" in listing.out and "embedded" in listing.out
+    info = cli("data", "info", "mnist")
+    assert "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609" in info.out
+    assert "missing" in info.out

@@ -1,0 +1,110 @@
+"""mnist-mlp end to end through the CLI: run directory, determinism, resume, 2-process DDP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import FAST, run_subprocess
+from mlprojects import registry
+from mlprojects.config import resolve
+from mlprojects.engine import checkpoint
+
+
+def _metrics(run_dir) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_run_directory_holds_everything(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli("run", "mnist-mlp", *FAST, "--set", "epochs=2", "--out", str(out))
+    assert result.code == 0, result.err
+    assert str(out) in result.out and "test_accuracy" in result.out
+    for name in ("config.yaml", "metrics.json", "history.jsonl", "model.safetensors", "checkpoint.safetensors",
+                 "plots/learning_curves.png", "plots/confusion_matrix.png", "plots/misclassified.png"):
+        assert (out / name).is_file(), name
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    metrics = _metrics(out)
+    assert metrics["completed"] is True and metrics["epochs_completed"] == 2
+    assert 0.5 < metrics["test_accuracy"] <= 1 and metrics["train_samples_per_sec"] > 0
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert history[1]["loss"] < history[0]["loss"]
+
+    # the saved weights reproduce the reported test accuracy
+    project = registry.get("mnist-mlp")
+    cfg = resolve(project.config_class, {"epochs": 2, "widths": "64,64"})
+    data = project.prepare(cfg)
+    model = project.build_model(cfg, data)
+    checkpoint.load_weights(out / "model.safetensors", model)
+    with torch.no_grad():
+        accuracy = (model(data.test.inputs).argmax(1) == data.test.targets).sum().item() / len(data.test)
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+    assert set(load_file(str(out / "model.safetensors"))) == set(model.state_dict())
+
+
+def test_same_command_twice_gives_identical_metrics(cli, tmp_path):
+    for name in ("a", "b"):
+        assert cli("run", "mnist-mlp", *FAST, "--set", "dropout=0.2", "--seed", "7", "--out", str(tmp_path / name)).code == 0
+    a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
+    assert (a["test_loss"], a["test_accuracy"], a["train_loss"]) == (b["test_loss"], b["test_accuracy"], b["train_loss"])
+    assert (tmp_path / "a/model.safetensors").read_bytes() == (tmp_path / "b/model.safetensors").read_bytes()
+
+
+def test_resumed_run_equals_a_straight_run(cli, tmp_path):
+    common = ["--set", "widths=64,64", "--set", "dropout=0.1", "--set", "optimizer=momentum",
+              "--set", "lr_schedule=step", "--set", "lr_step=1", "--quiet"]
+    assert cli("run", "mnist-mlp", *common, "--set", "epochs=3", "--out", str(tmp_path / "straight")).code == 0
+    assert cli("run", "mnist-mlp", *common, "--set", "epochs=1", "--out", str(tmp_path / "resumed")).code == 0
+    assert _metrics(tmp_path / "resumed")["epochs_completed"] == 1
+    result = cli("run", "--resume", str(tmp_path / "resumed"), "--set", "epochs=3", "--quiet")
+    assert result.code == 0, result.err
+    straight, resumed = _metrics(tmp_path / "straight"), _metrics(tmp_path / "resumed")
+    for key in ("test_loss", "test_accuracy", "train_loss", "train_accuracy", "epochs_completed"):
+        assert straight[key] == resumed[key], key
+    lines = (tmp_path / "resumed/history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+
+
+def test_resume_refuses_changes_that_would_break_the_model(cli, tmp_path):
+    assert cli("run", "mnist-mlp", *FAST, "--out", str(tmp_path / "r")).code == 0
+    result = cli("run", "--resume", str(tmp_path / "r"), "--set", "widths=8")
+    assert result.code == 2 and "cannot change widths when resuming" in result.err
+
+
+def test_an_existing_run_is_never_overwritten(cli, tmp_path):
+    assert cli("run", "mnist-mlp", *FAST, "--out", str(tmp_path / "r")).code == 0
+    before = (tmp_path / "r/model.safetensors").read_bytes()
+    result = cli("run", "mnist-mlp", *FAST, "--out", str(tmp_path / "r"))
+    assert result.code == 2 and "already holds a run" in result.err
+    assert (tmp_path / "r/model.safetensors").read_bytes() == before
+
+
+def test_two_process_ddp_matches_one_process(tmp_path):
+    """Same global batch on 2 gloo processes (torchrun) and on 1 process: same final metrics."""
+    common = ["run", "mnist-mlp", "--set", "epochs=2", "--set", "widths=64,64", "--set", "batch_size=64",
+              "--set", "optimizer=momentum", "--set", "lr=0.05", "--quiet", "--device", "cpu"]
+    single = run_subprocess(*common, "--out", str(tmp_path / "one"))
+    double = run_subprocess(*common, "--nproc", "2", "--out", str(tmp_path / "two"))
+    assert single.returncode == 0, single.stderr
+    assert double.returncode == 0, double.stderr
+    one, two = _metrics(tmp_path / "one"), _metrics(tmp_path / "two")
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    for key in ("test_loss", "train_loss"):
+        assert two[key] == pytest.approx(one[key], rel=1e-4), key
+    assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 1 / 2000 + 1e-12
+    w1, w2 = load_file(str(tmp_path / "one/model.safetensors")), load_file(str(tmp_path / "two/model.safetensors"))
+    for key in w1:
+        torch.testing.assert_close(w1[key], w2[key], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_default_configuration_reaches_the_target_on_the_embedded_split(cli, tmp_path):
+    """The notebook's final model, unchanged, on the embedded 8,000/2,000 split: >= 0.96."""
+    result = cli("run", "mnist-mlp", "--quiet", "--out", str(tmp_path / "full"))
+    assert result.code == 0, result.err
+    metrics = _metrics(tmp_path / "full")
+    assert metrics["epochs_completed"] == 15 and metrics["test_accuracy"] >= 0.96
