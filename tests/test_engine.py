@@ -142,3 +142,20 @@ def test_atomic_write_leaves_old_content_on_failure(tmp_path):
         atomic_write(target, fail)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_dataloader_path_trains_exactly_like_the_tensor_path():
+    """A map-style Dataset (data that does not fit in memory) visits the same batches in the same order."""
+    torch.manual_seed(0)
+    inputs, targets = torch.randn(100, 5), torch.randint(0, 3, (100,))
+    histories, weights = [], []
+    for data in (TensorData(inputs, targets), torch.utils.data.TensorDataset(inputs, targets)):
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+        trainer = _trainer(model)
+        histories.append([row["loss"] for row in trainer.fit(data, epochs=2, batch_size=16, seed=4)])
+        histories.append(trainer.evaluate(data)["loss"])
+        weights.append(model[0].weight.detach().clone())
+    assert histories[0] == pytest.approx(histories[2], rel=1e-6)
+    assert histories[1] == pytest.approx(histories[3], rel=1e-6)
+    torch.testing.assert_close(weights[0], weights[1])

@@ -18,10 +18,11 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from mlprojects.engine import distributed
 from mlprojects.engine.checkpoint import unwrap
-from mlprojects.engine.data import TensorData, batches, epoch_order
+from mlprojects.engine.data import TensorData, batches, epoch_order, loader_batches
 
 LossFn = Callable[..., torch.Tensor]  # loss_fn(outputs, targets, reduction="mean"|"sum")
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # -> sum over the batch
@@ -46,7 +47,8 @@ class Trainer:
     def __init__(self, model: nn.Module, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
                  scheduler=None, *, device: torch.device, context: distributed.Context | None = None,
                  metrics: dict[str, MetricFn] | None = None, precision: str = "fp32",
-                 channels_last: bool = False, callbacks: Sequence[Callback] = (), eval_batch_size: int = 1000):
+                 channels_last: bool = False, callbacks: Sequence[Callback] = (), eval_batch_size: int = 1000,
+                 num_workers: int = 0):
         self.context = context or distributed.Context()
         self.device = device
         self.loss_fn, self.optimizer, self.scheduler = loss_fn, optimizer, scheduler
@@ -55,7 +57,7 @@ class Trainer:
                          else contextlib.nullcontext())
         self.memory_format = torch.channels_last if channels_last else None
         self.callbacks = list(callbacks)
-        self.eval_batch_size = eval_batch_size
+        self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
         self.history: list[dict] = []
         self.stop_training = False
         if self.memory_format is not None:
@@ -67,8 +69,8 @@ class Trainer:
 
     # --- training -------------------------------------------------------------------------
 
-    def fit(self, train: TensorData, *, epochs: int, batch_size: int, seed: int,
-            val: TensorData | None = None, start_epoch: int = 0) -> list[dict]:
+    def fit(self, train: TensorData | Dataset, *, epochs: int, batch_size: int, seed: int,
+            val: TensorData | Dataset | None = None, start_epoch: int = 0) -> list[dict]:
         self.stop_training = False
         for callback in self.callbacks:
             callback.on_train_begin(self)
@@ -87,20 +89,23 @@ class Trainer:
             callback.on_train_end(self)
         return self.history
 
-    def train_epoch(self, data: TensorData, batch_size: int, seed: int, epoch: int) -> dict:
+    def train_epoch(self, data: TensorData | Dataset, batch_size: int, seed: int, epoch: int) -> dict:
         model, optimizer, loss_fn, metrics = self.model, self.optimizer, self.loss_fn, self.metrics
         rank, world = self.context.rank, self.context.world_size
         n = len(data)
         steps = math.ceil(n / batch_size)
         lr = optimizer.param_groups[0]["lr"]
-        order = epoch_order(n, seed, epoch, data.inputs.device)
+        if isinstance(data, TensorData):
+            batch_iter = batches(data, batch_size, epoch_order(n, seed, epoch, data.inputs.device), rank, world)
+        else:
+            batch_iter = loader_batches(data, batch_size, seed, epoch, self.device, rank, world, self.num_workers)
         loss_sum = torch.zeros((), device=self.device)
         metric_sums = {name: torch.zeros((), device=self.device) for name in metrics}
         for callback in self.callbacks:
             callback.on_epoch_begin(self, epoch, steps)
         model.train()
         started = time.perf_counter()
-        for step, (inputs, targets) in enumerate(batches(data, batch_size, order, rank, world)):
+        for step, (inputs, targets) in enumerate(batch_iter):
             if self.memory_format is not None:
                 inputs = inputs.contiguous(memory_format=self.memory_format)
             with self.autocast:
@@ -130,13 +135,16 @@ class Trainer:
     # --- evaluation and prediction ----------------------------------------------------------
 
     @torch.inference_mode()
-    def evaluate(self, data: TensorData, batch_size: int | None = None) -> dict[str, float]:
+    def evaluate(self, data: TensorData | Dataset, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss and metrics over ``data``, sharded across ranks and summed."""
         model = unwrap(self.model)
         model.eval()
         rank, world = self.context.rank, self.context.world_size
         sums = torch.zeros(1 + len(self.metrics), dtype=torch.float64, device=self.device)
-        for inputs, targets in batches(data, batch_size or self.eval_batch_size, None, rank, world):
+        size = batch_size or self.eval_batch_size
+        batch_iter = (batches(data, size, None, rank, world) if isinstance(data, TensorData)
+                      else loader_batches(data, size, 0, None, self.device, rank, world, self.num_workers))
+        for inputs, targets in batch_iter:
             outputs = self._forward(model, inputs).float()
             values = [self.loss_fn(outputs, targets, reduction="sum")]
             values += [metric(outputs, targets) for metric in self.metrics.values()]

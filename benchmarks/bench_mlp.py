@@ -1,0 +1,159 @@
+"""MLP training speed: mlprojects' engine vs a hand-written PyTorch loop vs Keras 3 on TensorFlow.
+
+The Keras notebook's configuration: 784 -> 4 x 256 ReLU -> 10, SGD lr 0.087, batch 32, one epoch
+of 60,000 synthetic samples of MNIST's shape (speed does not depend on the values), accuracy
+tracked as Keras does. Inference: the 10,000-sample test set at batch 1000.
+
+    python benchmarks/bench_mlp.py                 # all implementations, 5 rounds
+    python benchmarks/bench_mlp.py --rounds 3 --impls mlprojects torch-loop
+    python benchmarks/bench_mlp.py --precision bf16   # our engine with bf16 autocast as well
+
+Keras needs ``pip install -e ".[bench]"``; without it that row is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+N_TRAIN, N_TEST, N_IN, HIDDEN, N_OUT, LR = 60000, 10000, 784, 256, 10, 0.087
+IMPLS = ["mlprojects", "torch-loop", "keras-tf"]
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (N_TRAIN + N_TEST, N_IN), dtype=np.uint8).astype(np.float32) / 255.0
+    y = rng.integers(0, 10, N_TRAIN + N_TEST).astype(np.int64)
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+
+
+def keras_child(batch: int) -> None:
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    harness.pin_tf()
+    import keras
+
+    keras.utils.set_random_seed(0)
+    xtr, ytr, xte, _ = data()
+    targets = keras.utils.to_categorical(ytr, 10)
+    model = keras.Sequential([keras.Input((N_IN,))] + [keras.layers.Dense(HIDDEN, activation="relu") for _ in range(4)]
+                             + [keras.layers.Dense(N_OUT, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LR), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(xtr[: 100 * batch], targets[: 100 * batch], batch_size=batch, epochs=1, verbose=0)  # warm-up
+    model.predict(xte, batch_size=1000, verbose=0)
+
+    def train():
+        started = time.perf_counter()
+        model.fit(xtr, targets, batch_size=batch, epochs=1, verbose=0)
+        return {"samples_per_s": N_TRAIN / (time.perf_counter() - started)}
+
+    def infer():
+        started = time.perf_counter()
+        model.predict(xte, batch_size=1000, verbose=0)
+        return {"samples_per_s": N_TEST / (time.perf_counter() - started)}
+
+    harness.serve({"train": train, "infer": infer})
+
+
+def torch_child(impl: str, batch: int, precision: str) -> None:
+    torch = harness.pin_torch()
+    from torch import nn
+
+    from mlprojects.engine import TensorData, Trainer
+    from mlprojects.nn import MLP
+
+    torch.manual_seed(0)
+    xtr, ytr, xte, _ = (torch.from_numpy(a) for a in data())
+    model = MLP(N_IN, (HIDDEN,) * 4, N_OUT)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    if impl.startswith("mlprojects"):
+        trainer = Trainer(model, nn.functional.cross_entropy, optimizer, device=torch.device("cpu"),
+                          precision="bf16" if impl.endswith("bf16") else "fp32")
+        train_data = TensorData(xtr, ytr)
+        epoch_counter = iter(range(10**6))
+
+        def epoch(steps=None):
+            subset = train_data if steps is None else TensorData(xtr[: steps * batch], ytr[: steps * batch])
+            trainer.train_epoch(subset, batch, seed=0, epoch=next(epoch_counter))
+
+        def predict():
+            trainer.predict(xte, 1000)
+    else:
+        loss_fn = nn.CrossEntropyLoss()
+
+        def epoch(steps=None):  # the plain loop of pytorch/examples, data as in-memory tensors
+            model.train()
+            order = torch.randperm(N_TRAIN)
+            for i in range(steps or -(-N_TRAIN // batch)):
+                index = order[i * batch:(i + 1) * batch]
+                optimizer.zero_grad()
+                loss = loss_fn(model(xtr[index]), ytr[index])
+                loss.backward()
+                optimizer.step()
+
+        def predict():
+            model.eval()
+            with torch.inference_mode():
+                torch.cat([model(xte[i:i + 1000]).argmax(1) for i in range(0, N_TEST, 1000)])
+
+    epoch(100)  # warm-up
+    predict()
+
+    def train():
+        started = time.perf_counter()
+        epoch()
+        return {"samples_per_s": N_TRAIN / (time.perf_counter() - started)}
+
+    def infer():
+        started = time.perf_counter()
+        predict()
+        return {"samples_per_s": N_TEST / (time.perf_counter() - started)}
+
+    harness.serve({"train": train, "infer": infer})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl")
+    parser.add_argument("--impls", nargs="+", default=IMPLS)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--json", help="write the raw samples here")
+    args = parser.parse_args()
+    if args.impl:
+        return keras_child(args.batch) if args.impl == "keras-tf" else torch_child(args.impl, args.batch, args.precision)
+    impls = list(args.impls)
+    if args.precision == "bf16":
+        impls.append("mlprojects-bf16")
+    if "keras-tf" in impls and not (importlib.util.find_spec("keras") and importlib.util.find_spec("tensorflow")):
+        print("keras/tensorflow not installed (pip install -e '.[bench]'): keras-tf left out")
+        impls.remove("keras-tf")
+    samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(2, args.rounds // 2))],
+                          ["--batch", str(args.batch), "--precision", args.precision])
+    print(f"\nMLP 784-4x256-10, batch {args.batch}, one epoch of {N_TRAIN}: samples/s median (min-max); "
+          "ratio = median of per-round ratios (min-max)")
+    for kind in ("train", "infer"):
+        print(f"{kind}:")
+        for impl in samples:
+            line = f"  {impl:16s} {harness.median_range(samples[impl][kind]['samples_per_s'])}"
+            for reference in ("torch-loop", "keras-tf"):
+                if reference in samples and reference != impl:
+                    ratio = harness.paired_ratio(samples, impl, reference, kind, "samples_per_s")
+                    line += f"   x{ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f}) vs {reference}"
+            print(line)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"batch": args.batch, "samples": samples}, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Interleaved, paired measurements on a noisy machine (the method of shared/peers-bench).
+
+Each implementation runs in its own child process with the same thread pinning. Children are
+started one after another (set-up and warm-up never overlap), then wait idle; the driver asks
+them round-robin for one measurement at a time, reversing the order every round, with a short
+pause before each. Every implementation thus sees the same fast and slow phases of the machine,
+and each round gives a paired ratio. Reported: median (min-max) of each figure over the rounds,
+and the median over rounds of the per-round ratio to a reference implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+PIN_ENV = {
+    "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS), "OPENBLAS_NUM_THREADS": str(THREADS),
+    "TF_NUM_INTRAOP_THREADS": str(THREADS), "TF_NUM_INTEROP_THREADS": str(THREADS), "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PYTHONHASHSEED": "0",
+}
+PAUSE_S = 0.3
+
+
+def pin_torch():
+    import torch
+
+    torch.set_num_threads(THREADS)
+    try:
+        torch.set_num_interop_threads(THREADS)
+    except RuntimeError:
+        pass
+    return torch
+
+
+def pin_tf():
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(THREADS)
+    return tf
+
+
+def serve(measures: dict[str, Callable[[], dict]]) -> None:
+    """Child side: announce readiness, then answer 'go KIND' lines until 'end'."""
+    print("@@READY@@", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "end":
+            break
+        print("@@M@@" + json.dumps(measures[line.split()[1]]()), flush=True)
+
+
+def _read(process, tag):
+    for line in process.stdout:
+        if line.startswith(tag):
+            return line[len(tag):].strip()
+    return None
+
+
+def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[str] = ()) -> dict:
+    """Driver side: {impl: {kind: {metric: [values per round]}}}."""
+    processes = {}
+    for impl in impls:
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, script, "--impl", impl, *args], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True, bufsize=1, env={**os.environ, **PIN_ENV})
+        if _read(process, "@@READY@@") is None:
+            print(f"  {impl}: failed to start (rc={process.wait()}); left out", flush=True)
+            continue
+        processes[impl] = process
+        print(f"  started {impl} (set-up and warm-up {time.perf_counter() - started:.1f}s)", flush=True)
+    samples: dict = {impl: {} for impl in processes}
+    for kind, rounds in plan:
+        for round_index in range(rounds):
+            order = list(processes) if round_index % 2 == 0 else list(reversed(processes))
+            for impl in order:
+                time.sleep(PAUSE_S)
+                processes[impl].stdin.write(f"go {kind}\n")
+                processes[impl].stdin.flush()
+                result = json.loads(_read(processes[impl], "@@M@@"))
+                for key, value in result.items():
+                    samples[impl].setdefault(kind, {}).setdefault(key, []).append(value)
+                print(f"  [{kind} round {round_index}] {impl:16s} " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()),
+                      flush=True)
+    for process in processes.values():
+        process.stdin.write("end\n")
+        process.stdin.flush()
+        process.wait()
+    return samples
+
+
+def median_range(values: list[float]) -> str:
+    return f"{statistics.median(values):.4g} ({min(values):.4g}-{max(values):.4g})"
+
+
+def paired_ratio(samples: dict, impl: str, reference: str, kind: str, metric: str) -> tuple[float, float, float]:
+    ratios = [a / b for a, b in zip(samples[impl][kind][metric], samples[reference][kind][metric])]
+    return statistics.median(ratios), min(ratios), max(ratios)
