@@ -28,6 +28,8 @@ class Prepared:
 class Project:
     name: str = ""
     config_class: type[TrainConfig] = TrainConfig
+    #: settings for a run of a few seconds, used by the contract tests over every project
+    smoke_settings: dict[str, Any] = {"epochs": 2}
 
     def prepare(self, cfg: TrainConfig) -> Prepared:
         raise NotImplementedError

@@ -56,6 +56,7 @@ def softmax_mse(outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "
 class MnistMLP(Project):
     name = "mnist-mlp"
     config_class = MnistMLPConfig
+    smoke_settings = {"epochs": 2, "widths": "64,64"}
 
     def prepare(self, cfg: MnistMLPConfig) -> Prepared:
         splits = images.load(cfg.data)
