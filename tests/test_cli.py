@@ -100,3 +100,16 @@ def test_data_list_and_info(cli):
     info = cli("data", "info", "mnist")
     assert "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609" in info.out
     assert "missing" in info.out
+
+
+def test_corrupt_cached_dataset_is_reported_not_trained_on(cli, tmp_path, monkeypatch, isolated_home):
+    monkeypatch.chdir(tmp_path)
+    cached = isolated_home / "datasets" / "mnist"
+    cached.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (cached / name).write_bytes(b"\x1f\x8b truncated download")
+    result = cli("run", "mnist-mlp", "--set", "data=mnist", *FAST)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert "train-images-idx3-ubyte.gz" in result.err and "corrupt" in result.err
+    assert not (tmp_path / "runs").exists()

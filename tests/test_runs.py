@@ -108,3 +108,17 @@ def test_default_configuration_reaches_the_target_on_the_embedded_split(cli, tmp
     assert result.code == 0, result.err
     metrics = _metrics(tmp_path / "full")
     assert metrics["epochs_completed"] == 15 and metrics["test_accuracy"] >= 0.96
+
+
+def test_validation_split_and_early_stopping_end_to_end(cli, tmp_path):
+    out = tmp_path / "es"
+    result = cli("run", "mnist-mlp", "--set", "widths=64", "--set", "epochs=40", "--set", "val_fraction=0.1",
+                 "--set", "early_stopping=2", "--set", "lr=0.3", "--quiet", "--out", str(out))
+    assert result.code == 0, result.err
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    metrics = _metrics(out)
+    assert metrics["early_stopped"] is True and metrics["epochs_completed"] == len(history) < 40
+    val_losses = [row["val_loss"] for row in history]
+    best = val_losses.index(min(val_losses))
+    assert len(history) == best + 1 + 2  # stopped exactly `patience` epochs after the best one
+    assert "val_accuracy" in metrics

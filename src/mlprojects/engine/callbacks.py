@@ -45,7 +45,7 @@ class ProgressBar(Callback):
 
         self.progress = Progress(TextColumn(f"epoch {epoch + 1}/{self.epochs}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-                                 console=Console(file=self.stream), transient=False)
+                                 console=Console(file=self.stream), transient=True)
         self.task = self.progress.add_task("train", total=steps, status="")
         self.progress.start()
 
@@ -60,12 +60,10 @@ class ProgressBar(Callback):
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         keys = ["loss", *self.metric_names, "val_loss", *[f"val_{m}" for m in self.metric_names]]
         status = f"{_format(logs, keys)} - {logs['samples_per_sec']:.0f} samples/s"
-        if self.progress is not None:
-            self.progress.update(self.task, completed=self.progress.tasks[0].total, status=status)
+        if self.progress is not None:  # the live bar goes; the epoch's summary line stays
             self.progress.stop()
             self.progress = None
-        else:
-            print(f"epoch {epoch + 1}/{self.epochs} - {logs['time_s']:.1f}s - {status}", file=self.stream, flush=True)
+        print(f"epoch {epoch + 1}/{self.epochs} - {logs['time_s']:.1f}s - {status}", file=self.stream, flush=True)
 
 
 class HistoryWriter(Callback):
