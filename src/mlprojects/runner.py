@@ -46,9 +46,9 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return configuration.load_yaml(path)
 
 
-def default_out(name: str) -> Path:
+def default_out(name: str, root: Path = Path("runs")) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / name / stamp
+    base = Path(root) / name / stamp
     candidate, suffix = base, 1
     while candidate.exists():
         candidate, suffix = base.with_name(f"{stamp}-{suffix}"), suffix + 1
@@ -96,7 +96,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
             train, val = train.split(cfg.val_fraction, cfg.seed)
             val = val.to(target)
         train, data.test = train.to(target), data.test.to(target)
-        model = project.build_model(cfg, data).to(target)  # identical on every rank: seeded above
+        model = project.build_model(cfg).to(target)  # identical on every rank: seeded above
         torch.manual_seed(cfg.seed + context.rank)  # dropout and other sampling differ per rank
         optimizer = build_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
         scheduler = build_scheduler(cfg.lr_schedule, optimizer, cfg.epochs, cfg.lr_step, cfg.lr_gamma)

@@ -24,12 +24,13 @@ def cli() -> None:
     mlprojects list                      the projects and the figures they reproduce
     mlprojects run mnist-mlp             train and evaluate one (runs/mnist-mlp/<time>/)
     mlprojects show runs/mnist-mlp/...   its settings and metrics
+    mlprojects serve digits              the sketchpad web app
     mlprojects data list                 the dataset catalog
     """
 
 
 def _register() -> None:
-    from mlprojects.cli import data, info, run  # noqa: F401  (each adds its commands to cli)
+    from mlprojects.cli import data, info, run, serve  # noqa: F401  (each adds its commands to cli)
 
 
 def main(argv: list[str] | None = None) -> None:

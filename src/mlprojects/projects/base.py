@@ -34,8 +34,16 @@ class Project:
     def prepare(self, cfg: TrainConfig) -> Prepared:
         raise NotImplementedError
 
-    def build_model(self, cfg: TrainConfig, data: Prepared) -> nn.Module:
+    def build_model(self, cfg: TrainConfig) -> nn.Module:
+        """The model, from the settings alone (serving builds it without loading any data)."""
         raise NotImplementedError
+
+    def class_names(self, cfg: TrainConfig) -> list[str]:
+        raise NotImplementedError(f"{self.name} is not a classifier")
+
+    def images_to_inputs(self, cfg: TrainConfig, pixels: Any) -> torch.Tensor:
+        """uint8 (N, 28, 28) digits in MNIST's form -> model input; image classifiers define it."""
+        raise NotImplementedError(f"{self.name} does not take 28x28 images")
 
     def loss_fn(self, cfg: TrainConfig) -> LossFn:
         return nn.functional.cross_entropy

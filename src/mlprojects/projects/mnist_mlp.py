@@ -60,13 +60,19 @@ class MnistMLP(Project):
 
     def prepare(self, cfg: MnistMLPConfig) -> Prepared:
         splits = images.load(cfg.data)
-        train = TensorData(images.to_model_input(splits.train_images), torch.from_numpy(splits.train_labels))
-        test = TensorData(images.to_model_input(splits.test_images), torch.from_numpy(splits.test_labels))
+        train = TensorData(self.images_to_inputs(cfg, splits.train_images), torch.from_numpy(splits.train_labels))
+        test = TensorData(self.images_to_inputs(cfg, splits.test_images), torch.from_numpy(splits.test_labels))
         return Prepared(train, test, {"class_names": splits.class_names, "test_images": splits.test_images})
 
-    def build_model(self, cfg: MnistMLPConfig, data: Prepared) -> MLP:
-        return MLP(data.train.inputs.shape[1], cfg.widths, len(data.meta["class_names"]), cfg.activation,
-                   cfg.dropout, cfg.init)
+    def build_model(self, cfg: MnistMLPConfig) -> MLP:
+        return MLP(28 * 28, cfg.widths, len(images.CLASS_NAMES[cfg.data]), cfg.activation, cfg.dropout, cfg.init)
+
+    def class_names(self, cfg: MnistMLPConfig) -> list[str]:
+        return images.CLASS_NAMES[cfg.data]
+
+    def images_to_inputs(self, cfg: MnistMLPConfig, pixels: np.ndarray) -> torch.Tensor:
+        """uint8 (N, 28, 28) MNIST-form pixels -> what this model was trained on."""
+        return images.to_model_input(pixels, flatten=True)
 
     def loss_fn(self, cfg: MnistMLPConfig):
         return F.cross_entropy if cfg.loss == "cce" else softmax_mse

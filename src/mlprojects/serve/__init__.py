@@ -1,0 +1,1 @@
+"""Serving: the digit sketchpad web app, its predictor, and the preprocessing shared with training."""

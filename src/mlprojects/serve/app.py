@@ -1,0 +1,88 @@
+"""The digit sketchpad: draw a digit (or upload a picture of one) and see the top-3 predictions.
+
+Endpoints: ``predict`` takes an image file and is the one for programs (gradio_client, curl);
+the sketchpad calls ``predict_drawing`` with the editor's layers. Both run the same
+``DigitPredictor``, whose preprocessing is the one shared with training.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from mlprojects.errors import UserError  # noqa: E402
+from mlprojects.serve.predictor import DigitPredictor  # noqa: E402
+from mlprojects.serve.preprocess import EmptyDrawing  # noqa: E402
+
+BRUSH_PX = 48  # on the 800x800 canvas: a digit drawn ~500 px tall gets MNIST's stroke-to-height ratio
+VIEW_PX = 224  # the 28x28 model view, shown enlarged with hard pixel edges
+EMPTY_MESSAGE = "Draw a digit on the canvas (or upload a picture of one)."
+# Gradio's sketchpad opens with no tool selected; pick the brush so a visitor can draw at once
+SELECT_BRUSH = """() => {
+  const pick = (tries) => {
+    const brush = document.querySelector('#sketchpad button[aria-label="Brush"]');
+    if (brush) brush.click(); else if (tries > 0) setTimeout(() => pick(tries - 1), 200);
+  };
+  pick(50);
+}"""
+
+
+def _enlarge(digit: np.ndarray) -> np.ndarray:
+    return np.kron(digit, np.ones((VIEW_PX // 28, VIEW_PX // 28), np.uint8))
+
+
+def make_predict(predictor: DigitPredictor):
+    def predict(image: Any) -> tuple[dict[str, float] | None, np.ndarray | None, str]:
+        """Top-3 labels with probabilities, the 28x28 image the model saw, and a status line."""
+        if image is None:
+            return None, None, EMPTY_MESSAGE
+        try:
+            result = predictor(image, k=3)
+        except EmptyDrawing:
+            return None, None, EMPTY_MESSAGE
+        except UserError as error:
+            raise gr.Error(str(error)) from None
+        label, probability = result.top[0]
+        return dict(result.top), _enlarge(result.model_view), f"**{label}** with probability {probability:.1%}"
+
+    return predict
+
+
+def build_app(predictor: DigitPredictor) -> gr.Blocks:
+    predict = make_predict(predictor)
+    with gr.Blocks(title="mlprojects · digits") as app:
+        gr.Markdown(f"## Draw a digit\nModel: {predictor.describe()}")
+        with gr.Row():
+            with gr.Column():
+                with gr.Tab("Draw"):
+                    pad = gr.Sketchpad(
+                        label="canvas", type="numpy", image_mode="RGBA", canvas_size=(800, 800), height=560,
+                        brush=gr.Brush(default_size=BRUSH_PX, colors=["#000000"], color_mode="fixed"),
+                        elem_id="sketchpad",
+                    )
+                with gr.Tab("Upload"):
+                    upload = gr.Image(label="a picture of a digit", type="filepath", sources=["upload", "clipboard"],
+                                      elem_id="upload")
+            with gr.Column():
+                label = gr.Label(num_top_classes=3, label="prediction", elem_id="prediction")
+                message = gr.Markdown(EMPTY_MESSAGE, elem_id="message")
+                seen = gr.Image(label="what the model sees (28x28)", type="numpy", interactive=False,
+                                height=VIEW_PX, width=VIEW_PX, elem_id="model-view")
+        pad.change(predict, pad, [label, seen, message], api_name="predict_drawing",
+                   trigger_mode="always_last", show_progress="hidden")
+        upload.change(predict, upload, [label, seen, message], api_name="predict")
+        app.load(None, None, None, js=SELECT_BRUSH)
+    return app
+
+
+def serve(predictor: DigitPredictor, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
+    app = build_app(predictor)
+    app.queue(default_concurrency_limit=4)
+    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True, quiet=not block)
+    return app

@@ -1,0 +1,164 @@
+"""The digit web app: the predict function, the app over HTTP, and a real browser drawing on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+
+from mlprojects.data import images  # noqa: E402
+from mlprojects.runner import run  # noqa: E402
+from mlprojects.serve import app as web  # noqa: E402
+from mlprojects.serve.predictor import DigitPredictor, load_or_train, newest_run  # noqa: E402
+
+ARTIFACTS = Path(os.environ.get("MLPROJECTS_TEST_ARTIFACTS", "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A real mnist-mlp run: small, but trained well enough to read clear digits."""
+    root = tmp_path_factory.mktemp("runs")
+    run("mnist-mlp", {"epochs": 3, "widths": "128,128"}, out=root / "mnist-mlp" / "small", progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def predictor(trained) -> DigitPredictor:
+    return DigitPredictor(trained / "mnist-mlp" / "small")
+
+
+def _test_digits(count=50):
+    splits = images.load("mnist-10k")
+    return splits.test_images[:count], splits.test_labels[:count]
+
+
+def _on_canvas(digit: np.ndarray, size=800, height=400, top=150, left=300) -> np.ndarray:
+    """An MNIST digit drawn as black ink on a transparent RGBA canvas, ``height`` px tall."""
+    ink = np.asarray(Image.fromarray(digit).resize((height, height), Image.BILINEAR))
+    canvas = np.zeros((size, size, 4), np.uint8)
+    canvas[top:top + height, left:left + height, 3] = ink
+    return canvas
+
+
+def test_predict_function_reads_digits_drawn_on_a_big_canvas(predictor):
+    digits, labels = _test_digits()
+    predict = web.make_predict(predictor)
+    correct = 0
+    for digit, label in zip(digits, labels):
+        top, view, message = predict({"background": None, "layers": [_on_canvas(digit)], "composite": None})
+        probabilities = list(top.values())
+        assert len(top) == 3 and probabilities == sorted(probabilities, reverse=True)
+        assert 0 < sum(probabilities) <= 1 + 1e-6 and view.shape == (224, 224)
+        correct += int(max(top, key=top.get) == str(label))
+    direct = int((predictor.forward(digits).argmax(1).numpy() == labels).sum())  # the same digits at 28x28
+    assert abs(correct - direct) <= 3, (correct, direct)
+
+
+def test_empty_canvas_is_a_message_and_bad_input_a_gradio_error(predictor, tmp_path):
+    predict = web.make_predict(predictor)
+    assert predict(None) == (None, None, web.EMPTY_MESSAGE)
+    assert predict({"background": None, "layers": [np.zeros((800, 800, 4), np.uint8)], "composite": None})[2] == web.EMPTY_MESSAGE
+    (tmp_path / "x.png").write_text("not an image")
+    with pytest.raises(gr.Error, match="not an image"):
+        predict(str(tmp_path / "x.png"))
+
+
+def test_model_choice_newest_completed_run_then_training(tmp_path, trained, monkeypatch):
+    assert newest_run(trained) == trained / "mnist-mlp" / "small"
+    assert newest_run(tmp_path) is None
+    with pytest.raises(Exception, match="is a kmeans run|not a run directory"):
+        DigitPredictor(tmp_path)
+    # no run at all: trains mnist-mlp first (a short one, through the real runner)
+    calls = []
+    real_run = run
+
+    def short_run(name, overrides, **kw):
+        calls.append(name)
+        return real_run(name, {"epochs": 1, "widths": "32"}, progress=False, **kw)
+
+    monkeypatch.setattr("mlprojects.runner.run", short_run)
+    fresh = load_or_train(root=tmp_path / "runs")
+    assert calls == ["mnist-mlp"] and fresh.project_name == "mnist-mlp"
+
+
+def test_app_builds_without_launching(predictor):
+    app = web.build_app(predictor)
+    assert isinstance(app, gr.Blocks)
+    names = {dep.get("api_name") for dep in app.config["dependencies"]}
+    assert {"predict", "predict_drawing"} <= names
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(predictor):
+    port = _free_port()
+    app = web.serve(predictor, "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def test_over_http_with_gradio_client(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    digits, labels = _test_digits(5)
+    client = Client(server, verbose=False)
+    hits = 0
+    for i, (digit, label) in enumerate(zip(digits, labels)):
+        Image.fromarray(255 - np.kron(digit, np.ones((8, 8), np.uint8))).save(tmp_path / f"{i}.png")  # dark on white
+        top, view, message = client.predict(handle_file(str(tmp_path / f"{i}.png")), api_name="/predict")
+        assert len(top["confidences"]) == 3 and top["label"] in message
+        hits += int(top["label"] == str(label))
+    assert hits >= 4
+    (tmp_path / "bad.png").write_bytes(b"definitely not a png")
+    with pytest.raises(Exception, match="not an image|Error"):
+        client.predict(handle_file(str(tmp_path / "bad.png")), api_name="/predict")
+    # the server is still up after the error
+    assert client.predict(handle_file(str(tmp_path / "0.png")), api_name="/predict")[0]["label"]
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_a_real_browser_draws_a_digit(server):
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server, wait_until="networkidle")
+            canvas = page.locator("#sketchpad canvas").first
+            canvas.wait_for(state="visible", timeout=30_000)
+            box = canvas.bounding_box()
+            x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+            # a "1": one vertical stroke down the middle, drawn with the mouse
+            page.mouse.move(x + w * 0.5, y + h * 0.2)
+            page.mouse.down()
+            for step in range(1, 21):
+                page.mouse.move(x + w * 0.5, y + h * (0.2 + 0.6 * step / 20))
+            page.mouse.up()
+            prediction = page.locator("#prediction")
+            page.wait_for_function(
+                "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
+                timeout=30_000)
+            text = page.locator("#message").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "digits-app.png"), full_page=True)
+            assert "probability" in text and prediction.is_visible()
+            assert "**1**" in text or text.strip().startswith("1")
+        finally:
+            browser.close()
