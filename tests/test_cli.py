@@ -27,7 +27,7 @@ def test_list_names_the_project_source_and_figure(cli):
 
 
 @pytest.mark.parametrize("command", [["run"], ["show"], ["data", "list"], ["data", "info"], ["data", "fetch"],
-                                     ["devices"], ["list"]])
+                                     ["devices"], ["list"], ["serve"], ["serve", "digits"]])
 def test_every_command_has_help(cli, command):
     result = cli(*command, "--help")
     assert result.code == 0 and "Usage:" in result.out
@@ -45,6 +45,7 @@ def test_every_command_has_help(cli, command):
     (["run"], "name a project"),
     (["data", "info", "mnsit"], "unknown dataset 'mnsit': did you mean mnist"),
     (["show", "/nonexistent-run"], "is not a run directory"),
+    (["serve", "digits", "--model", "/nonexistent-run"], "is not a run directory"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(cli, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
