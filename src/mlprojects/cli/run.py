@@ -37,7 +37,7 @@ def run(project, sets, config_file, out, device, seed, nproc, resume, show_setti
         raise UserError("--resume continues an existing run: give RUN_DIR alone, without PROJECT")
     overrides = parse_overrides(sets)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        sys.exit(_launch(project, sets, config_file, out, device, seed, nproc, resume, quiet))
+        sys.exit(_launch(project, sets, overrides, config_file, out, device, seed, nproc, resume, quiet))
 
     from mlprojects.runner import METRICS, run as run_project
 
@@ -49,12 +49,12 @@ def run(project, sets, config_file, out, device, seed, nproc, resume, show_setti
         click.echo(f"{run_dir}  {figures}")
 
 
-def _launch(project, sets, config_file, out, device, seed, nproc, resume, quiet) -> int:
+def _launch(project, sets, overrides, config_file, out, device, seed, nproc, resume, quiet) -> int:
     """Re-run this command as ``nproc`` processes under torchrun, all writing to one run directory."""
     from mlprojects.runner import default_out, resolve_settings
 
     if resume is None:
-        resolve_settings(project, __import__("mlprojects.config").config.parse_overrides(sets), config_file, seed)
+        resolve_settings(project, overrides, config_file, seed)  # bad settings fail here, before any process starts
         out = out or str(default_out(project))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "mlprojects", "run"]
