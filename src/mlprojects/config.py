@@ -20,7 +20,7 @@ import yaml
 
 from mlprojects.errors import UserError
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "ftrl")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
 
 

@@ -25,6 +25,10 @@ def build_optimizer(name: str, parameters, lr: float, momentum: float = 0.9,
         return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
     if name == "adadelta":
         return torch.optim.Adadelta(params, lr=lr, weight_decay=weight_decay)
+    if name == "ftrl":
+        if weight_decay:
+            raise UserError("optimizer=ftrl takes no weight_decay (its L2 term is part of the update)")
+        return Ftrl(params, lr=lr)
     raise UserError(f"unknown optimizer {name!r}")
 
 
@@ -40,3 +44,41 @@ def build_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int, st
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     raise UserError(f"unknown lr_schedule {name!r}")
+
+
+class Ftrl(torch.optim.Optimizer):
+    """FTRL-Proximal (McMahan et al., 2013), with the update rule of TensorFlow's ``Ftrl``.
+
+    Per coordinate: ``n += g^2``; ``z += g - (sqrt(n_new) - sqrt(n_old)) / lr * w``;
+    ``w = (clip(z, -l1, l1) - z) / (sqrt(n) / lr + 2 l2)``, which is 0 where ``|z| <= l1``:
+    the L1 term gives exact zeros, the reason FTRL was used for sparse models.
+    """
+
+    def __init__(self, params, lr: float = 0.001, initial_accumulator_value: float = 0.1,
+                 l1: float = 0.0, l2: float = 0.0):
+        if lr <= 0 or initial_accumulator_value < 0 or l1 < 0 or l2 < 0:
+            raise ValueError("Ftrl: lr must be > 0; initial_accumulator_value, l1 and l2 >= 0")
+        super().__init__(params, dict(lr=lr, initial_accumulator_value=initial_accumulator_value, l1=l1, l2=l2))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, l1, l2 = group["lr"], group["l1"], group["l2"]
+            for weight in group["params"]:
+                if weight.grad is None:
+                    continue
+                state = self.state[weight]
+                if not state:
+                    state["accumulator"] = torch.full_like(weight, group["initial_accumulator_value"])
+                    state["linear"] = torch.zeros_like(weight)
+                grad, accumulator, linear = weight.grad, state["accumulator"], state["linear"]
+                new_accumulator = accumulator + grad * grad
+                linear.add_(grad - (new_accumulator.sqrt() - accumulator.sqrt()) / lr * weight)
+                quadratic = new_accumulator.sqrt() / lr + 2 * l2
+                weight.copy_((linear.clamp(-l1, l1) - linear) / quadratic)
+                accumulator.copy_(new_accumulator)
+        return loss
