@@ -10,9 +10,11 @@ import torch
 from mlprojects import registry
 from mlprojects.config import describe, resolve
 from mlprojects.engine import checkpoint
-from mlprojects.runner import run
+from mlprojects.runner import is_estimator_project, run
 
 PROJECTS = [info.name for info in registry.all_projects()]
+TRAINED = [name for name in PROJECTS if not is_estimator_project(registry.get(name))]
+ESTIMATED = [name for name in PROJECTS if is_estimator_project(registry.get(name))]
 
 
 @pytest.mark.parametrize("name", PROJECTS)
@@ -26,7 +28,7 @@ def test_metadata_and_settings_are_complete(name):
     resolve(project.config_class)  # the published defaults pass their own checks
 
 
-@pytest.mark.parametrize("name", PROJECTS)
+@pytest.mark.parametrize("name", TRAINED)
 def test_short_run_learns_and_its_saved_model_predicts_the_same(name, tmp_path):
     project = registry.get(name)
     run_dir = run(name, dict(project.smoke_settings), out=tmp_path / "run", progress=False)
@@ -58,3 +60,25 @@ def test_bf16_autocast_and_torch_compile_train_to_the_same_place(option, tmp_pat
     tolerance = 0.02 if "precision" in option else 0.005
     assert abs(other["test_accuracy"] - eager["test_accuracy"]) <= tolerance
     assert other["test_loss"] == pytest.approx(eager["test_loss"], rel=0.1 if "precision" in option else 0.02)
+
+
+@pytest.mark.parametrize("name", ESTIMATED)
+def test_estimator_project_runs_writes_plots_and_its_saved_model_predicts_the_same(name, tmp_path):
+    from mlprojects import estimators
+
+    project = registry.get(name)
+    run_dir = run(name, dict(project.smoke_settings), out=tmp_path / "run", progress=False)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["completed"] is True
+    assert any(k.startswith("test_") for k in metrics)
+    assert list((run_dir / "plots").glob("*.png"))
+
+    cfg = resolve(project.config_class, project.smoke_settings)
+    data = project.prepare(cfg)
+    fitted = project.fit(cfg, project.build_estimator(cfg, "cpu"), data)  # the same settings fit the same model
+    loaded = estimators.load(run_dir / "model.safetensors")
+    X = project.features(cfg, data.X_test) if hasattr(project, "features") else data.X_test
+    assert (loaded.predict(X) == fitted.predict(X)).all()
+    if (run_dir / "history.jsonl").exists():  # trained in epochs: a finite, falling loss
+        losses = [json.loads(line)["loss"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
+        assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]

@@ -32,10 +32,19 @@ def setting(default: Any, help: str, **kwargs: Any) -> Any:
 
 
 @dataclass
-class TrainConfig:
+class ProjectConfig:
+    """The one setting every project has; estimator projects (k-means, regressions) add their own."""
+
+    seed: int = setting(42, "one seed for data, splits, initialisation and shuffling")
+
+    def __post_init__(self) -> None:
+        non_negative(self, "seed")
+
+
+@dataclass
+class TrainConfig(ProjectConfig):
     """Settings every trained project shares: the engine reads these, the project adds its own."""
 
-    seed: int = setting(42, "one seed for splits, initialisation, shuffling and dropout")
     epochs: int = setting(10, "passes over the training data")
     batch_size: int = setting(32, "global batch size (split across processes under torchrun)")
     optimizer: Literal[OPTIMIZERS] = setting("sgd", "optimizer: " + ", ".join(OPTIMIZERS))
@@ -52,8 +61,9 @@ class TrainConfig:
     eval_batch_size: int = setting(1000, "batch size for evaluation and prediction")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         positive(self, "epochs", "batch_size", "eval_batch_size", "lr", "lr_step", "lr_gamma")
-        non_negative(self, "momentum", "weight_decay", "early_stopping", "seed")
+        non_negative(self, "momentum", "weight_decay", "early_stopping")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction={self.val_fraction}: must be in [0, 1)")
         if self.early_stopping and not self.val_fraction:
@@ -109,7 +119,10 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
             return coerce(name, args[0], value)
         if origin is tuple:
             item_type = typing.get_args(annotation)[0]
-            items = _parse_int_tuple(value) if isinstance(value, str) and item_type is int else value
+            if isinstance(value, str):
+                items = _parse_int_tuple(value) if item_type is int else [v for v in re.split(r"[,\s]+", value.strip("[]() ")) if v]
+            else:
+                items = value
             if isinstance(items, (int, float, str)):
                 items = [items]
             result = tuple(coerce(name, item_type, item) for item in items)

@@ -77,3 +77,100 @@ def confusion_counts(predicted: np.ndarray, true: np.ndarray, classes: int) -> n
     matrix = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(matrix, (true, predicted), 1)
     return matrix
+
+
+def _grid(points: np.ndarray, steps: int = 300, margin: float = 0.3):
+    low, high = points.min(0) - margin, points.max(0) + margin
+    xs, ys = np.meshgrid(np.linspace(low[0], high[0], steps), np.linspace(low[1], high[1], steps))
+    return xs, ys, np.column_stack([xs.ravel(), ys.ravel()])
+
+
+def clusters_with_paths(points: np.ndarray, labels: np.ndarray, path: np.ndarray, out: Path, title: str = "") -> Path:
+    """2-D points coloured by cluster, and each centroid's positions over the iterations (path: (iters+1, k, 2))."""
+    plt, fig = _figure(figsize=(6, 5.5))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=14, alpha=0.6, vmin=0, vmax=9)
+    for k in range(path.shape[1]):
+        ax.plot(path[:, k, 0], path[:, k, 1], "-o", color="black", ms=3, lw=1)
+        ax.plot(path[-1, k, 0], path[-1, k, 1], "X", color="red", ms=12, mec="black")
+    ax.plot([], [], "-o", color="black", ms=3, label="centroid path (o: each iteration)")
+    ax.plot([], [], "X", color="red", ms=10, mec="black", ls="", label="final centroid")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out)
+
+
+def decision_regions(predict, points: np.ndarray, labels: np.ndarray, out: Path, title: str = "",
+                     test_points: np.ndarray | None = None, test_labels: np.ndarray | None = None,
+                     marks: dict[str, np.ndarray] | None = None) -> Path:
+    """The regions a 2-D classifier (``predict`` on an (n, 2) array) gives each class, with the data over them."""
+    plt, fig = _figure(figsize=(6, 5.5))
+    ax = fig.add_subplot(1, 1, 1)
+    xs, ys, grid = _grid(points if test_points is None else np.vstack([points, test_points]))
+    ax.contourf(xs, ys, predict(grid).reshape(xs.shape), alpha=0.25, cmap="coolwarm", levels=1)
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="coolwarm", s=18, edgecolors="k", lw=0.3, label="train")
+    if test_points is not None:
+        wrong = predict(test_points) != test_labels
+        ax.scatter(test_points[:, 0], test_points[:, 1], c=test_labels, cmap="coolwarm", marker="^", s=40,
+                   edgecolors="k", lw=0.5, label="test")
+        ax.scatter(test_points[wrong, 0], test_points[wrong, 1], facecolors="none", edgecolors="black", s=160,
+                   lw=1.5, label=f"misclassified ({int(wrong.sum())})")
+    for (label, where), marker in zip((marks or {}).items(), "XP*D"):
+        ax.scatter(where[:, 0], where[:, 1], marker=marker, s=180, edgecolors="black", label=label)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title)
+    return _save(plt, fig, out)
+
+
+def lines_over_epochs(x: np.ndarray, y: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray, epochs: Sequence[int],
+                      reference: tuple[float, float], out: Path, title: str = "") -> Path:
+    """Data, the line after some epochs (light to dark), and a reference line (the closed form)."""
+    plt, fig = _figure(figsize=(6.5, 5))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.scatter(x, y, s=12, color="gray", label="data")
+    line = np.array([x.min(), x.max()])
+    cmap = plt.get_cmap("viridis")
+    for i, epoch in enumerate(epochs):
+        ax.plot(line, slopes[epoch - 1] * line + intercepts[epoch - 1], color=cmap(i / max(1, len(epochs) - 1)),
+                lw=1.2, label=f"epoch {epoch}: y = {slopes[epoch - 1]:.3f}x + {intercepts[epoch - 1]:.3f}")
+    ax.plot(line, reference[0] * line + reference[1], "r--", lw=1.5,
+            label=f"least squares: y = {reference[0]:.3f}x + {reference[1]:.3f}")
+    ax.legend(fontsize=7)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out)
+
+
+def predicted_vs_actual(actual: np.ndarray, series: dict[str, np.ndarray], out: Path, unit: str = "",
+                        title: str = "") -> Path:
+    plt, fig = _figure(figsize=(5.5, 5.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for (label, predicted), marker in zip(series.items(), "ox^s"):
+        ax.scatter(actual, predicted, s=16, marker=marker, alpha=0.7, label=label)
+    low, high = float(np.min(actual)), float(np.max(actual))
+    ax.plot([low, high], [low, high], "k--", lw=1, label="perfect")
+    ax.set_xlabel(f"actual {unit}".strip())
+    ax.set_ylabel(f"predicted {unit}".strip())
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out)
+
+
+def probability_curves(x: np.ndarray, y: np.ndarray, grid: np.ndarray, curves: dict[str, np.ndarray], out: Path,
+                       xlabel: str, ylabel: str, title: str = "") -> Path:
+    """Binary outcomes against one feature, with fitted P(y = 1) curves over a grid."""
+    plt, fig = _figure(figsize=(6.5, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    jitter = np.random.default_rng(0).uniform(-0.02, 0.02, len(y))
+    ax.scatter(x, y + jitter, s=14, color="gray", alpha=0.7, label="data (jittered)")
+    for label, curve in curves.items():
+        ax.plot(grid, curve, lw=2, label=label)
+    ax.axhline(0.5, color="black", lw=0.5, ls=":")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out)

@@ -54,6 +54,10 @@ def info(name: str) -> ProjectInfo:
 
 
 def get(name: str) -> "Project":
-    """The project's implementation (imports torch)."""
+    """The project's implementation (imports torch). A module holds one ``PROJECT`` or several
+    ``Project`` instances at module level, found by their ``name``."""
     module = importlib.import_module(info(name).module)
-    return module.PROJECT
+    for value in vars(module).values():
+        if getattr(value, "name", None) == name and hasattr(value, "config_class") and not isinstance(value, type):
+            return value
+    raise LookupError(f"{info(name).module} defines no project named {name!r}")

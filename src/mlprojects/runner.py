@@ -64,7 +64,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     from mlprojects.engine import checkpoint, distributed
     from mlprojects.engine import device as devices
     from mlprojects.engine.callbacks import Checkpointer, EarlyStopping, HistoryWriter, ProgressBar, TensorBoardLogger
-    from mlprojects.engine.io import write_json, write_text
+    from mlprojects.engine.io import write_json
     from mlprojects.engine.optim import build_optimizer, build_scheduler
     from mlprojects.engine.trainer import Trainer
 
@@ -72,6 +72,8 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     if resume is not None:
         saved = read_run_config(Path(resume))
         name = saved.pop("project", None)
+        if is_estimator_project(registry.get(name)):
+            raise UserError(f"{resume}: {name} fits in one pass; there is nothing to resume, run it again")
         changed = set(overrides) - RESUMABLE
         if changed:
             raise UserError(f"cannot change {', '.join(sorted(changed))} when resuming; only {', '.join(sorted(RESUMABLE))}")
@@ -81,6 +83,10 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         project, cfg = resolve_settings(name, overrides, config_file, seed)
 
     context = distributed.from_environment()
+    if is_estimator_project(project):
+        if context.distributed:
+            raise UserError(f"{name} fits one estimator in one process; --nproc is for trained networks")
+        return run_estimator(name, project, cfg, out, devices.resolve(device))
     target = devices.resolve(device, context.local_rank)
     if context.distributed and target.type == "cpu":
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size))
@@ -106,12 +112,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_out(name)
         run_dir = Path(distributed.broadcast_text(str(run_dir), target))
         if context.is_main:
-            if resume is None and (run_dir / CONFIG).exists():
-                raise UserError(f"{run_dir} already holds a run: choose another --out, or --resume it")
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if (run_dir / METRICS).exists():  # resuming: the run is not complete until it ends again
-                os.unlink(run_dir / METRICS)
-            write_text(run_dir / CONFIG, yaml.safe_dump({"project": name, **configuration.to_dict(cfg)}, sort_keys=False))
+            open_run_dir(run_dir, name, cfg, resuming=resume is not None)
         distributed.barrier()
 
         metrics = project.metrics(cfg)
@@ -146,6 +147,58 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         return run_dir
     finally:
         distributed.shutdown()
+
+
+def is_estimator_project(project) -> bool:
+    from mlprojects.projects.base import EstimatorProject
+
+    return isinstance(project, EstimatorProject)
+
+
+def open_run_dir(run_dir: Path, name: str, cfg, resuming: bool = False) -> None:
+    """Create the run directory and write its settings; a finished run is never overwritten."""
+    from mlprojects.engine.io import write_text
+
+    if not resuming and (run_dir / CONFIG).exists():
+        raise UserError(f"{run_dir} already holds a run: choose another --out, or --resume it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / METRICS).exists():  # resuming: the run is not complete until it ends again
+        os.unlink(run_dir / METRICS)
+    write_text(run_dir / CONFIG, yaml.safe_dump({"project": name, **configuration.to_dict(cfg)}, sort_keys=False))
+
+
+def run_estimator(name: str, project, cfg, out: str | Path | None, device) -> Path:
+    """Fit a classic-model project: data -> estimator -> test figures, plots, model.safetensors."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from mlprojects import estimators
+    from mlprojects.engine.io import write_json, write_text
+
+    started = time.perf_counter()
+    run_dir = Path(out) if out is not None else default_out(name)
+    open_run_dir(run_dir, name, cfg)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    data = project.prepare(cfg)
+    estimator = project.build_estimator(cfg, str(device))
+    fit_started = time.perf_counter()
+    estimator = project.fit(cfg, estimator, data)
+    fit_seconds = time.perf_counter() - fit_started
+    history = [{"epoch": epoch, "loss": loss} for epoch, loss in enumerate(getattr(estimator, "loss_curve_", []), 1)]
+    if len(history) > 1:  # an estimator trained in epochs: its loss curve, like a network's history
+        write_text(run_dir / HISTORY, "".join(json.dumps(row) + "\n" for row in history))
+    test = project.evaluate(cfg, estimator, data)
+    estimators.save(estimator, run_dir / WEIGHTS)
+    extra = project.report(run_dir, cfg, estimator, data)
+    result = {f"test_{k}": v for k, v in test.items()}
+    result.update(extra)
+    result.update({"fit_seconds": round(fit_seconds, 4), "device": str(device), "torch_version": torch.__version__,
+                   "duration_s": round(time.perf_counter() - started, 2), "completed": True})
+    write_json(run_dir / METRICS, result)
+    return run_dir
 
 
 def summarize(history: Sequence[dict], test: dict, extra: dict, device, world_size: int, duration: float) -> dict:

@@ -51,11 +51,16 @@ def run(project, sets, config_file, out, device, seed, nproc, resume, show_setti
 
 def _launch(project, sets, overrides, config_file, out, device, seed, nproc, resume, quiet) -> int:
     """Re-run this command as ``nproc`` processes under torchrun, all writing to one run directory."""
-    from mlprojects.runner import default_out, resolve_settings
+    from mlprojects.runner import default_out, is_estimator_project, read_run_config, resolve_settings
+    from mlprojects import registry
 
     if resume is None:
-        resolve_settings(project, overrides, config_file, seed)  # bad settings fail here, before any process starts
+        spec, _ = resolve_settings(project, overrides, config_file, seed)  # bad settings fail here, before any process starts
         out = out or str(default_out(project))
+    else:
+        spec = registry.get(read_run_config(resume).get("project"))
+    if is_estimator_project(spec):
+        raise UserError(f"{spec.name} fits one estimator in one process; --nproc is for trained networks")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "mlprojects", "run"]
     command += ["--resume", str(resume)] if resume is not None else [project, "--out", str(out)]

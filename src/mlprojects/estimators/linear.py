@@ -48,8 +48,23 @@ class _LinearModel(TorchEstimatorMixin, BaseEstimator):
             raise ValueError(f"tol={self.tol!r}: expected a number >= 0, or None")
         return solver
 
+    def _set_gradients(self, X, Y, weight, bias, loss_of, penalty: float) -> torch.Tensor:
+        """Loss of ``X W^T + b`` and its exact gradient, written into ``.grad`` (no autograd graph: for
+        a linear model the gradient is ``dL/dout^T X``, and a step costs a few small matrix products)."""
+        outputs = X @ weight.T
+        if bias is not None:
+            outputs += bias
+        loss, grad_outputs = loss_of(outputs, Y)  # grad_outputs: dL/doutputs, (n, outputs)
+        weight.grad = grad_outputs.T @ X
+        if penalty:
+            loss = loss + penalty * weight.pow(2).sum()
+            weight.grad += 2 * penalty * weight
+        if bias is not None:
+            bias.grad = grad_outputs.sum(0)
+        return loss
+
     def _fit_gradient(self, X: torch.Tensor, Y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                      loss_of) -> None:
+                      loss_of, penalty: float = 0.0) -> None:
         """Epochs of mini-batch steps with the chosen optimizer; fills the curves and ``n_iter_``."""
         from mlprojects.engine.optim import build_optimizer
 
@@ -66,14 +81,12 @@ class _LinearModel(TorchEstimatorMixin, BaseEstimator):
             total = torch.zeros((), dtype=X.dtype, device=X.device)
             for start in range(0, n, size):
                 rows = order[start:start + size] if order is not None else slice(start, start + size)
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_of(X[rows], Y[rows])
-                loss.backward()
+                batch = X[rows]
+                total += self._set_gradients(batch, Y[rows], weight, bias, loss_of, penalty) * len(batch)
                 optimizer.step()
-                total += loss.detach() * len(X[rows])
             self.loss_curve_.append(float(total) / n)
             if self.record_path:
-                paths.append((weight.detach().clone(), None if bias is None else bias.detach().clone()))
+                paths.append((weight.clone(), None if bias is None else bias.clone()))
             if not math.isfinite(self.loss_curve_[-1]):
                 raise ValueError(f"the loss became {self.loss_curve_[-1]} at epoch {epoch + 1}: "
                                  f"learning_rate={self.learning_rate} is too large for solver={self.solver}")
@@ -91,7 +104,7 @@ class _LinearModel(TorchEstimatorMixin, BaseEstimator):
         self.coef_path_ = np.stack([w.cpu().numpy() for w, _ in paths])
         self.intercept_path_ = np.stack([b.cpu().numpy() if b is not None else np.zeros(len(w)) for w, b in paths])
 
-    def _fit_lbfgs(self, weight, bias, objective) -> None:
+    def _fit_lbfgs(self, X, Y, weight, bias, loss_of, penalty: float) -> None:
         params = [weight] + ([bias] if bias is not None else [])
         eps = float(torch.finfo(weight.dtype).eps)
         optimizer = torch.optim.LBFGS(params, lr=1, max_iter=self.max_iter, max_eval=self.max_iter * 2,
@@ -99,14 +112,11 @@ class _LinearModel(TorchEstimatorMixin, BaseEstimator):
                                       tolerance_change=64 * eps, history_size=10, line_search_fn="strong_wolfe")
 
         def closure():
-            optimizer.zero_grad(set_to_none=True)
-            loss = objective()
-            loss.backward()
-            return loss
+            return self._set_gradients(X, Y, weight, bias, loss_of, penalty)
 
         optimizer.step(closure)
         self.n_iter_ = int(optimizer.state[optimizer._params[0]]["n_iter"])
-        self.loss_curve_ = [float(objective().detach())]
+        self.loss_curve_ = [float(closure())]
         if self.n_iter_ >= self.max_iter:
             warnings.warn(f"L-BFGS did not converge in max_iter={self.max_iter} iterations: raise max_iter, "
                           "or standardise the features", ConvergenceWarning, stacklevel=3)
@@ -153,13 +163,9 @@ class LinearRegression(RegressorMixin, _LinearModel):
             weight, bias = _least_squares(points, targets_2d, self.fit_intercept)
             self.n_iter_ = 1
         else:
-            weight = torch.zeros(targets_2d.shape[1], points.shape[1], dtype=points.dtype, device=device,
-                                 requires_grad=True)
-            bias = torch.zeros(targets_2d.shape[1], dtype=points.dtype, device=device,
-                               requires_grad=True) if self.fit_intercept else None
-            self._fit_gradient(points, targets_2d, weight, bias,
-                               lambda xb, yb: F.mse_loss(xb @ weight.T + (bias if bias is not None else 0), yb))
-        weight = weight.detach()
+            weight = torch.zeros(targets_2d.shape[1], points.shape[1], dtype=points.dtype, device=device)
+            bias = torch.zeros(targets_2d.shape[1], dtype=points.dtype, device=device) if self.fit_intercept else None
+            self._fit_gradient(points, targets_2d, weight, bias, squared_error)
         self.coef_ = (weight[0] if y.ndim == 1 else weight).cpu().numpy()
         intercept = bias.detach().cpu().numpy() if bias is not None else np.zeros(len(weight), dtype=X.dtype)
         self.intercept_ = float(intercept[0]) if y.ndim == 1 else intercept
@@ -180,6 +186,27 @@ def _least_squares(points: torch.Tensor, targets: torch.Tensor, fit_intercept: b
     weight = solution.T.contiguous()
     bias = (y_mean - weight @ x_mean) if fit_intercept else None
     return weight, bias
+
+
+# --- losses with their gradient with respect to the model's outputs, means over the batch ---------
+
+def squared_error(outputs: torch.Tensor, targets: torch.Tensor):
+    difference = outputs - targets
+    return difference.pow(2).mean(), difference * (2.0 / difference.numel())
+
+
+def binary_log_loss(outputs: torch.Tensor, labels: torch.Tensor):
+    logits, truth = outputs[:, 0], labels.to(outputs.dtype)
+    loss = F.binary_cross_entropy_with_logits(logits, truth)
+    return loss, ((torch.sigmoid(logits) - truth) / len(logits))[:, None]
+
+
+def softmax_log_loss(outputs: torch.Tensor, labels: torch.Tensor):
+    log_probabilities = outputs.log_softmax(1)
+    loss = F.nll_loss(log_probabilities, labels)
+    gradient = log_probabilities.exp()
+    gradient[torch.arange(len(labels), device=labels.device), labels] -= 1
+    return loss, gradient / len(labels)
 
 
 class LogisticRegression(ClassifierMixin, _LinearModel):
@@ -220,24 +247,17 @@ class LogisticRegression(ClassifierMixin, _LinearModel):
         labels = as_tensor(encoded.astype(np.int64), device)
         binary = len(self.classes_) == 2
         rows = 1 if binary else len(self.classes_)
-        weight = torch.zeros(rows, points.shape[1], dtype=points.dtype, device=device, requires_grad=True)
-        bias = torch.zeros(rows, dtype=points.dtype, device=device, requires_grad=True) if self.fit_intercept else None
+        weight = torch.zeros(rows, points.shape[1], dtype=points.dtype, device=device)
+        bias = torch.zeros(rows, dtype=points.dtype, device=device) if self.fit_intercept else None
+        # scikit-learn's objective: mean log-loss + |W|^2 / (2 C n)
         penalty = 0.0 if math.isinf(self.C) else 1.0 / (2.0 * self.C * len(points))
-
-        def loss_of(xb, yb):
-            logits = xb @ weight.T + (bias if bias is not None else 0)
-            if binary:
-                loss = F.binary_cross_entropy_with_logits(logits[:, 0], yb.to(logits.dtype))
-            else:
-                loss = F.cross_entropy(logits, yb)
-            return loss + penalty * weight.pow(2).sum() if penalty else loss
-
+        loss_of = binary_log_loss if binary else softmax_log_loss
         if solver == "lbfgs":
-            self._fit_lbfgs(weight, bias, lambda: loss_of(points, labels))
+            self._fit_lbfgs(points, labels, weight, bias, loss_of, penalty)
         else:
-            self._fit_gradient(points, labels, weight, bias, loss_of)
-        self.coef_ = weight.detach().cpu().numpy()
-        self.intercept_ = bias.detach().cpu().numpy() if bias is not None else np.zeros(rows, dtype=X.dtype)
+            self._fit_gradient(points, labels, weight, bias, loss_of, penalty)
+        self.coef_ = weight.cpu().numpy()
+        self.intercept_ = bias.cpu().numpy() if bias is not None else np.zeros(rows, dtype=X.dtype)
         return self
 
     def decision_function(self, X):

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlprojects.config import TrainConfig
+from mlprojects.config import ProjectConfig, TrainConfig
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.engine.trainer import LossFn, MetricFn, correct_count
 
@@ -57,3 +57,44 @@ class Project:
 
     def example_inputs(self, data: Prepared, count: int = 8) -> torch.Tensor:
         return data.test.inputs[:count]
+
+
+@dataclass
+class Table:
+    """Numeric arrays of a classic-model project; ``y_*`` is None for clustering."""
+
+    X_train: Any
+    y_train: Any
+    X_test: Any
+    y_test: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class EstimatorProject:
+    """A project that fits one scikit-learn-style estimator (``mlprojects.estimators``).
+
+    The runner calls ``prepare`` -> ``build_estimator`` -> ``fit`` -> ``evaluate`` -> ``report``; the
+    fitted estimator is saved as ``model.safetensors``. There are no epochs to resume and no
+    processes to spread: a fit takes seconds.
+    """
+
+    name: str = ""
+    config_class: type[ProjectConfig] = ProjectConfig
+    smoke_settings: dict[str, Any] = {}
+
+    def prepare(self, cfg: ProjectConfig) -> Table:
+        raise NotImplementedError
+
+    def build_estimator(self, cfg: ProjectConfig, device: str) -> Any:
+        raise NotImplementedError
+
+    def fit(self, cfg: ProjectConfig, estimator: Any, data: Table) -> Any:
+        return estimator.fit(data.X_train, data.y_train)
+
+    def evaluate(self, cfg: ProjectConfig, estimator: Any, data: Table) -> dict[str, Any]:
+        """Test figures (keys without the ``test_`` prefix, which the runner adds)."""
+        raise NotImplementedError
+
+    def report(self, run_dir: Path, cfg: ProjectConfig, estimator: Any, data: Table) -> dict[str, Any]:
+        """Write plots under ``run_dir/plots`` and return extra figures for metrics.json."""
+        return {}

@@ -1,0 +1,163 @@
+"""k-means and k-NN speed: mlprojects.estimators vs scikit-learn, interleaved in one run.
+
+k-means: 200,000 x 64 float32 points (overlapping blobs, so Lloyd runs its 20 iterations), k = 16,
+the same initial centres for both, ``max_iter=20, tol=0``: seconds per iteration (fit time / n_iter_).
+k-NN: Fashion-MNIST as float32 in [0, 1] (60,000 x 784 training images, 10,000 test queries, the real
+data where Debian's dataset-fashion-mnist or the cache has it, else random data of that shape),
+k = 5, fit + predict; scikit-learn with ``algorithm="brute"``. Agreement of the two predictions
+is reported too. ``--memory`` runs 1,000,000 queries of 784 float32 values through our k-NN and
+reports the process's peak memory.
+
+    python benchmarks/bench_classic.py                  # 5 rounds of k-means, 3 of k-NN
+    python benchmarks/bench_classic.py --kinds kmeans --rounds 7
+    python benchmarks/bench_classic.py --device cuda    # our estimators on a GPU (scikit-learn stays on CPU)
+    python benchmarks/bench_classic.py --memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+IMPLS = ["mlprojects", "sklearn"]
+KMEANS_N, KMEANS_D, KMEANS_K, KMEANS_ITERS = 200_000, 64, 16, 20
+
+
+def kmeans_data():
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(KMEANS_N, KMEANS_D, centers=KMEANS_K, cluster_std=6.0, random_state=0)
+    X = X.astype(np.float32)
+    return X, X[np.random.default_rng(0).choice(len(X), KMEANS_K, replace=False)]
+
+
+def knn_data():
+    from mlprojects.data import images
+    from mlprojects.errors import UserError
+
+    try:
+        splits = images.load("fashion-mnist")
+        source = "fashion-mnist"
+        train, labels, test = splits.train_images, splits.train_labels, splits.test_images
+    except UserError:
+        rng = np.random.default_rng(0)
+        source = "random"
+        train, labels, test = (rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8), rng.integers(0, 10, 60000),
+                               rng.integers(0, 256, (10000, 28, 28), dtype=np.uint8))
+    scale = np.float32(1 / 255)
+    return (train.reshape(len(train), -1).astype(np.float32) * scale, labels,
+            test.reshape(len(test), -1).astype(np.float32) * scale, source)
+
+
+def child(impl: str, device: str) -> None:
+    harness.pin_torch()
+    from sklearn import cluster, neighbors
+
+    from mlprojects import estimators
+
+    X, start = kmeans_data()
+    train, labels, test, _ = knn_data()
+
+    def make_kmeans():
+        if impl == "mlprojects":
+            return estimators.KMeans(KMEANS_K, init=start, max_iter=KMEANS_ITERS, tol=0, device=device)
+        return cluster.KMeans(KMEANS_K, init=start, n_init=1, max_iter=KMEANS_ITERS, tol=0, algorithm="lloyd")
+
+    def make_knn():
+        if impl == "mlprojects":
+            return estimators.KNeighborsClassifier(5, device=device)
+        return neighbors.KNeighborsClassifier(5, algorithm="brute")
+
+    make_kmeans().fit(X[:20000])  # warm-up
+    make_knn().fit(train[:2000], labels[:2000]).predict(test[:200])
+
+    def kmeans():
+        started = time.perf_counter()
+        model = make_kmeans().fit(X)
+        seconds = time.perf_counter() - started
+        return {"s_per_iter": seconds / model.n_iter_, "iters": model.n_iter_, "inertia": model.inertia_}
+
+    def knn():
+        started = time.perf_counter()
+        predicted = make_knn().fit(train, labels).predict(test)
+        seconds = time.perf_counter() - started
+        np.save(os.path.join(os.environ["BENCH_TMP"], f"knn-{impl}.npy"), predicted)
+        return {"seconds": seconds, "queries_per_s": len(test) / seconds}
+
+    harness.serve({"kmeans": kmeans, "knn": knn})
+
+
+def memory(device: str, queries: int) -> None:
+    from mlprojects import estimators
+
+    train, labels, _, source = knn_data()
+    rng = np.random.default_rng(1)
+    many = np.empty((queries, 784), dtype=np.float32)
+    for start in range(0, queries, 100_000):  # filled in place: no float64 temporary
+        many[start:start + 100_000] = rng.random((min(100_000, queries - start), 784), dtype=np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    started = time.perf_counter()
+    predicted = estimators.KNeighborsClassifier(5, device=device).fit(train, labels).predict(many)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"k-NN on {source}: {queries:,} queries of 784 float32 ({many.nbytes / 2**30:.2f} GiB of input) in "
+          f"{seconds:.1f} s; peak memory {peak:.2f} GiB (before the search {before:.2f} GiB: training set and "
+          f"queries); {len(predicted):,} predictions")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", help=argparse.SUPPRESS)
+    parser.add_argument("--impls", nargs="+", default=IMPLS, choices=IMPLS)
+    parser.add_argument("--kinds", nargs="+", default=["kmeans", "knn"], choices=["kmeans", "knn"])
+    parser.add_argument("--rounds", type=int, default=5, help="k-means rounds (k-NN: --knn-rounds)")
+    parser.add_argument("--knn-rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="where our estimators run")
+    parser.add_argument("--memory", action="store_true", help="peak memory of 1,000,000 k-NN queries, then exit")
+    parser.add_argument("--queries", type=int, default=1_000_000)
+    args = parser.parse_args()
+    if args.impl:
+        return child(args.impl, args.device)
+    if args.memory:
+        harness.pin_torch()
+        return memory(args.device, args.queries)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["BENCH_TMP"] = folder
+        plan = [(kind, args.rounds if kind == "kmeans" else args.knn_rounds) for kind in args.kinds]
+        samples = harness.run(__file__, args.impls, plan, ["--device", args.device])
+        agreement = None
+        if "knn" in args.kinds and all(os.path.exists(os.path.join(folder, f"knn-{i}.npy")) for i in IMPLS):
+            ours, theirs = (np.load(os.path.join(folder, f"knn-{i}.npy"), allow_pickle=False) for i in IMPLS)
+            agreement = float(np.mean(ours == theirs))
+    print(f"\nthreads {harness.THREADS}, device {args.device}; medians (min-max) over rounds")
+    for kind, metric, better in (("kmeans", "s_per_iter", "lower"), ("knn", "seconds", "lower")):
+        if kind not in args.kinds:
+            continue
+        for impl in samples:
+            print(f"  {kind:6s} {impl:11s} {metric} {harness.median_range(samples[impl][kind][metric])}")
+        if {"mlprojects", "sklearn"} <= set(samples):
+            ratio = harness.paired_ratio(samples, "sklearn", "mlprojects", kind, metric)  # their time / ours
+            print(f"  {kind:6s} speed vs scikit-learn: x{ratio[0]:.2f} (per-round range {ratio[1]:.2f}-{ratio[2]:.2f})")
+    if "kmeans" in args.kinds and {"mlprojects", "sklearn"} <= set(samples):
+        ours, theirs = samples["mlprojects"]["kmeans"]["inertia"][0], samples["sklearn"]["kmeans"]["inertia"][0]
+        print(f"  kmeans inertia: ours {ours:.6g}, scikit-learn {theirs:.6g} (relative difference {abs(ours - theirs) / theirs:.1e})")
+    if agreement is not None:
+        print(f"  knn predictions identical to scikit-learn's: {agreement:.4%}")
+    print(json.dumps({impl: {kind: {m: v for m, v in metrics.items()} for kind, metrics in kinds.items()}
+                      for impl, kinds in samples.items()}))
+
+
+if __name__ == "__main__":
+    main()

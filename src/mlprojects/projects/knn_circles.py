@@ -1,0 +1,68 @@
+"""knn-circles: k-nearest-neighbour classification of two noisy rings (Bonnin, ch. 2).
+
+The book: make_circles, 210 points, noise 0.12, factor 0.4, the first 70% for training and the
+rest for testing, each test point labelled by its single nearest training point (``tf.arg_min``
+over the distances, so k = 1). The book prints the predicted labels but never scores them; here the
+test accuracy is measured and the decision regions plotted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mlprojects import plots
+from mlprojects.config import ProjectConfig, non_negative, positive, setting
+from mlprojects.data import synthetic
+from mlprojects.projects.base import EstimatorProject, Table
+
+
+@dataclass
+class KnnCirclesConfig(ProjectConfig):
+    n_samples: int = setting(210, "points to generate")
+    noise: float = setting(0.12, "standard deviation of the noise added to the rings")
+    factor: float = setting(0.4, "inner ring radius / outer ring radius")
+    test_fraction: float = setting(0.3, "the last part of the shuffled points, held out for testing")
+    n_neighbors: int = setting(1, "neighbours that vote (the book: 1)")
+    weights: Literal["uniform", "distance"] = setting("uniform", "uniform votes, or weighted by 1/distance")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive(self, "n_samples", "n_neighbors")
+        non_negative(self, "noise")
+        if not 0 < self.factor < 1:
+            raise ValueError(f"factor={self.factor}: must be in (0, 1)")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
+
+
+class KnnCircles(EstimatorProject):
+    name = "knn-circles"
+    config_class = KnnCirclesConfig
+    smoke_settings = {"n_samples": 60}
+
+    def prepare(self, cfg: KnnCirclesConfig) -> Table:
+        X, y = synthetic.circles(cfg.n_samples, cfg.noise, cfg.factor, cfg.seed)
+        cut = int(cfg.n_samples * (1 - cfg.test_fraction))  # the book's split: already shuffled
+        return Table(X[:cut], y[:cut], X[cut:], y[cut:])
+
+    def build_estimator(self, cfg: KnnCirclesConfig, device: str):
+        from mlprojects.estimators import KNeighborsClassifier
+
+        return KNeighborsClassifier(cfg.n_neighbors, weights=cfg.weights, device=device)
+
+    def evaluate(self, cfg, estimator, data: Table) -> dict[str, Any]:
+        return {"accuracy": float(estimator.score(data.X_test, data.y_test)), "samples": int(len(data.y_test))}
+
+    def report(self, run_dir: Path, cfg: KnnCirclesConfig, estimator, data: Table) -> dict[str, Any]:
+        accuracy = estimator.score(data.X_test, data.y_test)
+        plots.decision_regions(estimator.predict, data.X_train, data.y_train, run_dir / "plots" / "decision_regions.png",
+                               f"{cfg.n_neighbors}-NN on two rings: test accuracy {accuracy:.3f}",
+                               test_points=data.X_test, test_labels=data.y_test)
+        return {"train_samples": int(len(data.y_train))}
+
+
+PROJECT = KnnCircles()
