@@ -148,7 +148,7 @@ def assign(points: torch.Tensor, centers: torch.Tensor, chunk: int) -> torch.Ten
     for start in range(0, len(points), chunk):
         # |x - c|^2 - |x|^2 = |c|^2 - 2 x.c  (batch, k)
         partial = torch.addmm(center_norms, points[start:start + chunk], centers.T, alpha=-2)
-        labels[start:start + chunk] = partial.argmin(1)
+        labels[start:start + chunk] = partial.min(1).indices  # faster than argmin(1) on CPU; same first-index ties
     return labels
 
 
