@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlprojects.config import ProjectConfig, TrainConfig
+from mlprojects.config import ProjectConfig, TrainConfig, non_negative, positive, setting
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.engine.trainer import LossFn, MetricFn, correct_count
 
@@ -57,6 +57,22 @@ class Project:
 
     def example_inputs(self, data: Prepared, count: int = 8) -> torch.Tensor:
         return data.test.inputs[:count]
+
+
+@dataclass
+class RingsConfig(ProjectConfig):
+    """Settings of the projects on generated concentric rings (scikit-learn's make_circles)."""
+
+    n_samples: int = setting(200, "points to generate")
+    noise: float = setting(0.01, "standard deviation of the noise added to the rings")
+    factor: float = setting(0.4, "inner ring radius / outer ring radius")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive(self, "n_samples")
+        non_negative(self, "noise")
+        if not 0 < self.factor < 1:
+            raise ValueError(f"factor={self.factor}: must be in (0, 1)")
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 from mlprojects import plots
 from mlprojects.config import ProjectConfig, non_negative, positive, setting
 from mlprojects.data import synthetic
-from mlprojects.projects.base import EstimatorProject, Table
+from mlprojects.projects.base import EstimatorProject, RingsConfig, Table
 
 
 @dataclass
@@ -48,19 +48,9 @@ class BlobsConfig(KMeansConfig):
 
 
 @dataclass
-class CirclesConfig(KMeansConfig):
+class CirclesConfig(RingsConfig, KMeansConfig):
     k: int = setting(2, "number of clusters")
-    n_samples: int = setting(200, "points to generate")
-    noise: float = setting(0.01, "standard deviation of the noise added to the rings")
-    factor: float = setting(0.4, "inner ring radius / outer ring radius")
     features: Literal["xy", "radius"] = setting("xy", "cluster on the (x, y) coordinates (the book) or on the radius")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "n_samples")
-        non_negative(self, "noise")
-        if not 0 < self.factor < 1:
-            raise ValueError(f"factor={self.factor}: must be in (0, 1)")
 
 
 class _KMeansProject(EstimatorProject):

@@ -12,29 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 
 from mlprojects import plots
-from mlprojects.config import ProjectConfig, non_negative, positive, setting
+from mlprojects.config import positive, setting
 from mlprojects.data import synthetic
-from mlprojects.projects.base import EstimatorProject, Table
+from mlprojects.projects.base import EstimatorProject, RingsConfig, Table
 
 
 @dataclass
-class KnnCirclesConfig(ProjectConfig):
+class KnnCirclesConfig(RingsConfig):
     n_samples: int = setting(210, "points to generate")
     noise: float = setting(0.12, "standard deviation of the noise added to the rings")
-    factor: float = setting(0.4, "inner ring radius / outer ring radius")
     test_fraction: float = setting(0.3, "the last part of the shuffled points, held out for testing")
     n_neighbors: int = setting(1, "neighbours that vote (the book: 1)")
     weights: Literal["uniform", "distance"] = setting("uniform", "uniform votes, or weighted by 1/distance")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        positive(self, "n_samples", "n_neighbors")
-        non_negative(self, "noise")
-        if not 0 < self.factor < 1:
-            raise ValueError(f"factor={self.factor}: must be in (0, 1)")
+        positive(self, "n_neighbors")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
 
