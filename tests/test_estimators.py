@@ -60,6 +60,9 @@ def test_kmeans_relocates_an_empty_cluster_like_scikit_learn():
     np.testing.assert_allclose(np.sort(ours.cluster_centers_.ravel()), [1.0, 10.5, 30.0])
     np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_)
     assert ours.inertia_ == pytest.approx(theirs.inertia_)
+    ours, theirs = KMeans(3, init=start).fit(X), cluster.KMeans(3, init=start, n_init=1, algorithm="lloyd").fit(X)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_)  # and on to convergence
+    assert (ours.n_iter_, ours.labels_.tolist()) == (theirs.n_iter_, theirs.labels_.tolist())
 
 
 def test_kmeans_plus_plus_and_restarts_match_scikit_learn_given_the_same_random_state():
