@@ -189,7 +189,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def resolve(config_class: type, *layers: dict[str, Any]) -> Any:
-    """Defaults, then each layer of overrides in turn (YAML file, then ``--set``), checked."""
+    """Defaults, then each layer of overrides in turn (YAML file, then ``--set``), checked.
+
+    A config class may define ``PRESETS = {name: {setting: value}}`` and a ``preset`` setting: the
+    chosen preset's values replace the defaults, and explicit settings still win over them.
+    """
     keys = known_keys(config_class)
     values: dict[str, Any] = {}
     for layer in layers:
@@ -199,6 +203,9 @@ def resolve(config_class: type, *layers: dict[str, Any]) -> Any:
                 hint = f"did you mean {', '.join(close)}?" if close else "known: " + ", ".join(keys)
                 raise UserError(f"unknown setting {key!r}: {hint}")
             values[key] = coerce(key, keys[key], value)
+    presets = getattr(config_class, "PRESETS", {})
+    if values.get("preset") in presets:  # a preset's values, under anything given explicitly
+        values = {**{k: coerce(k, keys[k], v) for k, v in presets[values["preset"]].items()}, **values}
     try:
         return config_class(**values)
     except ValueError as error:

@@ -7,7 +7,9 @@ only once everything is written, ``metrics.json`` with ``completed: true``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -72,7 +74,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     if resume is not None:
         saved = read_run_config(Path(resume))
         name = saved.pop("project", None)
-        if is_estimator_project(registry.get(name)):
+        if is_estimator_project(registry.get(name)) or is_demo_project(registry.get(name)):
             raise UserError(f"{resume}: {name} fits in one pass; there is nothing to resume, run it again")
         changed = set(overrides) - RESUMABLE
         if changed:
@@ -83,6 +85,10 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         project, cfg = resolve_settings(name, overrides, config_file, seed)
 
     context = distributed.from_environment()
+    if is_demo_project(project):
+        if context.distributed:
+            raise UserError(f"{name} is a demonstration without training; --nproc is for trained networks")
+        return run_demo(name, project, cfg, out)
     if is_estimator_project(project):
         if context.distributed:
             raise UserError(f"{name} fits one estimator in one process; --nproc is for trained networks")
@@ -102,7 +108,10 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
             train, val = train.split(cfg.val_fraction, cfg.seed)
             val = val.to(target)
         train, data.test = train.to(target), data.test.to(target)
-        model = project.build_model(cfg).to(target)  # identical on every rank: seeded above
+        model = project.build_model(cfg)  # identical on every rank: seeded above
+        if resume is None:
+            project.adapt(model, train)
+        model = model.to(target)
         torch.manual_seed(cfg.seed + context.rank)  # dropout and other sampling differ per rank
         optimizer = build_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
         scheduler = build_scheduler(cfg.lr_schedule, optimizer, cfg.epochs, cfg.lr_step, cfg.lr_gamma)
@@ -127,7 +136,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         trainer = Trainer(model, project.loss_fn(cfg), optimizer, scheduler, device=target, context=context,
                           metrics=metrics, precision=cfg.precision,
                           channels_last=getattr(cfg, "channels_last", False), callbacks=callbacks,
-                          eval_batch_size=cfg.eval_batch_size)
+                          eval_batch_size=cfg.eval_batch_size, transform=project.train_transform(cfg))
         start_epoch = 0
         if resume is not None:
             state = checkpoint.load(run_dir / CHECKPOINT, trainer.model, optimizer, scheduler)
@@ -155,6 +164,41 @@ def is_estimator_project(project) -> bool:
     return isinstance(project, EstimatorProject)
 
 
+def is_demo_project(project) -> bool:
+    """A demonstration (conv-demo): ``project.run(run_dir, cfg)`` writes its figures, nothing is trained."""
+    return callable(getattr(project, "run", None))
+
+
+def run_demo(name: str, project, cfg, out: str | Path | None) -> Path:
+    from mlprojects.engine.io import write_json
+
+    started = time.perf_counter()
+    run_dir = Path(out) if out is not None else default_out(name)
+    with fresh_run_dir(run_dir, name, cfg):
+        figures = project.run(run_dir, cfg)
+        write_json(run_dir / METRICS, {**figures, "duration_s": round(time.perf_counter() - started, 2),
+                                       "completed": True})
+    return run_dir
+
+
+@contextlib.contextmanager
+def fresh_run_dir(run_dir: Path, name: str, cfg):
+    """A new run directory for a one-pass run; removed again if the run fails (bad data, a bad image),
+    so a mistake leaves nothing half-written behind."""
+    existed = run_dir.exists()
+    open_run_dir(run_dir, name, cfg)
+    try:
+        yield run_dir
+    except BaseException:
+        if existed:
+            for leftover in (CONFIG, METRICS, WEIGHTS, HISTORY):
+                (run_dir / leftover).unlink(missing_ok=True)
+            shutil.rmtree(run_dir / "plots", ignore_errors=True)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
 def open_run_dir(run_dir: Path, name: str, cfg, resuming: bool = False) -> None:
     """Create the run directory and write its settings; a finished run is never overwritten."""
     from mlprojects.engine.io import write_text
@@ -169,6 +213,13 @@ def open_run_dir(run_dir: Path, name: str, cfg, resuming: bool = False) -> None:
 
 def run_estimator(name: str, project, cfg, out: str | Path | None, device) -> Path:
     """Fit a classic-model project: data -> estimator -> test figures, plots, model.safetensors."""
+    started = time.perf_counter()
+    run_dir = Path(out) if out is not None else default_out(name)
+    with fresh_run_dir(run_dir, name, cfg):
+        return _fit_estimator(run_dir, project, cfg, device, started)
+
+
+def _fit_estimator(run_dir: Path, project, cfg, device, started: float) -> Path:
     import json
 
     import numpy as np
@@ -177,9 +228,6 @@ def run_estimator(name: str, project, cfg, out: str | Path | None, device) -> Pa
     from mlprojects import estimators
     from mlprojects.engine.io import write_json, write_text
 
-    started = time.perf_counter()
-    run_dir = Path(out) if out is not None else default_out(name)
-    open_run_dir(run_dir, name, cfg)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     data = project.prepare(cfg)

@@ -48,7 +48,7 @@ class Trainer:
                  scheduler=None, *, device: torch.device, context: distributed.Context | None = None,
                  metrics: dict[str, MetricFn] | None = None, precision: str = "fp32",
                  channels_last: bool = False, callbacks: Sequence[Callback] = (), eval_batch_size: int = 1000,
-                 num_workers: int = 0):
+                 num_workers: int = 0, transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.context = context or distributed.Context()
         self.device = device
         self.loss_fn, self.optimizer, self.scheduler = loss_fn, optimizer, scheduler
@@ -58,6 +58,7 @@ class Trainer:
         self.memory_format = torch.channels_last if channels_last else None
         self.callbacks = list(callbacks)
         self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
+        self.transform = transform  # applied to each training batch on the device (augmentation)
         self.history: list[dict] = []
         self.stop_training = False
         if self.memory_format is not None:
@@ -106,6 +107,8 @@ class Trainer:
         model.train()
         started = time.perf_counter()
         for step, (inputs, targets) in enumerate(batch_iter):
+            if self.transform is not None:
+                inputs = self.transform(inputs)
             if self.memory_format is not None:
                 inputs = inputs.contiguous(memory_format=self.memory_format)
             with self.autocast:

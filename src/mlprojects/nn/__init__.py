@@ -1,5 +1,5 @@
 """Reusable model builders shared by the projects."""
 
-from mlprojects.nn.mlp import MLP
+from mlprojects.nn.mlp import MLP, Rescale
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "Rescale"]

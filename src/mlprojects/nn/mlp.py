@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -28,3 +29,22 @@ class MLP(nn.Sequential):
                     nn.init.zeros_(layer.bias)
         elif init != "torch":
             raise ValueError(f"init={init!r}: expected keras or torch")
+
+
+class Rescale(nn.Module):
+    """``y = x * scale + mean``: lets a network predict a standardised target while its outputs,
+    its loss and its saved weights stay in the target's own unit. ``adapt`` sets it from the
+    training targets (Keras' Normalization(invert=True) does the same)."""
+
+    def __init__(self, features: int = 1):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("scale", torch.ones(features))
+
+    def adapt(self, targets: torch.Tensor) -> None:
+        targets = targets.detach().reshape(len(targets), -1).double()
+        self.mean.copy_(targets.mean(0))
+        self.scale.copy_(targets.std(0).clamp_min(1e-12))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.mean

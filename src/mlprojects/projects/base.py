@@ -38,6 +38,10 @@ class Project:
         """The model, from the settings alone (serving builds it without loading any data)."""
         raise NotImplementedError
 
+    def adapt(self, model: nn.Module, train: TensorData) -> None:
+        """Set what the model takes from the training data before training (like Keras' ``adapt``),
+        such as an output scale; it is saved with the weights. Most projects have nothing to set."""
+
     def class_names(self, cfg: TrainConfig) -> list[str]:
         raise NotImplementedError(f"{self.name} is not a classifier")
 
@@ -50,6 +54,10 @@ class Project:
 
     def metrics(self, cfg: TrainConfig) -> dict[str, MetricFn]:
         return {"accuracy": correct_count}
+
+    def train_transform(self, cfg: TrainConfig):
+        """A function applied to every training batch on the device (data augmentation), or None."""
+        return None
 
     def report(self, run_dir: Path, cfg: TrainConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         """Write plots under ``run_dir/plots`` and return extra figures for metrics.json."""
