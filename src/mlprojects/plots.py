@@ -174,3 +174,48 @@ def probability_curves(x: np.ndarray, y: np.ndarray, grid: np.ndarray, curves: d
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return _save(plt, fig, out)
+
+
+def function_fit(points: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray, curves: dict[str, np.ndarray],
+                 out: Path, title: str = "") -> Path:
+    """Samples of y(x) (train, test, ...) with curves over a grid (the truth, a fitted model)."""
+    plt, fig = _figure(figsize=(6.5, 4.8))
+    ax = fig.add_subplot(1, 1, 1)
+    for (label, (x, y)), marker in zip(points.items(), "o^sx"):
+        ax.scatter(x, y, s=14, marker=marker, alpha=0.6, label=label)
+    for (label, curve), style in zip(curves.items(), ("k--", "r-", "g-", "b-")):
+        ax.plot(grid, curve, style, lw=2, label=label)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out)
+
+
+def _scaled(image: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """A 2-D array -> uint8 0..255 from the 0.5th to the 99.5th percentile of ``reference`` (itself by
+    default), so that a few extreme values (strong edges) do not leave the rest black."""
+    low, high = (float(v) for v in np.percentile(image if reference is None else reference, (0.5, 99.5)))
+    image = np.clip(image, low, high)
+    return np.zeros(image.shape, np.uint8) if high <= low else ((image - low) / (high - low) * 255).round().astype(np.uint8)
+
+
+def side_by_side(panels: dict[str, np.ndarray], out: Path, reference: np.ndarray | None = None) -> Path:
+    """Grayscale images in one row, each at its own resolution and titled. Every panel after the
+    first is scaled by the range of ``reference`` when given, so their brightness compares."""
+    plt, fig = _figure(figsize=(4.2 * len(panels), 4.2))
+    for i, (title, image) in enumerate(panels.items(), start=1):
+        ax = fig.add_subplot(1, len(panels), i)
+        ax.imshow(_scaled(image, reference if i > 1 else None), cmap="gray", interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    return _save(plt, fig, out)
+
+
+def save_image(image: np.ndarray, out: Path) -> Path:
+    """One 2-D array as a grayscale PNG at its own resolution."""
+    from PIL import Image
+
+    atomic_write(out, lambda tmp: Image.fromarray(_scaled(image)).save(tmp, format="PNG"))
+    return out

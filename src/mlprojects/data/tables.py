@@ -26,6 +26,9 @@ class Schema:
 
 
 IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+AUTO_MPG_COLUMNS = ("mpg", "cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year", "origin")
+WINE_FEATURES = ("Alcohol", "Malic.acid", "Ash", "Acl", "Mg", "Phenols", "Flavanoids", "Nonflavanoid.phenols",
+                 "Proanth", "Color.int", "Hue", "OD", "Proline")
 
 SCHEMAS: dict[str, Schema] = {
     "iris": Schema(IRIS_FEATURES + ("species",), IRIS_FEATURES, 150, header=False),
@@ -33,6 +36,8 @@ SCHEMAS: dict[str, Schema] = {
                       "MEDV"), ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO",
                                 "LSTAT", "MEDV"), 506),
     "chd": Schema(("age", "chd"), ("age", "chd"), 100),
+    "auto-mpg": Schema(AUTO_MPG_COLUMNS + ("name",), AUTO_MPG_COLUMNS, 398),
+    "wine": Schema(("Wine",) + WINE_FEATURES, ("Wine",) + WINE_FEATURES, 178),
 }
 
 
