@@ -51,3 +51,80 @@ def cli(capsys):
 def run_subprocess(*args: str, env: dict | None = None, cwd=None, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mlprojects", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+# --- CIFAR-10 in its published layout -----------------------------------------------------------
+
+def write_cifar_archive(path, per_batch: int = 20, seed: int = 0, python2_names: bool = True,
+                        replace: dict | None = None):
+    """A ``cifar-10-python.tar.gz`` laid out exactly as the published one: ``cifar-10-batches-py/``
+    with data_batch_1..5, test_batch, batches.meta and readme.html, each batch a pickle (protocol 2,
+    bytes keys) of {batch_label, labels, data (N x 3072 uint8, R then G then B planes), filenames}.
+    Images are a class colour plus noise, so a network can learn them. ``python2_names`` writes the
+    pickles as the real files were written (Python 2's str opcodes, NumPy 1's ``numpy.core.multiarray``);
+    without it, as Python 3 writes them. ``replace`` maps a member name to raw bytes written instead."""
+    import io
+    import pickle
+    import struct
+    import tarfile
+
+    import numpy as np
+
+    class Python2Pickler(pickle._Pickler):
+        """Writes bytes as Python 2 wrote its str (BINSTRING), not as Python 3's _codecs.encode call."""
+
+        dispatch = pickle._Pickler.dispatch.copy()
+
+        def save_bytes(self, obj):
+            size = len(obj)
+            self.write((pickle.SHORT_BINSTRING + bytes([size]) if size < 256
+                        else pickle.BINSTRING + struct.pack("<i", size)) + obj)
+            self.memoize(obj)
+
+        dispatch[bytes] = save_bytes
+
+    def dumps(value) -> bytes:
+        if not python2_names:
+            return pickle.dumps(value, protocol=2)
+        buffer = io.BytesIO()
+        Python2Pickler(buffer, protocol=2).dump(value)
+        return buffer.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (10, 3))
+    members = {}
+    for index, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
+        labels = rng.integers(0, 10, per_batch)
+        planes = colours[labels][:, :, None] + rng.normal(0, 25, (per_batch, 3, 1024))
+        data = np.clip(planes, 0, 255).astype(np.uint8).reshape(per_batch, 3072)
+        batch = {b"batch_label": f"batch {index + 1} of 5".encode(), b"labels": labels.tolist(), b"data": data,
+                 b"filenames": [f"img_{index}_{i}.png".encode() for i in range(per_batch)]}
+        members[name] = dumps(batch)
+    members["batches.meta"] = dumps({b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer",
+                                                             b"dog", b"frog", b"horse", b"ship", b"truck"],
+                                            b"num_cases_per_batch": per_batch, b"num_vis": 3072})
+    members["readme.html"] = b"<html>test copy</html>"
+    members.update(replace or {})
+    with tarfile.open(path, "w:gz") as archive:
+        for name, raw in members.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+    return path
+
+
+@pytest.fixture
+def cifar10_files(tmp_path, monkeypatch):
+    """A CIFAR-format archive in the dataset cache, and the catalog's checksum set to its own
+    (the real archive's sha256 stays in the catalog for users; these machines cannot download it)."""
+    import dataclasses
+
+    from mlprojects.data import catalog, store
+
+    spec = catalog.CATALOG["cifar10"]
+    folder = store.home() / "datasets" / "cifar10"
+    folder.mkdir(parents=True)
+    path = write_cifar_archive(folder / "cifar-10-python.tar.gz", per_batch=60)
+    file = dataclasses.replace(spec.files[0], sha256=store.sha256_of(path), size=path.stat().st_size)
+    monkeypatch.setitem(catalog.CATALOG, "cifar10", dataclasses.replace(spec, files=(file,)))
+    return path

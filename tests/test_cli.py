@@ -34,7 +34,7 @@ def test_every_command_has_help(cli, command):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "mnist-mpl"], "unknown project 'mnist-mpl': did you mean mnist-mlp?"),
+    (["run", "mnist-mpl"], "unknown project 'mnist-mpl': did you mean mnist-mlp"),
     (["run", "mnist-mlp", "--set", "epoch=3"], "unknown setting 'epoch': did you mean epochs?"),
     (["run", "mnist-mlp", "--set", "epochs=many"], "expected an integer"),
     (["run", "mnist-mlp", "--set", "batch_size=0"], "batch_size=0: must be greater than 0"),

@@ -135,6 +135,27 @@ _add(_csv("elec-load", "elec_load.csv", "61bec0ef983046e0bb44babee1ddb97f843975b
 _add(_csv("cifar10-classes", "cifar10_classes.txt", "558e74b5e208382e186da55784b4bac2cd52e558448e1b5800990fdb28ed8033", 61,
           "the 10 CIFAR-10 class names", "A. Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009"))
 
+_add(DatasetSpec(
+    "cifar10",
+    "CIFAR-10: 50,000 train + 10,000 test colour images, 32x32, 10 classes (the Python-version archive)",
+    (FileSpec("cifar-10-python.tar.gz", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", 170498071,
+              ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",)),),
+    "no licence stated; free to use with the citation below",
+    "A. Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009",
+    "https://www.cs.toronto.edu/~kriz/cifar.html",
+    notes="the archive's sha256 is checked before any of it is read; its pickles are read by an unpickler that "
+          "builds only arrays, lists and strings",
+))
+_add(DatasetSpec(
+    "book-images",
+    "the book's sample images for the convolution and pooling demonstration: blue_jay.jpg, leopard.jpg",
+    (FileSpec("blue_jay.jpg", "c87f177cfae41ce3a9e51fd2a2ab1b6e97b099fbd41f244fb2aba9c1d7d0580e", 620473), FileSpec("leopard.jpg", "fac75f8b2b9553a118be047b8c631afb9bb003e9366e1cd3ecd32e72e0479cee", 146114)),
+    "as published with the book's example code",
+    _BOOK,
+    embedded=True,
+))
+
+
 def get_spec(name: str) -> DatasetSpec:
     if name not in CATALOG:
         import difflib

@@ -71,3 +71,51 @@ register(ProjectInfo(
     module="mlprojects.projects.linear_models",
     summary="softmax regression: test accuracy and confusion matrix; C by grid search on request",
 ))
+register(ProjectInfo(
+    name="nonlinear-regression",
+    source=f"{_BOOK}, ch. 5: nonlinear synthetic function regression with one hidden layer",
+    dataset="generated: y = 0.4x^2 + 2x + 0.8 + N(0, 0.22^2), 260 points on [-1, 1], 200 train / 60 test",
+    published="the error of a single test point",
+    module="mlprojects.projects.feedforward",
+    summary="a 1 -> 10 sigmoid -> 1 network; test MSE on all 60 test points against the noise floor",
+))
+register(ProjectInfo(
+    name="auto-mpg",
+    source=f"{_BOOK}, ch. 5: modelling cars' fuel efficiency with nonlinear regression",
+    dataset="auto-mpg (embedded): 398 cars, 7 attributes; 6 unknown horsepowers stored as 0",
+    published="test MSE 15.08 with a [10, 5] network",
+    module="mlprojects.projects.feedforward",
+    summary="an MLP on imputed, one-hot, standardised features; test MSE and MAE in mpg",
+))
+register(ProjectInfo(
+    name="wine",
+    source=f"{_BOOK}, ch. 5: learning to classify wines (multiclass classification)",
+    dataset="wine (embedded): 178 wines, 13 features, 3 cultivars",
+    published="none for a held-out split (the book drops Proline and does not scale)",
+    module="mlprojects.projects.feedforward",
+    summary="an MLP or the book's softmax regression on all 13 standardised features; confusion matrix",
+))
+register(ProjectInfo(
+    name="conv-demo",
+    source=f"{_BOOK}, ch. 6: convolution and pooling applied to a photograph",
+    dataset="book-images (embedded): blue_jay.jpg, leopard.jpg; or any image file by --set image=PATH",
+    published="images only (its \"max pool\" listing calls avg_pool)",
+    module="mlprojects.projects.conv_demo",
+    summary="an edge-detection kernel, then max and average pooling, written side by side",
+))
+register(ProjectInfo(
+    name="mnist-cnn",
+    source=f"{_BOOK}, ch. 6: a LeNet-style CNN on MNIST (conv 5x5x32, pool, conv 5x5x64, pool, dense 1024, dropout)",
+    dataset="mnist-10k (embedded); mnist, fashion-mnist by --set data=",
+    published="none reliable (the book's weights start from N(0, 1))",
+    module="mlprojects.projects.convnets",
+    summary="the book's convnet with sane initialisation; its runs serve in the digit web app",
+))
+register(ProjectInfo(
+    name="cifar10-cnn",
+    source=f"{_BOOK}, ch. 6: CIFAR-10 image classification with a CNN",
+    dataset="cifar10: the published Python-version archive (downloaded, sha256-checked)",
+    published="an accuracy measured on the batch it trained on (not a test figure)",
+    module="mlprojects.projects.convnets",
+    summary="ResNet-9 with batch norm and augmentation by default, the book's network as --set preset=book",
+))

@@ -62,7 +62,8 @@ class MnistMLP(Project):
         splits = images.load(cfg.data)
         train = TensorData(self.images_to_inputs(cfg, splits.train_images), torch.from_numpy(splits.train_labels))
         test = TensorData(self.images_to_inputs(cfg, splits.test_images), torch.from_numpy(splits.test_labels))
-        return Prepared(train, test, {"class_names": splits.class_names, "test_images": splits.test_images})
+        return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
+                                      "test_images": splits.test_images})
 
     def build_model(self, cfg: MnistMLPConfig) -> MLP:
         return MLP(28 * 28, cfg.widths, len(images.CLASS_NAMES[cfg.data]), cfg.activation, cfg.dropout, cfg.init)
@@ -84,7 +85,7 @@ class MnistMLP(Project):
         matrix = plots.confusion_counts(predicted, true, len(names))
         plots.learning_curves(trainer.history, run_dir / "plots" / "learning_curves.png")
         plots.confusion_matrix(matrix, names, run_dir / "plots" / "confusion_matrix.png",
-                               f"{cfg.data} test set: accuracy {np.mean(predicted == true):.4f}")
+                               f"{data.meta['dataset']} test set: accuracy {np.mean(predicted == true):.4f}")
         wrong = np.flatnonzero(predicted != true)[:32]
         plots.image_grid(data.meta["test_images"][wrong], [f"{names[true[i]]} as {names[predicted[i]]}" for i in wrong],
                          run_dir / "plots" / "misclassified.png")

@@ -1,0 +1,166 @@
+"""Convolutional networks: the book's chapter 6 (Bonnin).
+
+mnist-cnn: the book's LeNet-style network, conv 5x5x32 -> max pool -> conv 5x5x64 -> max pool ->
+dense 1024 -> dropout 0.5 -> 10, trained with Adam at batch 50. The book drew its initial weights
+from N(0, 1); here they start as Keras' Glorot-uniform. On the embedded 10k digits by default;
+``--set data=mnist`` or ``data=fashion-mnist`` for the full sets. Its runs serve in the digit app.
+
+cifar10-cnn: CIFAR-10 from its published archive. The default (``preset=modern``) is a small
+residual network with batch norm (ResNet-9), random crops and flips, SGD with momentum and a cosine
+schedule. ``--set preset=book`` is the book's network and recipe (the tflearn CIFAR-10 example:
+two conv blocks, dense 512, dropout, Adam 0.001, batch 96, flips; the book's random rotations are
+left out). The book trained on the test batch and reported its accuracy on that same batch, which
+measures memory rather than generalisation: here the model trains on the five training batches and
+is scored on the test batch only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
+from mlprojects.data import images
+from mlprojects.engine import TensorData, Trainer
+from mlprojects.nn.convnets import BookCifarNet, LeNet, ResNet9
+from mlprojects.projects.base import Prepared
+from mlprojects.projects.mnist_mlp import MnistMLP
+
+
+# --- mnist-cnn ---------------------------------------------------------------------------------
+
+@dataclass
+class MnistCNNConfig(TrainConfig):
+    data: Literal["mnist-10k", "mnist", "fashion-mnist"] = setting("mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist")
+    channels: tuple[int, ...] = setting((32, 64), "output channels of each 5x5 convolution (each followed by a 2x2 pool)")
+    dense: int = setting(1024, "units of the dense layer")
+    dropout: float = setting(0.5, "dropout before the output layer")
+    pool: Literal["max", "avg"] = setting("max", "pooling: max (the book's text) or avg")
+    channels_last: bool = setting(False, "keep activations in channels-last memory format")
+    epochs: int = setting(10, "passes over the training data")
+    batch_size: int = setting(50, "global batch size")
+    optimizer: Literal[OPTIMIZERS] = setting("adam", "optimizer: " + ", ".join(OPTIMIZERS))
+    lr: float = setting(0.001, "learning rate")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive(self, "dense")
+        if not self.channels or min(self.channels) <= 0 or len(self.channels) > 4:
+            raise ValueError(f"channels={','.join(map(str, self.channels))}: 1 to 4 positive widths")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
+
+
+class MnistCNN(MnistMLP):
+    """The MLP project's data, plots and serving, with LeNet in place of the MLP."""
+
+    name = "mnist-cnn"
+    config_class = MnistCNNConfig
+    smoke_settings = {"epochs": 2, "channels": "4,8", "dense": 32}
+
+    def build_model(self, cfg: MnistCNNConfig) -> LeNet:
+        return LeNet(1, 28, len(images.CLASS_NAMES[cfg.data]), cfg.channels, cfg.dense, cfg.dropout, pool=cfg.pool)
+
+    def images_to_inputs(self, cfg: MnistCNNConfig, pixels: np.ndarray) -> torch.Tensor:
+        return images.to_model_input(pixels, flatten=False)
+
+    def loss_fn(self, cfg: MnistCNNConfig):
+        return F.cross_entropy
+
+
+# --- cifar10-cnn -------------------------------------------------------------------------------
+
+# per-channel mean and standard deviation of CIFAR-10's 50,000 training images (pixels / 255)
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+def cifar_inputs(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 32, 32, 3) -> float32 (N, 3, 32, 32), standardised per channel with the training set's statistics."""
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    return x.sub_(mean).div_(std).contiguous()
+
+
+@dataclass
+class Cifar10Config(TrainConfig):
+    preset: Literal["modern", "book"] = setting("modern", "modern: ResNet-9, batch norm, crops and flips, SGD with "
+                                                          "momentum and a cosine schedule; book: the book's network and recipe")
+    net: Literal["resnet9", "book"] = setting("resnet9", "resnet9 (batch norm, residual blocks) or book (2 conv blocks, dense 512)")
+    width: int = setting(64, "resnet9: channels of its first layer (64 is the published network)")
+    augment: Literal["crop-flip", "flip", "none"] = setting("crop-flip", "training augmentation: random 4-pixel crops "
+                                                                         "and mirror flips, flips only, or none")
+    train_limit: int = setting(0, "train on the first N training images only (0: all 50,000)")
+    channels_last: bool = setting(False, "keep activations in channels-last memory format")
+    epochs: int = setting(30, "passes over the training data")
+    batch_size: int = setting(128, "global batch size")
+    optimizer: Literal[OPTIMIZERS] = setting("momentum", "optimizer: " + ", ".join(OPTIMIZERS))
+    lr: float = setting(0.05, "learning rate (the peak of the schedule)")
+    weight_decay: float = setting(5e-4, "L2 penalty added by the optimizer")
+    lr_schedule: Literal[SCHEDULES] = setting("cosine", "per-epoch schedule: " + ", ".join(SCHEDULES))
+    eval_batch_size: int = setting(500, "batch size for evaluation and prediction")
+
+    PRESETS = {"book": {"net": "book", "augment": "flip", "optimizer": "adam", "lr": 0.001, "batch_size": 96,
+                        "epochs": 50, "weight_decay": 0.0, "lr_schedule": "constant"}}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive(self, "width")
+        non_negative(self, "train_limit")
+
+
+class Cifar10CNN(MnistMLP):
+    name = "cifar10-cnn"
+    config_class = Cifar10Config
+    smoke_settings = {"epochs": 2, "width": 4, "train_limit": 200, "batch_size": 50, "lr": 0.02}
+    needs_download = True  # its data is never embedded: tests provide an archive in CIFAR's layout
+
+    def prepare(self, cfg: Cifar10Config) -> Prepared:
+        from mlprojects.data import cifar
+
+        splits = cifar.load()
+        train_images, train_labels = splits.train_images, splits.train_labels
+        if cfg.train_limit:
+            train_images, train_labels = train_images[:cfg.train_limit], train_labels[:cfg.train_limit]
+        train = TensorData(cifar_inputs(train_images), torch.from_numpy(train_labels))
+        test = TensorData(cifar_inputs(splits.test_images), torch.from_numpy(splits.test_labels))
+        return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
+                                      "test_images": splits.test_images})
+
+    def build_model(self, cfg: Cifar10Config) -> nn.Module:
+        return ResNet9(10, cfg.width) if cfg.net == "resnet9" else BookCifarNet(10)
+
+    def class_names(self, cfg: Cifar10Config) -> list[str]:
+        from mlprojects.data.cifar import CLASS_NAMES
+
+        return CLASS_NAMES
+
+    def images_to_inputs(self, cfg: Cifar10Config, pixels: np.ndarray) -> torch.Tensor:
+        return cifar_inputs(pixels)
+
+    def loss_fn(self, cfg: Cifar10Config):
+        return F.cross_entropy
+
+    def train_transform(self, cfg: Cifar10Config):
+        from mlprojects.data.augment import random_crop_flip
+
+        if cfg.augment == "none":
+            return None
+        pad = 4 if cfg.augment == "crop-flip" else 0
+        return lambda batch: random_crop_flip(batch, pad=pad)
+
+    def report(self, run_dir: Path, cfg: Cifar10Config, trainer: Trainer, data: Prepared) -> dict[str, Any]:
+        figures = super().report(run_dir, cfg, trainer, data)
+        figures["evaluated_on"] = "the test batch (10,000 images never trained on)"
+        return figures
+
+
+MNIST_CNN = MnistCNN()
+CIFAR10_CNN = Cifar10CNN()
