@@ -30,6 +30,27 @@ def test_lenet_has_the_books_shape_and_parameter_count():
     assert all(not m.bias.detach().any() for m in model if getattr(m, "bias", None) is not None)
 
 
+def test_pooling_before_the_relu_gives_the_books_order_outputs_and_gradients():
+    torch.manual_seed(0)
+    model = LeNet(channels=(4, 8), dense=16, dropout=0.0)
+    conv1, conv2, fc1, fc2 = (m for m in model if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    relu, pool = torch.nn.functional.relu, torch.nn.functional.max_pool2d
+    x = torch.randn(5, 1, 28, 28)
+
+    def books_order(x):  # conv -> ReLU -> pool, as the book and Keras write it
+        x = pool(relu(conv1(x)), 2)
+        x = pool(relu(conv2(x)), 2)
+        return fc2(relu(fc1(x.flatten(1))))
+
+    torch.testing.assert_close(model(x), books_order(x), rtol=0, atol=0)
+    model(x).square().sum().backward()
+    ours = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    books_order(x).square().sum().backward()
+    for a, b in zip(ours, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(a, b)
+
+
 def test_resnet9_and_the_book_network_take_cifar_images():
     assert ResNet9(10, width=8)(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     project = registry.get("cifar10-cnn")

@@ -7,6 +7,13 @@ import torch
 from mlprojects.errors import UserError
 
 
+def _fusable(params: list) -> bool | None:
+    """Adam, AdamW and Adagrad as one fused kernel per step where PyTorch has one: measured on a
+    2-core CPU, the default multi-tensor Adam spent 13 of LeNet's 52 ms per step in sqrt, div and
+    lerp; fused, the whole step ran 1.5x faster (benchmarks/bench_cnn.py)."""
+    return True if params and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params) else None
+
+
 def build_optimizer(name: str, parameters, lr: float, momentum: float = 0.9,
                     weight_decay: float = 0.0) -> torch.optim.Optimizer:
     params = list(parameters)
@@ -14,15 +21,16 @@ def build_optimizer(name: str, parameters, lr: float, momentum: float = 0.9,
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     if name == "momentum":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    fused = _fusable(params)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, momentum=momentum if momentum < 1 else 0.0,
                                    weight_decay=weight_decay)
     if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay, fused=fused)
     if name == "adadelta":
         return torch.optim.Adadelta(params, lr=lr, weight_decay=weight_decay)
     if name == "ftrl":
