@@ -18,11 +18,9 @@ channels-last, fused Adam), mlprojects-nchw (``--set channels_last=false``), mlp
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -64,19 +62,12 @@ def keras_child() -> None:
     n = STEPS * BATCH
     offset = [0]
 
-    def train():
+    def train() -> None:
         start = offset[0] % (N - n)
         offset[0] += n
-        started = time.perf_counter()
         model.fit(x[start:start + n], targets[start:start + n], batch_size=BATCH, epochs=1, verbose=0)
-        return {"samples_per_s": n / (time.perf_counter() - started)}
 
-    def infer():
-        started = time.perf_counter()
-        model.predict(x_test, batch_size=1000, verbose=0)
-        return {"samples_per_s": N_TEST / (time.perf_counter() - started)}
-
-    harness.serve({"train": train, "infer": infer})
+    harness.serve_throughput(train, n, lambda: model.predict(x_test, batch_size=1000, verbose=0), N_TEST)
 
 
 def torch_child(impl: str) -> None:
@@ -129,18 +120,7 @@ def torch_child(impl: str) -> None:
 
     steps(20)  # warm-up (and compilation)
     predict()
-
-    def train():
-        started = time.perf_counter()
-        steps(STEPS)
-        return {"samples_per_s": n / (time.perf_counter() - started)}
-
-    def infer():
-        started = time.perf_counter()
-        predict()
-        return {"samples_per_s": N_TEST / (time.perf_counter() - started)}
-
-    harness.serve({"train": train, "infer": infer})
+    harness.serve_throughput(lambda: steps(STEPS), n, predict, N_TEST)
 
 
 def main() -> None:
@@ -152,24 +132,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.impl:
         return keras_child() if args.impl == "keras-tf" else torch_child(args.impl)
-    impls = list(args.impls)
-    if "keras-tf" in impls and not (importlib.util.find_spec("keras") and importlib.util.find_spec("tensorflow")):
-        print("keras/tensorflow not installed (pip install -e '.[bench]'): keras-tf left out")
-        impls.remove("keras-tf")
+    impls = harness.without_missing_keras(args.impls)
     samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(3, args.rounds // 2))])
     print(f"\nLeNet (3,274,634 parameters), Adam, batch {BATCH}: samples/s median (min-max); ratio = median of "
           f"per-round ratios (min-max); training is ~{3 * FORWARD_FLOP / 1e6:.0f} MFLOP per sample")
-    for kind in ("train", "infer"):
-        print(f"{kind}:")
-        for impl in samples:
-            values = samples[impl][kind]["samples_per_s"]
-            flops = sorted(values)[len(values) // 2] * (3 if kind == "train" else 1) * FORWARD_FLOP / 1e9
-            line = f"  {impl:20s} {harness.median_range(values)}  ({flops:.0f} GFLOP/s)"
-            for reference in ("torch-loop", "keras-tf"):
-                if reference in samples and reference != impl:
-                    ratio = harness.paired_ratio(samples, impl, reference, kind, "samples_per_s")
-                    line += f"   x{ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f}) vs {reference}"
-            print(line)
+    harness.print_throughput(samples, flop_per_sample={"train": 3 * FORWARD_FLOP, "infer": FORWARD_FLOP})
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"batch": BATCH, "steps": STEPS, "samples": samples}, out, indent=1)

@@ -14,11 +14,9 @@ Keras needs ``pip install -e ".[bench]"``; without it that row is left out.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -49,18 +47,8 @@ def keras_child(batch: int) -> None:
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=LR), loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(xtr[: 100 * batch], targets[: 100 * batch], batch_size=batch, epochs=1, verbose=0)  # warm-up
     model.predict(xte, batch_size=1000, verbose=0)
-
-    def train():
-        started = time.perf_counter()
-        model.fit(xtr, targets, batch_size=batch, epochs=1, verbose=0)
-        return {"samples_per_s": N_TRAIN / (time.perf_counter() - started)}
-
-    def infer():
-        started = time.perf_counter()
-        model.predict(xte, batch_size=1000, verbose=0)
-        return {"samples_per_s": N_TEST / (time.perf_counter() - started)}
-
-    harness.serve({"train": train, "infer": infer})
+    harness.serve_throughput(lambda: model.fit(xtr, targets, batch_size=batch, epochs=1, verbose=0), N_TRAIN,
+                             lambda: model.predict(xte, batch_size=1000, verbose=0), N_TEST)
 
 
 def torch_child(impl: str, batch: int, precision: str) -> None:
@@ -106,18 +94,7 @@ def torch_child(impl: str, batch: int, precision: str) -> None:
 
     epoch(100)  # warm-up
     predict()
-
-    def train():
-        started = time.perf_counter()
-        epoch()
-        return {"samples_per_s": N_TRAIN / (time.perf_counter() - started)}
-
-    def infer():
-        started = time.perf_counter()
-        predict()
-        return {"samples_per_s": N_TEST / (time.perf_counter() - started)}
-
-    harness.serve({"train": train, "infer": infer})
+    harness.serve_throughput(epoch, N_TRAIN, predict, N_TEST)
 
 
 def main() -> None:
@@ -131,25 +108,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.impl:
         return keras_child(args.batch) if args.impl == "keras-tf" else torch_child(args.impl, args.batch, args.precision)
-    impls = list(args.impls)
-    if args.precision == "bf16":
-        impls.append("mlprojects-bf16")
-    if "keras-tf" in impls and not (importlib.util.find_spec("keras") and importlib.util.find_spec("tensorflow")):
-        print("keras/tensorflow not installed (pip install -e '.[bench]'): keras-tf left out")
-        impls.remove("keras-tf")
+    impls = harness.without_missing_keras(args.impls) + (["mlprojects-bf16"] if args.precision == "bf16" else [])
     samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(2, args.rounds // 2))],
                           ["--batch", str(args.batch), "--precision", args.precision])
     print(f"\nMLP 784-4x256-10, batch {args.batch}, one epoch of {N_TRAIN}: samples/s median (min-max); "
           "ratio = median of per-round ratios (min-max)")
-    for kind in ("train", "infer"):
-        print(f"{kind}:")
-        for impl in samples:
-            line = f"  {impl:16s} {harness.median_range(samples[impl][kind]['samples_per_s'])}"
-            for reference in ("torch-loop", "keras-tf"):
-                if reference in samples and reference != impl:
-                    ratio = harness.paired_ratio(samples, impl, reference, kind, "samples_per_s")
-                    line += f"   x{ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f}) vs {reference}"
-            print(line)
+    harness.print_throughput(samples)
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"batch": args.batch, "samples": samples}, out, indent=1)

@@ -55,6 +55,46 @@ def serve(measures: dict[str, Callable[[], dict]]) -> None:
         print("@@M@@" + json.dumps(measures[line.split()[1]]()), flush=True)
 
 
+def serve_throughput(train: Callable[[], None], train_samples: int, infer: Callable[[], None],
+                     infer_samples: int) -> None:
+    """Child side for a training/inference benchmark: each measurement times one call, in samples/s."""
+
+    def timed(run: Callable[[], None], samples: int) -> Callable[[], dict]:
+        def measure() -> dict:
+            started = time.perf_counter()
+            run()
+            return {"samples_per_s": samples / (time.perf_counter() - started)}
+        return measure
+
+    serve({"train": timed(train, train_samples), "infer": timed(infer, infer_samples)})
+
+
+def without_missing_keras(impls: list[str]) -> list[str]:
+    """``impls`` without keras-tf when Keras or TensorFlow is not installed (the ``bench`` extra)."""
+    import importlib.util
+
+    if "keras-tf" in impls and not (importlib.util.find_spec("keras") and importlib.util.find_spec("tensorflow")):
+        print("keras/tensorflow not installed (pip install -e '.[bench]'): keras-tf left out")
+        return [impl for impl in impls if impl != "keras-tf"]
+    return list(impls)
+
+
+def print_throughput(samples: dict, references=("torch-loop", "keras-tf"), flop_per_sample: dict | None = None) -> None:
+    """samples/s per implementation and kind, with paired ratios to each reference present."""
+    for kind in ("train", "infer"):
+        print(f"{kind}:")
+        for impl in samples:
+            values = samples[impl][kind]["samples_per_s"]
+            line = f"  {impl:20s} {median_range(values)}"
+            if flop_per_sample:
+                line += f"  ({statistics.median(values) * flop_per_sample[kind] / 1e9:.0f} GFLOP/s)"
+            for reference in references:
+                if reference in samples and reference != impl:
+                    ratio = paired_ratio(samples, impl, reference, kind, "samples_per_s")
+                    line += f"   x{ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f}) vs {reference}"
+            print(line)
+
+
 def _read(process, tag):
     for line in process.stdout:
         if line.startswith(tag):

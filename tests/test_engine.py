@@ -159,3 +159,23 @@ def test_dataloader_path_trains_exactly_like_the_tensor_path():
     assert histories[0] == pytest.approx(histories[2], rel=1e-6)
     assert histories[1] == pytest.approx(histories[3], rel=1e-6)
     torch.testing.assert_close(weights[0], weights[1])
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "adagrad"])
+def test_fused_optimizers_take_the_same_steps_as_the_reference_ones(name):
+    """build_optimizer fuses these on CPU and CUDA; the steps must equal torch's multi-tensor ones."""
+    torch.manual_seed(0)
+    fused_model = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+    plain_model = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+    plain_model.load_state_dict(fused_model.state_dict())
+    fused = build_optimizer(name, fused_model.parameters(), 0.05, weight_decay=0.01)
+    assert fused.defaults["fused"] is True
+    plain = type(fused)(plain_model.parameters(), lr=0.05, weight_decay=0.01, foreach=True)
+    x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+    for _ in range(5):
+        for model, optimizer in ((fused_model, fused), (plain_model, plain)):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    for a, b in zip(fused_model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
