@@ -219,3 +219,19 @@ def save_image(image: np.ndarray, out: Path) -> Path:
 
     atomic_write(out, lambda tmp: Image.fromarray(_scaled(image)).save(tmp, format="PNG"))
     return out
+
+
+def forecast_week(days: np.ndarray, actual: np.ndarray, forecasts: dict[str, np.ndarray], out: Path, unit: str = "",
+                  title: str = "") -> Path:
+    """A stretch of a series against forecasts of it, over days."""
+    plt, fig = _figure(figsize=(11, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(days, actual, color="black", lw=1.6, label="actual")
+    for (label, forecast), style in zip(forecasts.items(), ("-", ":", "--", "-.")):
+        ax.plot(days, forecast, style, lw=1.1, label=label)
+    ax.set_xlabel("days into the test period")
+    ax.set_ylabel(unit)
+    ax.legend(fontsize=8, ncol=len(forecasts) + 1)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out)

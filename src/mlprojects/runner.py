@@ -103,9 +103,10 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         torch.manual_seed(cfg.seed)
         data = project.prepare(cfg)
         train = data.train
-        val = None
-        if cfg.val_fraction:
+        val = project.validation(cfg, data)
+        if val is None and cfg.val_fraction:
             train, val = train.split(cfg.val_fraction, cfg.seed)
+        if val is not None:
             val = val.to(target)
         train, data.test = train.to(target), data.test.to(target)
         model = project.build_model(cfg)  # identical on every rank: seeded above

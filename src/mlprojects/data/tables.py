@@ -38,6 +38,7 @@ SCHEMAS: dict[str, Schema] = {
     "chd": Schema(("age", "chd"), ("age", "chd"), 100),
     "auto-mpg": Schema(AUTO_MPG_COLUMNS + ("name",), AUTO_MPG_COLUMNS, 398),
     "wine": Schema(("Wine",) + WINE_FEATURES, ("Wine",) + WINE_FEATURES, 178),
+    "elec-load": Schema(("Load",), ("Load",), 140256),
 }
 
 

@@ -38,6 +38,11 @@ class Project:
         """The model, from the settings alone (serving builds it without loading any data)."""
         raise NotImplementedError
 
+    def validation(self, cfg: TrainConfig, data: Prepared) -> TensorData | None:
+        """A project's own validation data (a time series holds out the period after training);
+        None: the runner holds out a random ``val_fraction`` of the training data, if set."""
+        return None
+
     def adapt(self, model: nn.Module, train: TensorData) -> None:
         """Set what the model takes from the training data before training (like Keras' ``adapt``),
         such as an output scale; it is saved with the weights. Most projects have nothing to set."""
