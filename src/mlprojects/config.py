@@ -56,6 +56,7 @@ class TrainConfig(ProjectConfig):
     lr_gamma: float = setting(0.5, "lr_schedule=step|exponential: decay factor")
     val_fraction: float = setting(0.0, "fraction of the training split held out for validation")
     early_stopping: int = setting(0, "stop after this many epochs without improvement (0: off)")
+    grad_clip: float = setting(0.0, "clip the gradients' global norm to this before each step (0: off)")
     precision: Literal["fp32", "bf16"] = setting("fp32", "bf16 runs the forward pass under autocast")
     compile: bool = setting(False, "torch.compile the model")
     eval_batch_size: int = setting(1000, "batch size for evaluation and prediction")
@@ -63,7 +64,7 @@ class TrainConfig(ProjectConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         positive(self, "epochs", "batch_size", "eval_batch_size", "lr", "lr_step", "lr_gamma")
-        non_negative(self, "momentum", "weight_decay", "early_stopping")
+        non_negative(self, "momentum", "weight_decay", "early_stopping", "grad_clip")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction={self.val_fraction}: must be in [0, 1)")
         if self.early_stopping and not self.val_fraction:

@@ -235,3 +235,19 @@ def forecast_week(days: np.ndarray, actual: np.ndarray, forecasts: dict[str, np.
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     return _save(plt, fig, out)
+
+
+def piano_roll(notes: Sequence[tuple[float, float, int]], out: Path, title: str = "") -> Path:
+    """(onset, duration, MIDI pitch) triples, in quarter notes, as horizontal bars."""
+    plt, fig = _figure(figsize=(10, 4))
+    ax = fig.add_subplot(1, 1, 1)
+    for onset, duration, pitch in notes:
+        ax.broken_barh([(onset, max(duration, 0.05))], (pitch - 0.4, 0.8), color="tab:blue")
+    if notes:
+        pitches = [p for _, _, p in notes]
+        ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
+    ax.set_xlabel("quarter notes")
+    ax.set_ylabel("MIDI pitch (60 = middle C)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out)

@@ -137,7 +137,8 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         trainer = Trainer(model, project.loss_fn(cfg), optimizer, scheduler, device=target, context=context,
                           metrics=metrics, precision=cfg.precision,
                           channels_last=getattr(cfg, "channels_last", False), callbacks=callbacks,
-                          eval_batch_size=cfg.eval_batch_size, transform=project.train_transform(cfg))
+                          eval_batch_size=cfg.eval_batch_size, transform=project.train_transform(cfg),
+                          grad_clip=cfg.grad_clip)
         start_epoch = 0
         if resume is not None:
             state = checkpoint.load(run_dir / CHECKPOINT, trainer.model, optimizer, scheduler)

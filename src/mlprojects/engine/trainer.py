@@ -48,7 +48,8 @@ class Trainer:
                  scheduler=None, *, device: torch.device, context: distributed.Context | None = None,
                  metrics: dict[str, MetricFn] | None = None, precision: str = "fp32",
                  channels_last: bool = False, callbacks: Sequence[Callback] = (), eval_batch_size: int = 1000,
-                 num_workers: int = 0, transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 num_workers: int = 0, transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 grad_clip: float = 0.0):
         self.context = context or distributed.Context()
         self.device = device
         self.loss_fn, self.optimizer, self.scheduler = loss_fn, optimizer, scheduler
@@ -59,6 +60,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
         self.transform = transform  # applied to each training batch on the device (augmentation)
+        self.grad_clip = grad_clip  # > 0: the gradients' global norm is clipped to it before each step
         self.history: list[dict] = []
         self.stop_training = False
         if self.memory_format is not None:
@@ -122,6 +124,8 @@ class Trainer:
                 loss_sum += summed.detach()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
             optimizer.step()
             with torch.no_grad():
                 for name, metric in metrics.items():

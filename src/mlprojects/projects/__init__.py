@@ -127,3 +127,11 @@ register(ProjectInfo(
     module="mlprojects.projects.sequences",
     summary="an LSTM forecaster against persistence and seasonal-naive baselines on a chronological split",
 ))
+register(ProjectInfo(
+    name="bach-charrnn",
+    source=f"{_BOOK}, ch. 7: a character-level LSTM composing in ABC notation (trained on Bach's Goldberg Variations)",
+    dataset="music21's corpus: Bach chorale melodies converted to ABC (default), or its ABC folk tunes",
+    published="samples only (its corpus is no longer published)",
+    module="mlprojects.projects.music",
+    summary="validation bits per character, and the share of sampled tunes that are valid ABC; MIDI to listen to",
+))
