@@ -25,6 +25,7 @@ def cli() -> None:
     mlprojects run mnist-mlp             train and evaluate one (runs/mnist-mlp/<time>/)
     mlprojects show runs/mnist-mlp/...   its settings and metrics
     mlprojects serve digits              the sketchpad web app
+    mlprojects generate bach-charrnn --run RUN_DIR   sample tunes (ABC and MIDI)
     mlprojects data list                 the dataset catalog
     """
 
