@@ -31,7 +31,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from mlprojects.cli import data, generate, info, run, serve  # noqa: F401  (each adds its commands to cli)
+    from mlprojects.cli import data, generate, info, nlp, run, serve  # noqa: F401  (each adds its commands to cli)
 
 
 def main(argv: list[str] | None = None) -> None:

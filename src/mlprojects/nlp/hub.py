@@ -1,0 +1,63 @@
+"""Models by hub id or local folder, with one clear line instead of a long hang when offline.
+
+transformers retries the hub for about a minute when there is no network. Here a model is first
+looked for as a folder and in the local cache; only if it is in neither is the hub asked, after a
+3-second check that it can be reached at all.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from mlprojects.errors import UserError
+
+
+def _transformers():
+    try:
+        import transformers
+    except ImportError as error:
+        raise UserError(f"NLP needs transformers ({error.name} is missing): pip install 'mlprojects[nlp]'") from None
+    transformers.utils.logging.disable_progress_bar()  # no per-file loading bars in our output
+    return transformers
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load(name: str, auto_class: str = "AutoModel", **kwargs):
+    """(model, tokenizer) for a hub id or a folder holding a saved model."""
+    transformers = _transformers()
+    model_class = getattr(transformers, auto_class)
+    folder = Path(name).expanduser()
+    if folder.exists() and not (folder / "config.json").is_file():
+        raise UserError(f"--model {name}: the folder has no config.json; give a folder written by save_pretrained")
+    attempts = [{"local_files_only": True}]
+    if not folder.exists():
+        attempts.append({})
+    problem = ""
+    for index, options in enumerate(attempts):
+        if index == 1 and not hub_reachable():
+            break
+        problem = "" if index == 0 else problem
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder) if folder.exists() else name, **options)
+            model = model_class.from_pretrained(str(folder) if folder.exists() else name, **options, **kwargs)
+            return model, tokenizer
+        except (OSError, ValueError) as error:
+            problem = str(error).strip().splitlines()[0] if index == 1 else ""
+            if folder.exists():
+                raise UserError(f"--model {name}: cannot load it ({problem})") from None
+    raise UserError(f"--model {name}: not a local folder, not in the Hugging Face cache, and the hub cannot be "
+                    f"reached; download it where there is a network (huggingface-cli download {name}) or give "
+                    "the path of a folder holding the model" + (f" (the hub said: {problem})" if problem else ""))
