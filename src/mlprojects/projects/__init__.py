@@ -135,3 +135,11 @@ register(ProjectInfo(
     module="mlprojects.projects.music",
     summary="validation bits per character, and the share of sampled tunes that are valid ABC; MIDI to listen to",
 ))
+register(ProjectInfo(
+    name="text-classify",
+    source="Hugging Face notebook: fine-tuning a pretrained BERT for sequence classification",
+    dataset="your labelled texts: --set train=FILE --set eval=FILE (.csv or .jsonl)",
+    published="none (the notebook shows the steps, not a score)",
+    module="mlprojects.projects.text_classify",
+    summary="fine-tune any encoder on the engine; accuracy and macro-F1; saved with save_pretrained",
+))

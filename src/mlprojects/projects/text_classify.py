@@ -1,0 +1,139 @@
+"""text-classify: fine-tune a pretrained transformer for sequence classification (the Hugging Face
+notebook), on the same engine as every other project: progress bar, checkpoints, ``--resume``,
+``--nproc``. ``mlprojects nlp finetune-classify`` runs it.
+
+Labels are the training file's distinct values, sorted, stored in the model's config as
+``id2label``/``label2id``; an evaluation label the training file lacks is an error. Texts longer
+than ``max_length`` tokens are truncated (the count is reported). The result is written with
+``save_pretrained`` (safetensors, config JSON, tokenizer) under the run's ``model/``, so plain
+transformers reloads it: ``AutoModelForSequenceClassification.from_pretrained(RUN/model)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
+from mlprojects.engine import TensorData, Trainer
+from mlprojects.errors import UserError
+from mlprojects.projects.base import Prepared, Project
+
+
+@dataclass
+class TextClassifyConfig(TrainConfig):
+    model: str = setting("", "pretrained model: hub id or folder (required)")
+    train: str = setting("", "training file: .csv with a header, or .jsonl (required)")
+    eval: str = setting("", "evaluation file, same format (required)")
+    text_column: str = setting("text", "column holding the text")
+    label_column: str = setting("label", "column holding the label")
+    max_length: int = setting(128, "tokens per text; longer texts are truncated")
+    epochs: int = setting(3, "passes over the training data")
+    batch_size: int = setting(16, "global batch size")
+    optimizer: Literal[OPTIMIZERS] = setting("adamw", "optimizer: " + ", ".join(OPTIMIZERS))
+    lr: float = setting(5e-5, "learning rate")
+    weight_decay: float = setting(0.01, "weight decay (AdamW's, decoupled)")
+    eval_batch_size: int = setting(64, "batch size for evaluation and prediction")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive(self, "max_length")
+
+    def require_inputs(self) -> None:
+        missing = [name for name in ("model", "train", "eval") if not getattr(self, name)]
+        if missing:
+            raise UserError(f"{', '.join(missing)} must be given: mlprojects nlp finetune-classify --model M "
+                            "--train train.csv --eval eval.csv")
+
+
+class SequenceClassifier(nn.Module):
+    """A Hugging Face classifier behind one tensor: inputs (N, 2, L) hold input_ids and attention_mask."""
+
+    def __init__(self, hf_model):
+        super().__init__()
+        self.hf = hf_model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.hf(input_ids=inputs[:, 0], attention_mask=inputs[:, 1]).logits
+
+
+class TextClassify(Project):
+    name = "text-classify"
+    config_class = TextClassifyConfig
+    smoke_settings: dict[str, Any] = {"epochs": 2}  # plus model/train/eval, set by the tests' fixture
+    needs_download = True  # a model and labelled files: nothing embedded, the tests provide them
+
+    def labels(self, cfg: TextClassifyConfig) -> list[str]:
+        from mlprojects.nlp.data import read_labelled
+
+        _, labels = read_labelled(cfg.train, cfg.text_column, cfg.label_column)
+        return sorted(set(labels))
+
+    def encode(self, cfg: TextClassifyConfig, tokenizer, path: str, label2id: dict[str, int]) -> tuple[TensorData, int]:
+        from mlprojects.nlp.data import read_labelled
+
+        texts, labels = read_labelled(path, cfg.text_column, cfg.label_column)
+        unknown = sorted(set(labels) - set(label2id))
+        if unknown:
+            raise UserError(f"{path}: label(s) {', '.join(map(repr, unknown))} do not occur in the training file "
+                            f"{cfg.train} (labels: {', '.join(label2id)})")
+        full = tokenizer(texts, truncation=False)["input_ids"]
+        truncated = sum(len(ids) > cfg.max_length for ids in full)
+        encoded = tokenizer(texts, truncation=True, max_length=cfg.max_length, padding="longest", return_tensors="pt")
+        inputs = torch.stack([encoded["input_ids"], encoded["attention_mask"]], 1)
+        return TensorData(inputs, torch.tensor([label2id[label] for label in labels])), truncated
+
+    def prepare(self, cfg: TextClassifyConfig) -> Prepared:
+        from mlprojects.nlp import hub
+
+        cfg.require_inputs()
+        tokenizer = hub.load_tokenizer(cfg.model)
+        label2id = {label: i for i, label in enumerate(self.labels(cfg))}
+        if len(label2id) < 2:
+            raise UserError(f"{cfg.train}: needs at least 2 distinct labels in {cfg.label_column!r}")
+        with warnings.catch_warnings():  # long texts: counted and reported below, not warned per text
+            warnings.simplefilter("ignore")
+            train, cut_train = self.encode(cfg, tokenizer, cfg.train, label2id)
+            test, cut_eval = self.encode(cfg, tokenizer, cfg.eval, label2id)
+        if cut_train or cut_eval:
+            print(f"warning: {cut_train} training and {cut_eval} evaluation texts are longer than "
+                  f"max_length={cfg.max_length} tokens and were truncated", flush=True)
+        return Prepared(train, test, {"tokenizer": tokenizer, "label2id": label2id,
+                                      "truncated": {"train": cut_train, "eval": cut_eval}})
+
+    def build_model(self, cfg: TextClassifyConfig) -> SequenceClassifier:
+        from mlprojects.nlp import hub
+
+        labels = self.labels(cfg)
+        hf_model, _ = hub.load(cfg.model, "AutoModelForSequenceClassification", num_labels=len(labels),
+                               id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        return SequenceClassifier(hf_model)
+
+    def example_inputs(self, data: Prepared, count: int = 8) -> torch.Tensor:
+        return data.test.inputs[:count]
+
+    def report(self, run_dir: Path, cfg: TextClassifyConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
+        from sklearn.metrics import f1_score
+
+        from mlprojects import plots
+        from mlprojects.engine.checkpoint import unwrap
+
+        predicted = trainer.predict(data.test.inputs).argmax(1).cpu().numpy()
+        true = data.test.targets.cpu().numpy()
+        model = unwrap(trainer.model).hf
+        model.save_pretrained(run_dir / "model")
+        data.meta["tokenizer"].save_pretrained(run_dir / "model")
+        plots.learning_curves(trainer.history, run_dir / "plots" / "learning_curves.png")
+        names = list(data.meta["label2id"])
+        plots.confusion_matrix(plots.confusion_counts(predicted, true, len(names)), names,
+                               run_dir / "plots" / "confusion_matrix.png", "evaluation file")
+        return {"test_macro_f1": float(f1_score(true, predicted, average="macro")), "labels": names,
+                "truncated_texts": data.meta["truncated"], "saved_model": str(run_dir / "model")}
+
+
+TEXT_CLASSIFY = TextClassify()
