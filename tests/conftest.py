@@ -181,3 +181,33 @@ def text_files(tmp_path, monkeypatch):
                 "lr": 0.005}
     monkeypatch.setattr(project, "smoke_settings", settings)
     return settings
+
+
+def write_tagged(path, count: int, seed: int = 0):
+    """CoNLL sentences where animals are B-ANI and objects B-OBJ, every other word O."""
+    import random
+
+    rng = random.Random(seed)
+    kinds = {"cat": "B-ANI", "dog": "B-ANI", "cats": "B-ANI", "mat": "B-OBJ", "film": "B-OBJ"}
+    blocks = []
+    for _ in range(count):
+        words = [rng.choice(["the", "a"]), rng.choice(["cat", "dog", "cats", "film"]), rng.choice(["sat", "ran", "was"]),
+                 "on", "the", rng.choice(["mat", "film"]), "."]
+        blocks.append("\n".join(f"{w} {kinds.get(w, 'O')}" for w in words))
+    path.write_text("-DOCSTART- O\n\n" + "\n\n".join(blocks) + "\n")
+    return path
+
+
+@pytest.fixture
+def token_files(tmp_path, monkeypatch):
+    """A tiny BERT and tagged CoNLL files, wired into token-classify's smoke settings."""
+    pytest.importorskip("transformers")
+    from mlprojects import registry
+
+    (tmp_path / "tiny-bert").mkdir()
+    model = make_tiny_bert(tmp_path / "tiny-bert")
+    train, evaluation = write_tagged(tmp_path / "train.conll", 80), write_tagged(tmp_path / "eval.conll", 30, seed=1)
+    settings = {"epochs": 3, "batch_size": 8, "model": str(model), "train": str(train), "eval": str(evaluation),
+                "lr": 0.005}
+    monkeypatch.setattr(registry.get("token-classify"), "smoke_settings", settings)
+    return settings

@@ -138,3 +138,67 @@ def test_the_real_minilm_fine_tunes_well_above_chance(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     print(f"MiniLM fine-tuned: eval accuracy {metrics['test_accuracy']:.3f}")
     assert metrics["test_accuracy"] >= 0.85, metrics  # chance is 0.5
+
+
+# --- token classification ---------------------------------------------------------------------
+
+def test_entities_and_scores_follow_seqeval_by_hand():
+    from mlprojects.nlp.entities import entities, entity_scores
+
+    tags = ["B-PER", "I-PER", "O", "B-LOC", "I-ORG", "I-ORG", "O", "I-PER"]
+    assert entities(tags) == {("PER", 0, 1), ("LOC", 3, 3), ("ORG", 4, 5), ("PER", 7, 7)}
+    true = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    guess = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "O"]]  # the first person is cut short: wrong
+    scores = entity_scores(true, guess)
+    assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(2 / 3)
+    assert scores["f1"] == pytest.approx(2 / 3)
+
+
+def test_sub_word_alignment_labels_first_tokens_only():
+    from mlprojects.nlp.entities import IGNORE, align
+
+    # [CLS] the cat ##s sat [SEP] [PAD]: words 0, 1, 1, 2
+    assert align([None, 0, 1, 1, 2, None, None], [5, 7, 9]) == [IGNORE, 5, 7, IGNORE, 9, IGNORE, IGNORE]
+
+
+def test_tagged_files_conll_jsonl_and_their_errors(tmp_path):
+    from mlprojects.errors import UserError
+    from mlprojects.nlp.entities import read_tagged
+
+    conll = tmp_path / "a.conll"
+    conll.write_text("-DOCSTART- -X- O\n\nJohn NNP B-PER\nruns VBZ O\n\nParis NNP B-LOC\n")
+    assert read_tagged(conll) == [(["John", "runs"], ["B-PER", "O"]), (["Paris"], ["B-LOC"])]
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text('{"tokens": ["John", "runs"], "tags": ["B-PER", "O"]}\n')
+    assert read_tagged(jsonl) == [(["John", "runs"], ["B-PER", "O"])]
+    jsonl.write_text('{"tokens": ["John", "runs"], "tags": ["B-PER"]}\n')
+    with pytest.raises(UserError, match="2 tokens but 1 tags"):
+        read_tagged(jsonl)
+    conll.write_text("John\n")
+    with pytest.raises(UserError, match="line 1 has no tag"):
+        read_tagged(conll)
+    conll.write_text("\n\n")
+    with pytest.raises(UserError, match="empty"):
+        read_tagged(conll)
+
+
+def test_finetune_tokens_learns_entities_and_plain_transformers_reloads_it(token_files, tmp_path, cli):
+    import json
+
+    result = cli("nlp", "finetune-tokens", "--model", token_files["model"], "--train", token_files["train"],
+                 "--eval", token_files["eval"], "--out", str(tmp_path / "run"), "--set", "epochs=10",
+                 "--set", "batch_size=8", "--set", "lr=0.005", "--quiet")
+    assert result.code == 0, result.err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test_entity_f1"] >= 0.9 and metrics["tags"] == ["B-ANI", "B-OBJ", "O"]
+    model = transformers.AutoModelForTokenClassification.from_pretrained(tmp_path / "run" / "model").eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "run" / "model")
+    encoded = tokenizer(["a", "dog", "sat", "on", "the", "mat"], is_split_into_words=True, return_tensors="pt")
+    with torch.no_grad():
+        predicted = model(**encoded).logits.argmax(-1)[0].tolist()
+    assert [model.config.id2label[i] for i in predicted[1:-1]] == ["O", "B-ANI", "O", "O", "O", "B-OBJ"]
+    bad = tmp_path / "bad.conll"
+    bad.write_text("the O\ncat B-PET\n")
+    result = cli("nlp", "finetune-tokens", "--model", token_files["model"], "--train", token_files["train"],
+                 "--eval", str(bad), "--out", str(tmp_path / "bad"), "--quiet")
+    assert result.code == 2 and "B-PET" in result.err and len(result.err.strip().splitlines()) == 1

@@ -9,7 +9,7 @@ from mlprojects.cli import cli
 
 @cli.group()
 def nlp() -> None:
-    """Pretrained transformers (Hugging Face): look inside a model."""
+    """Pretrained transformers (Hugging Face): look inside a model, fine-tune it."""
 
 
 @nlp.command(context_settings={"show_default": True})
@@ -62,4 +62,25 @@ def finetune_classify(ctx, model_name, train_file, eval_file, text_column, label
     given = [f"model={model_name}", f"train={train_file}", f"eval={eval_file}", f"text_column={text_column}",
              f"label_column={label_column}"]
     ctx.invoke(run, project="text-classify", sets=tuple(given) + tuple(sets), config_file=None, out=out,
+               device=device, seed=seed, nproc=nproc, resume=None, show_settings=False, quiet=quiet)
+
+
+@nlp.command("finetune-tokens", context_settings={"show_default": True})
+@click.option("--model", "model_name", required=True, help="pretrained model: hub id or folder")
+@click.option("--train", "train_file", required=True, type=click.Path(dir_okay=False), help="CoNLL or .jsonl")
+@click.option("--eval", "eval_file", required=True, type=click.Path(dir_okay=False), help="CoNLL or .jsonl")
+@click.option("--out", type=click.Path(file_okay=False), help="run directory  [default: runs/token-classify/<time>]")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="any other setting (epochs, lr, max_length...)")
+@click.option("--device", default="auto")
+@click.option("--seed", type=int)
+@click.option("--nproc", type=click.IntRange(min=1), default=1, help="processes on this machine (torchrun)")
+@click.option("--quiet", is_flag=True)
+@click.pass_context
+def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, seed, nproc, quiet) -> None:
+    """Fine-tune MODEL to tag tokens (NER); entity precision/recall/F1 on the eval file; the result
+    saved with save_pretrained under RUN/model. Resume with `mlprojects run --resume RUN`."""
+    from mlprojects.cli.run import run
+
+    given = (f"model={model_name}", f"train={train_file}", f"eval={eval_file}")
+    ctx.invoke(run, project="token-classify", sets=given + tuple(sets), config_file=None, out=out,
                device=device, seed=seed, nproc=nproc, resume=None, show_settings=False, quiet=quiet)

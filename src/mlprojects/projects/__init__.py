@@ -143,3 +143,11 @@ register(ProjectInfo(
     module="mlprojects.projects.text_classify",
     summary="fine-tune any encoder on the engine; accuracy and macro-F1; saved with save_pretrained",
 ))
+register(ProjectInfo(
+    name="token-classify",
+    source="Hugging Face notebook: fine-tuning a pretrained BERT for token classification (NER)",
+    dataset="your tagged sentences: --set train=FILE --set eval=FILE (CoNLL or .jsonl)",
+    published="none (the notebook shows the steps, not a score)",
+    module="mlprojects.projects.token_classify",
+    summary="fine-tune any encoder to tag tokens; entity precision, recall and F1 (seqeval's definition)",
+))
