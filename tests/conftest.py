@@ -173,7 +173,7 @@ def text_files(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
     from mlprojects import registry
 
-    (tmp_path / "tiny-bert").mkdir()
+    (tmp_path / "tiny-bert").mkdir(exist_ok=True)
     model = make_tiny_bert(tmp_path / "tiny-bert")
     train, evaluation = write_reviews(tmp_path / "train.csv", 96), write_reviews(tmp_path / "eval.csv", 40, seed=1)
     project = registry.get("text-classify")
@@ -204,7 +204,7 @@ def token_files(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
     from mlprojects import registry
 
-    (tmp_path / "tiny-bert").mkdir()
+    (tmp_path / "tiny-bert").mkdir(exist_ok=True)
     model = make_tiny_bert(tmp_path / "tiny-bert")
     train, evaluation = write_tagged(tmp_path / "train.conll", 80), write_tagged(tmp_path / "eval.conll", 30, seed=1)
     settings = {"epochs": 3, "batch_size": 8, "model": str(model), "train": str(train), "eval": str(evaluation),

@@ -202,3 +202,85 @@ def test_finetune_tokens_learns_entities_and_plain_transformers_reloads_it(token
     result = cli("nlp", "finetune-tokens", "--model", token_files["model"], "--train", token_files["train"],
                  "--eval", str(bad), "--out", str(tmp_path / "bad"), "--quiet")
     assert result.code == 2 and "B-PET" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+# --- task pipelines ------------------------------------------------------------------------------
+
+def test_best_span_by_hand():
+    from mlprojects.nlp.tasks import best_span
+
+    start = torch.tensor([0.0, 1.0, 5.0, 0.0, 4.0, 0.0])
+    end = torch.tensor([0.0, 0.0, 1.0, 3.0, 0.0, 9.0])
+    context = torch.tensor([False, False, True, True, True, True])  # [CLS] question | context
+    assert best_span(start, end, context) == (2, 5, 14.0)  # 5 + 9
+    assert best_span(start, end, context, max_answer_len=2) == (4, 5, 13.0)  # 2..5 is 4 tokens long
+    no_answer = torch.tensor([20.0, 0, 0, 0, 0, 0])
+    assert best_span(no_answer, end, context) is None  # [CLS] scores 20 > any span
+
+
+def test_question_answering_returns_a_span_of_the_context(tiny_bert, tmp_path):
+    from mlprojects.nlp.tasks import run_task
+
+    torch.manual_seed(0)
+    qa = transformers.AutoModelForQuestionAnswering.from_pretrained(tiny_bert)
+    qa.save_pretrained(tmp_path / "qa")
+    transformers.AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(tmp_path / "qa")
+    context = "the cat sat on the mat. a dog ran."
+    answers = run_task("question-answering", str(tmp_path / "qa"), ["the cat sat on"], context=context)
+    answer = answers[0]
+    assert answer is None or (context[answer.start:answer.end] == answer.answer and 0 < answer.score <= 1)
+    assert run_task("question-answering", str(tmp_path / "qa"), ["the cat sat on"], context=context) == answers
+
+
+def test_feature_extraction_is_the_masked_mean(tiny_bert):
+    from mlprojects.nlp.tasks import run_task
+
+    vectors = run_task("feature-extraction", str(tiny_bert), ["the cat sat", "a dog"])
+    model = transformers.AutoModel.from_pretrained(tiny_bert).eval()
+    with torch.no_grad():
+        hidden = model(torch.tensor([[2, 5, 6, 7, 3]])).last_hidden_state  # [CLS] the cat sat [SEP]
+    torch.testing.assert_close(torch.tensor(vectors[0]), hidden[0].mean(0), rtol=1e-4, atol=1e-5)
+    assert len(vectors) == 2 and len(vectors[1]) == 16
+
+
+def test_sentiment_and_ner_on_fine_tuned_models_from_the_cli(text_files, token_files, tmp_path, cli):
+    import json
+
+    from mlprojects.runner import run
+
+    classifier = run("text-classify", {**text_files, "epochs": 10}, out=tmp_path / "cls", progress=False)
+    tagger = run("token-classify", {**token_files, "epochs": 10}, out=tmp_path / "tag", progress=False)
+    result = cli("nlp", "run", "sentiment", "--model", str(classifier / "model"),
+                 "--text", "the film was very great", "--text", "the film was very awful")
+    assert result.code == 0, result.err
+    labels = [json.loads(line)["result"]["label"] for line in result.out.strip().splitlines()]
+    assert labels == ["pos", "neg"]
+    result = cli("nlp", "run", "ner", "--model", str(tagger / "model"), "--text", "a dog sat on the mat")
+    assert result.code == 0, result.err
+    groups = json.loads(result.out)["result"]
+    assert [(g["entity_group"], g["word"]) for g in groups] == [("ANI", "dog"), ("OBJ", "mat")]
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("the film was very good\n\nthe film was very bad\n")
+    result = cli("nlp", "run", "sentiment", "--model", str(classifier / "model"), "--file", str(inputs),
+                 "--out", str(tmp_path / "out.jsonl"))
+    assert result.code == 0 and len((tmp_path / "out.jsonl").read_text().splitlines()) == 2
+
+
+def test_fill_mask_and_bad_task_input(tiny_bert, tmp_path, cli):
+    torch.manual_seed(0)
+    transformers.BertForMaskedLM.from_pretrained(tiny_bert).save_pretrained(tmp_path / "mlm")
+    transformers.AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(tmp_path / "mlm")
+    result = cli("nlp", "run", "fill-mask", "--model", str(tmp_path / "mlm"), "--text", "the [MASK] sat")
+    assert result.code == 0, result.err
+    import json
+
+    candidates = json.loads(result.out)["result"]
+    scores = [c["score"] for c in candidates]
+    vocabulary = (tiny_bert / "vocab.txt").read_text().split()
+    assert len(candidates) == 5 and scores == sorted(scores, reverse=True) and sum(scores) <= 1
+    assert all(c["token_str"] in vocabulary for c in candidates)
+    assert cli("nlp", "run", "translate-klingon", "--model", str(tiny_bert), "--text", "x").code == 2
+    bad = cli("nlp", "run", "question-answering", "--model", str(tiny_bert), "--text", "who?")
+    assert bad.code == 2 and "needs --context" in bad.err
+    bad = cli("nlp", "run", "sentiment", "--model", str(tiny_bert))
+    assert bad.code == 2 and "no inputs" in bad.err

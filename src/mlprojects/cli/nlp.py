@@ -84,3 +84,54 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
     given = (f"model={model_name}", f"train={train_file}", f"eval={eval_file}")
     ctx.invoke(run, project="token-classify", sets=given + tuple(sets), config_file=None, out=out,
                device=device, seed=seed, nproc=nproc, resume=None, show_settings=False, quiet=quiet)
+
+
+@nlp.command("run", context_settings={"show_default": True})
+@click.argument("task")
+@click.option("--model", "model_name", required=True, help="hub id or folder of a model trained for TASK")
+@click.option("--text", "texts", multiple=True, help="an input (repeatable); questions for question-answering")
+@click.option("--file", "input_file", type=click.Path(dir_okay=False), help="one input per line")
+@click.option("--context", default="", help="question-answering: the text the answers come from")
+@click.option("--labels", default="", help="zero-shot-classification: candidate labels, comma-separated")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32)
+@click.option("--out", type=click.Path(dir_okay=False), help="write the results as JSON lines here")
+def run_task(task, model_name, texts, input_file, context, labels, batch_size, out) -> None:
+    """Run TASK (text-classification, sentiment, ner, fill-mask, text-generation, zero-shot-classification,
+    feature-extraction, question-answering) over --text inputs or a --file; one JSON line per input."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from mlprojects.errors import UserError
+    from mlprojects.nlp.tasks import run_task as run
+
+    inputs = list(texts)
+    if input_file:
+        if not Path(input_file).is_file():
+            raise UserError(f"--file {input_file}: no such file")
+        inputs += [line for line in Path(input_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+    with Progress(transient=True, disable=len(inputs) <= batch_size) as bar:
+        job = bar.add_task(task, total=len(inputs))
+        results = run(task, model_name, inputs, context=context,
+                      labels=[label.strip() for label in labels.split(",") if label.strip()] or None,
+                      batch_size=batch_size, progress=lambda done: bar.update(job, completed=done))
+
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            return dataclasses.asdict(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value.item() if hasattr(value, "item") else value
+
+    lines = [json.dumps({"input": text, "result": plain(result)}) for text, result in zip(inputs, results)]
+    if out:
+        from mlprojects.engine.io import write_text
+
+        write_text(out, "\n".join(lines) + "\n")
+        click.echo(f"{len(lines)} results written to {out}")
+    else:
+        click.echo("\n".join(lines))
