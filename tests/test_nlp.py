@@ -104,7 +104,7 @@ def test_long_texts_are_truncated_with_a_warning(text_files, tmp_path, capsys):
     long.write_text("text,label\n" + "the cat sat on the mat " * 20 + ",pos\nthe film was bad,neg\n")
     run("text-classify", {**text_files, "eval": str(long), "epochs": 1, "max_length": 16}, out=tmp_path / "r",
         progress=False)
-    assert "1 evaluation texts are longer than max_length=16" in capsys.readouterr().out
+    assert "1 evaluation inputs are longer than max_length=16" in capsys.readouterr().out
 
 
 def test_the_real_minilm_fine_tunes_well_above_chance(tmp_path):
@@ -190,7 +190,7 @@ def test_finetune_tokens_learns_entities_and_plain_transformers_reloads_it(token
                  "--set", "batch_size=8", "--set", "lr=0.005", "--quiet")
     assert result.code == 0, result.err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["test_entity_f1"] >= 0.9 and metrics["tags"] == ["B-ANI", "B-OBJ", "O"]
+    assert metrics["test_entity_f1"] >= 0.9 and metrics["labels"] == ["B-ANI", "B-OBJ", "O"]
     model = transformers.AutoModelForTokenClassification.from_pretrained(tmp_path / "run" / "model").eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "run" / "model")
     encoded = tokenizer(["a", "dog", "sat", "on", "the", "mat"], is_split_into_words=True, return_tensors="pt")

@@ -40,50 +40,57 @@ def inspect(model_name: str, text: str, token: str, values: int) -> None:
     console.print(table)
 
 
-@nlp.command("finetune-classify", context_settings={"show_default": True})
-@click.option("--model", "model_name", required=True, help="pretrained model: hub id or folder")
-@click.option("--train", "train_file", required=True, type=click.Path(dir_okay=False), help=".csv or .jsonl")
-@click.option("--eval", "eval_file", required=True, type=click.Path(dir_okay=False), help=".csv or .jsonl")
-@click.option("--text-column", default="text")
-@click.option("--label-column", default="label")
-@click.option("--out", type=click.Path(file_okay=False), help="run directory  [default: runs/text-classify/<time>]")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="any other setting (epochs, lr, max_length...)")
-@click.option("--device", default="auto")
-@click.option("--seed", type=int)
-@click.option("--nproc", type=click.IntRange(min=1), default=1, help="processes on this machine (torchrun)")
-@click.option("--quiet", is_flag=True)
-@click.pass_context
-def finetune_classify(ctx, model_name, train_file, eval_file, text_column, label_column, out, sets, device, seed,
-                      nproc, quiet) -> None:
-    """Fine-tune MODEL for sequence classification; accuracy and macro-F1 on the eval file; the
-    result saved with save_pretrained under RUN/model. Resume with `mlprojects run --resume RUN`."""
+def _fine_tuning(formats: str):
+    """The options both fine-tuning commands share (they run a project through `mlprojects run`)."""
+    options = [
+        click.option("--model", "model_name", required=True, help="pretrained model: hub id or folder"),
+        click.option("--train", "train_file", required=True, type=click.Path(dir_okay=False), help=formats),
+        click.option("--eval", "eval_file", required=True, type=click.Path(dir_okay=False), help=formats),
+        click.option("--out", type=click.Path(file_okay=False), help="run directory  [default: runs/PROJECT/<time>]"),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="any other setting (epochs, lr, max_length...)"),
+        click.option("--device", default="auto"),
+        click.option("--seed", type=int),
+        click.option("--nproc", type=click.IntRange(min=1), default=1, help="processes on this machine (torchrun)"),
+        click.option("--quiet", is_flag=True),
+        click.pass_context,
+    ]
+
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _run_project(ctx, project: str, given: list[str], out, sets, device, seed, nproc, quiet) -> None:
     from mlprojects.cli.run import run
 
+    ctx.invoke(run, project=project, sets=tuple(given) + tuple(sets), config_file=None, out=out, device=device,
+               seed=seed, nproc=nproc, resume=None, show_settings=False, quiet=quiet)
+
+
+@nlp.command("finetune-classify", context_settings={"show_default": True})
+@_fine_tuning(".csv with a header, or .jsonl")
+@click.option("--text-column", default="text")
+@click.option("--label-column", default="label")
+def finetune_classify(ctx, model_name, train_file, eval_file, out, sets, device, seed, nproc, quiet, text_column,
+                      label_column) -> None:
+    """Fine-tune MODEL for sequence classification; accuracy and macro-F1 on the eval file; the
+    result saved with save_pretrained under RUN/model. Resume with `mlprojects run --resume RUN`."""
     given = [f"model={model_name}", f"train={train_file}", f"eval={eval_file}", f"text_column={text_column}",
              f"label_column={label_column}"]
-    ctx.invoke(run, project="text-classify", sets=tuple(given) + tuple(sets), config_file=None, out=out,
-               device=device, seed=seed, nproc=nproc, resume=None, show_settings=False, quiet=quiet)
+    _run_project(ctx, "text-classify", given, out, sets, device, seed, nproc, quiet)
 
 
 @nlp.command("finetune-tokens", context_settings={"show_default": True})
-@click.option("--model", "model_name", required=True, help="pretrained model: hub id or folder")
-@click.option("--train", "train_file", required=True, type=click.Path(dir_okay=False), help="CoNLL or .jsonl")
-@click.option("--eval", "eval_file", required=True, type=click.Path(dir_okay=False), help="CoNLL or .jsonl")
-@click.option("--out", type=click.Path(file_okay=False), help="run directory  [default: runs/token-classify/<time>]")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="any other setting (epochs, lr, max_length...)")
-@click.option("--device", default="auto")
-@click.option("--seed", type=int)
-@click.option("--nproc", type=click.IntRange(min=1), default=1, help="processes on this machine (torchrun)")
-@click.option("--quiet", is_flag=True)
-@click.pass_context
+@_fine_tuning("CoNLL or .jsonl")
 def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, seed, nproc, quiet) -> None:
     """Fine-tune MODEL to tag tokens (NER); entity precision/recall/F1 on the eval file; the result
     saved with save_pretrained under RUN/model. Resume with `mlprojects run --resume RUN`."""
-    from mlprojects.cli.run import run
-
-    given = (f"model={model_name}", f"train={train_file}", f"eval={eval_file}")
-    ctx.invoke(run, project="token-classify", sets=given + tuple(sets), config_file=None, out=out,
-               device=device, seed=seed, nproc=nproc, resume=None, show_settings=False, quiet=quiet)
+    given = [f"model={model_name}", f"train={train_file}", f"eval={eval_file}"]
+    _run_project(ctx, "token-classify", given, out, sets, device, seed, nproc, quiet)
 
 
 @nlp.command("run", context_settings={"show_default": True})

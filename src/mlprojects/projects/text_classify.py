@@ -26,13 +26,13 @@ from mlprojects.projects.base import Prepared, Project
 
 
 @dataclass
-class TextClassifyConfig(TrainConfig):
+class FineTuneConfig(TrainConfig):
+    """Settings of both fine-tuning projects: a pretrained model, two files, the usual recipe."""
+
     model: str = setting("", "pretrained model: hub id or folder (required)")
-    train: str = setting("", "training file: .csv with a header, or .jsonl (required)")
+    train: str = setting("", "training file (required): .csv/.jsonl for texts, CoNLL/.jsonl for tagged tokens")
     eval: str = setting("", "evaluation file, same format (required)")
-    text_column: str = setting("text", "column holding the text")
-    label_column: str = setting("label", "column holding the label")
-    max_length: int = setting(128, "tokens per text; longer texts are truncated")
+    max_length: int = setting(128, "sub-word tokens per input; longer inputs are truncated")
     epochs: int = setting(3, "passes over the training data")
     batch_size: int = setting(16, "global batch size")
     optimizer: Literal[OPTIMIZERS] = setting("adamw", "optimizer: " + ", ".join(OPTIMIZERS))
@@ -44,11 +44,11 @@ class TextClassifyConfig(TrainConfig):
         super().__post_init__()
         positive(self, "max_length")
 
-    def require_inputs(self) -> None:
-        missing = [name for name in ("model", "train", "eval") if not getattr(self, name)]
-        if missing:
-            raise UserError(f"{', '.join(missing)} must be given: mlprojects nlp finetune-classify --model M "
-                            "--train train.csv --eval eval.csv")
+
+@dataclass
+class TextClassifyConfig(FineTuneConfig):
+    text_column: str = setting("text", "column holding the text")
+    label_column: str = setting("label", "column holding the label")
 
 
 class SequenceClassifier(nn.Module):
@@ -62,11 +62,67 @@ class SequenceClassifier(nn.Module):
         return self.hf(input_ids=inputs[:, 0], attention_mask=inputs[:, 1]).logits
 
 
-class TextClassify(Project):
+class FineTune(Project):
+    """What both fine-tuning projects share: a model and two files from the settings, labels from
+    the training file, truncation counted, the result written with ``save_pretrained``."""
+
+    auto_class = ""  # the transformers Auto class of the head
+    needs_download = True  # a model and labelled files: nothing embedded, the tests provide them
+    usage = ""
+
+    def labels(self, cfg) -> list[str]:
+        raise NotImplementedError
+
+    def encode(self, cfg, tokenizer, path: str, label2id: dict[str, int]) -> tuple[TensorData, int]:
+        """(inputs (N, 2, L) and targets, how many inputs were longer than max_length)."""
+        raise NotImplementedError
+
+    def prepare(self, cfg) -> Prepared:
+        from mlprojects.nlp import hub
+
+        missing = [name for name in ("model", "train", "eval") if not getattr(cfg, name)]
+        if missing:
+            raise UserError(f"{', '.join(missing)} must be given: {self.usage}")
+        tokenizer = hub.load_tokenizer(cfg.model)
+        label2id = {label: i for i, label in enumerate(self.labels(cfg))}
+        if len(label2id) < 2:
+            raise UserError(f"{cfg.train}: needs at least 2 distinct labels")
+        with warnings.catch_warnings():  # long inputs: counted and reported below, not warned one by one
+            warnings.simplefilter("ignore")
+            train, cut_train = self.encode(cfg, tokenizer, cfg.train, label2id)
+            test, cut_eval = self.encode(cfg, tokenizer, cfg.eval, label2id)
+        if cut_train or cut_eval:
+            print(f"warning: {cut_train} training and {cut_eval} evaluation inputs are longer than "
+                  f"max_length={cfg.max_length} tokens and were truncated", flush=True)
+        return Prepared(train, test, {"tokenizer": tokenizer, "label2id": label2id,
+                                      "truncated": {"train": cut_train, "eval": cut_eval}})
+
+    def build_model(self, cfg) -> SequenceClassifier:
+        from mlprojects.nlp import hub
+
+        labels = self.labels(cfg)
+        hf_model, _ = hub.load(cfg.model, self.auto_class, num_labels=len(labels),
+                               id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        return SequenceClassifier(hf_model)
+
+    def save(self, run_dir: Path, trainer: Trainer, data: Prepared) -> dict[str, Any]:
+        """The model and tokenizer as save_pretrained writes them, and the learning curves."""
+        from mlprojects import plots
+        from mlprojects.engine.checkpoint import unwrap
+
+        unwrap(trainer.model).hf.save_pretrained(run_dir / "model")
+        data.meta["tokenizer"].save_pretrained(run_dir / "model")
+        plots.learning_curves(trainer.history, run_dir / "plots" / "learning_curves.png")
+        return {"labels": list(data.meta["label2id"]), "truncated_inputs": data.meta["truncated"],
+                "saved_model": str(run_dir / "model")}
+
+
+class TextClassify(FineTune):
     name = "text-classify"
     config_class = TextClassifyConfig
     smoke_settings: dict[str, Any] = {"epochs": 2}  # plus model/train/eval, set by the tests' fixture
-    needs_download = True  # a model and labelled files: nothing embedded, the tests provide them
+    auto_class = "AutoModelForSequenceClassification"
+    usage = "mlprojects nlp finetune-classify --model M --train train.csv --eval eval.csv"
 
     def labels(self, cfg: TextClassifyConfig) -> list[str]:
         from mlprojects.nlp.data import read_labelled
@@ -88,52 +144,17 @@ class TextClassify(Project):
         inputs = torch.stack([encoded["input_ids"], encoded["attention_mask"]], 1)
         return TensorData(inputs, torch.tensor([label2id[label] for label in labels])), truncated
 
-    def prepare(self, cfg: TextClassifyConfig) -> Prepared:
-        from mlprojects.nlp import hub
-
-        cfg.require_inputs()
-        tokenizer = hub.load_tokenizer(cfg.model)
-        label2id = {label: i for i, label in enumerate(self.labels(cfg))}
-        if len(label2id) < 2:
-            raise UserError(f"{cfg.train}: needs at least 2 distinct labels in {cfg.label_column!r}")
-        with warnings.catch_warnings():  # long texts: counted and reported below, not warned per text
-            warnings.simplefilter("ignore")
-            train, cut_train = self.encode(cfg, tokenizer, cfg.train, label2id)
-            test, cut_eval = self.encode(cfg, tokenizer, cfg.eval, label2id)
-        if cut_train or cut_eval:
-            print(f"warning: {cut_train} training and {cut_eval} evaluation texts are longer than "
-                  f"max_length={cfg.max_length} tokens and were truncated", flush=True)
-        return Prepared(train, test, {"tokenizer": tokenizer, "label2id": label2id,
-                                      "truncated": {"train": cut_train, "eval": cut_eval}})
-
-    def build_model(self, cfg: TextClassifyConfig) -> SequenceClassifier:
-        from mlprojects.nlp import hub
-
-        labels = self.labels(cfg)
-        hf_model, _ = hub.load(cfg.model, "AutoModelForSequenceClassification", num_labels=len(labels),
-                               id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-        return SequenceClassifier(hf_model)
-
-    def example_inputs(self, data: Prepared, count: int = 8) -> torch.Tensor:
-        return data.test.inputs[:count]
-
     def report(self, run_dir: Path, cfg: TextClassifyConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         from sklearn.metrics import f1_score
 
         from mlprojects import plots
-        from mlprojects.engine.checkpoint import unwrap
 
         predicted = trainer.predict(data.test.inputs).argmax(1).cpu().numpy()
         true = data.test.targets.cpu().numpy()
-        model = unwrap(trainer.model).hf
-        model.save_pretrained(run_dir / "model")
-        data.meta["tokenizer"].save_pretrained(run_dir / "model")
-        plots.learning_curves(trainer.history, run_dir / "plots" / "learning_curves.png")
-        names = list(data.meta["label2id"])
-        plots.confusion_matrix(plots.confusion_counts(predicted, true, len(names)), names,
+        figures = self.save(run_dir, trainer, data)
+        plots.confusion_matrix(plots.confusion_counts(predicted, true, len(figures["labels"])), figures["labels"],
                                run_dir / "plots" / "confusion_matrix.png", "evaluation file")
-        return {"test_macro_f1": float(f1_score(true, predicted, average="macro")), "labels": names,
-                "truncated_texts": data.meta["truncated"], "saved_model": str(run_dir / "model")}
+        return {"test_macro_f1": float(f1_score(true, predicted, average="macro")), **figures}
 
 
 TEXT_CLASSIFY = TextClassify()
