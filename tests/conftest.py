@@ -152,6 +152,55 @@ def make_tiny_bert(folder):
     return folder
 
 
+def make_tiny_head(base, folder, auto_class: str, seed: int = 0, **config):
+    """The tiny BERT with a fresh task head (seeded), saved with its tokenizer."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    model = getattr(transformers, auto_class).from_pretrained(base, **config)
+    model.save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(base).save_pretrained(folder)
+    return folder
+
+
+def make_tiny_t5(base, folder, task_specific_params=None):
+    """A 1-layer T5 (d_model 16) on the tiny BERT's word-piece vocabulary: [SEP] ends a sequence."""
+    import torch
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(base)
+    config = transformers.T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1,
+                                   num_heads=2, pad_token_id=0, eos_token_id=3, decoder_start_token_id=0,
+                                   task_specific_params=task_specific_params)
+    torch.manual_seed(0)
+    model = transformers.T5ForConditionalGeneration(config)
+    model.generation_config.max_new_tokens = 6
+    model.generation_config.suppress_tokens = [0, 1, 2, 4]  # words, not [PAD] [UNK] [CLS] [MASK], from random weights
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_tiny_gpt2(folder):
+    """A 2-layer GPT-2 with a byte-level BPE tokenizer trained here on a few sentences."""
+    import tokenizers
+    import torch
+    import transformers
+
+    bpe = tokenizers.ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["the cat sat on the mat.", "a dog ran to the cat.", "the film was very good."] * 20,
+                            vocab_size=300, special_tokens=["<|endoftext|>"])
+    tokenizer = transformers.GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>",
+                                               bos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    config = transformers.GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=16, n_layer=2, n_head=2,
+                                     bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def write_reviews(path, count: int, seed: int = 0):
     """Short 'reviews' whose label is the sentiment word in them: learnable by a tiny model."""
     import random

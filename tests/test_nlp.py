@@ -235,12 +235,15 @@ def test_question_answering_returns_a_span_of_the_context(tiny_bert, tmp_path):
 def test_feature_extraction_is_the_masked_mean(tiny_bert):
     from mlprojects.nlp.tasks import run_task
 
-    vectors = run_task("feature-extraction", str(tiny_bert), ["the cat sat", "a dog"])
+    vectors = run_task("feature-extraction", str(tiny_bert), ["a dog", "the cat sat"], precision="fp32")
     model = transformers.AutoModel.from_pretrained(tiny_bert).eval()
     with torch.no_grad():
         hidden = model(torch.tensor([[2, 5, 6, 7, 3]])).last_hidden_state  # [CLS] the cat sat [SEP]
-    torch.testing.assert_close(torch.tensor(vectors[0]), hidden[0].mean(0), rtol=1e-4, atol=1e-5)
-    assert len(vectors) == 2 and len(vectors[1]) == 16
+    # batched with a shorter input (padded, longest first) and returned in input order
+    torch.testing.assert_close(torch.tensor(vectors[1]), hidden[0].mean(0), rtol=1e-4, atol=1e-5)
+    assert len(vectors) == 2 and len(vectors[0]) == 16
+    low = run_task("feature-extraction", str(tiny_bert), ["a dog", "the cat sat"], precision="bf16")
+    assert torch.cosine_similarity(torch.tensor(low), torch.tensor(vectors)).min() > 0.999
 
 
 def test_sentiment_and_ner_on_fine_tuned_models_from_the_cli(text_files, token_files, tmp_path, cli):
@@ -284,3 +287,191 @@ def test_fill_mask_and_bad_task_input(tiny_bert, tmp_path, cli):
     assert bad.code == 2 and "needs --context" in bad.err
     bad = cli("nlp", "run", "sentiment", "--model", str(tiny_bert))
     assert bad.code == 2 and "no inputs" in bad.err
+
+
+SENTENCES = ["the cat sat on the mat.", "a dog", "the film was very good , the cat sat on the mat", "bad",
+             "a dog ran on the mat ."]
+
+
+@pytest.fixture(scope="module")
+def tiny_nli(tiny_bert, tmp_path_factory):
+    from conftest import make_tiny_head
+
+    labels = {0: "entailment", 1: "neutral", 2: "contradiction"}
+    return make_tiny_head(tiny_bert, tmp_path_factory.mktemp("nli"), "AutoModelForSequenceClassification",
+                          id2label=labels, label2id={v: k for k, v in labels.items()})
+
+
+def test_text_classification_gives_the_pipelines_answers_in_input_order(tiny_nli):
+    from mlprojects.nlp.tasks import run_task
+
+    ours = run_task("sentiment", str(tiny_nli), SENTENCES, batch_size=2, precision="fp32")
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(tiny_nli)
+    pipe = transformers.pipeline("text-classification", model=model,
+                                 tokenizer=transformers.AutoTokenizer.from_pretrained(tiny_nli))
+    for mine, theirs in zip(ours, pipe(SENTENCES)):
+        assert mine["label"] == theirs["label"] and mine["score"] == pytest.approx(theirs["score"], abs=1e-5)
+        assert sum(mine["scores"].values()) == pytest.approx(1) and max(mine["scores"].values()) == mine["score"]
+
+
+def test_nli_scores_premise_hypothesis_pairs_by_hand(tiny_nli, tmp_path, cli):
+    import json
+
+    from mlprojects.nlp.tasks import pairs
+
+    assert pairs(["the cat sat ||| a dog ran", "the mat\tis bad"]) == [("the cat sat", "a dog ran"),
+                                                                      ("the mat", "is bad")]
+    assert pairs(["a dog ran"], premise="the cat sat") == [("the cat sat", "a dog ran")]
+    inputs = tmp_path / "pairs.tsv"
+    inputs.write_text("the cat sat on the mat\ta dog ran\nthe film was good\tthe film was very bad\n")
+    result = cli("nlp", "run", "nli", "--model", str(tiny_nli), "--file", str(inputs), "--precision", "fp32")
+    assert result.code == 0, result.err
+    got = [json.loads(line)["result"] for line in result.out.splitlines()]
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(tiny_nli).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_nli)
+    for line, answer in zip(inputs.read_text().splitlines(), got):
+        with torch.no_grad():
+            logits = model(**tokenizer(*line.split("\t"), return_tensors="pt")).logits[0]
+        expected = dict(zip(["entailment", "neutral", "contradiction"], torch.softmax(logits, 0).tolist()))
+        assert answer["scores"] == pytest.approx(expected, abs=1e-5)
+        assert answer["label"] == max(expected, key=expected.get)
+    bad = cli("nlp", "run", "nli", "--model", str(tiny_nli), "--text", "no separator here")
+    assert bad.code == 2 and "premise ||| hypothesis" in bad.err
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_zero_shot_matches_transformers_pipeline(tiny_nli, multi_label):
+    from mlprojects.nlp.tasks import run_task
+
+    labels = ["cat", "dog", "film"]
+    ours = run_task("zero-shot-classification", str(tiny_nli), SENTENCES[:3], labels=labels,
+                    multi_label=multi_label, precision="fp32", batch_size=4)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(tiny_nli)
+    pipe = transformers.pipeline("zero-shot-classification", model=model,
+                                 tokenizer=transformers.AutoTokenizer.from_pretrained(tiny_nli))
+    for mine, theirs in zip(ours, pipe(SENTENCES[:3], candidate_labels=labels, multi_label=multi_label)):
+        assert mine["sequence"] == theirs["sequence"]
+        assert dict(zip(mine["labels"], mine["scores"])) == pytest.approx(
+            dict(zip(theirs["labels"], theirs["scores"])), abs=1e-5)
+        assert mine["scores"] == sorted(mine["scores"], reverse=True)
+        if not multi_label:
+            assert sum(mine["scores"]) == pytest.approx(1)
+
+
+def test_zero_shot_needs_an_nli_model_and_labels(tiny_bert, tiny_nli, tmp_path, cli):
+    from conftest import make_tiny_head
+
+    plain = make_tiny_head(tiny_bert, tmp_path / "plain", "AutoModelForSequenceClassification", num_labels=2)
+    bad = cli("nlp", "run", "zero-shot-classification", "--model", str(plain), "--text", "a dog", "--labels", "x,y")
+    assert bad.code == 2 and "'entailment'" in bad.err
+    bad = cli("nlp", "run", "zero-shot-classification", "--model", str(tiny_nli), "--text", "a dog")
+    assert bad.code == 2 and "needs --labels" in bad.err
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tiny_bert, tmp_path_factory):
+    from conftest import make_tiny_t5
+
+    return make_tiny_t5(tiny_bert, tmp_path_factory.mktemp("t5"), {
+        "summarization": {"prefix": "the film : ", "num_beams": 2},
+        "translation_en_to_de": {"prefix": "a dog : "}})
+
+
+def _greedy(folder, text, **settings):
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        output = model.generate(**tokenizer(text, return_tensors="pt", return_token_type_ids=False), **settings)
+    return tokenizer.decode(output[0], skip_special_tokens=True).strip()
+
+
+def test_summarization_applies_the_models_prefix_and_settings_and_batches_exactly(tiny_t5, tmp_path):
+    from mlprojects.nlp.tasks import run_task
+
+    ours = run_task("summarization", str(tiny_t5), SENTENCES, batch_size=2, precision="fp32")
+    # each input alone, with T5's task_specific_params applied by hand: prefix and beam search
+    expected = [_greedy(tiny_t5, "the film : " + text, num_beams=2) for text in SENTENCES]
+    assert [result["summary_text"] for result in ours] == expected
+    assert any(expected) and len(set(expected)) > 1  # real output that depends on the input
+    mine = run_task("summarization", str(tiny_t5), SENTENCES[:1], num_beams=1, max_new_tokens=3, precision="fp32")
+    assert mine[0]["summary_text"] == _greedy(tiny_t5, "the film : " + SENTENCES[0], num_beams=1, max_new_tokens=3)
+    # save -> load -> same outputs
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(tiny_t5)
+    model.save_pretrained(tmp_path / "copy")
+    transformers.AutoTokenizer.from_pretrained(tiny_t5).save_pretrained(tmp_path / "copy")
+    assert run_task("summarization", str(tmp_path / "copy"), SENTENCES, precision="fp32") == ours
+
+
+def test_translation_picks_the_models_language_pair(tiny_t5, tiny_bert, tmp_path, cli):
+    import json
+
+    from conftest import make_tiny_t5
+    from mlprojects.nlp.tasks import run_task
+
+    ours = run_task("translation", str(tiny_t5), SENTENCES[:2], precision="fp32")
+    assert [r["translation_text"] for r in ours] == [_greedy(tiny_t5, "a dog : " + t) for t in SENTENCES[:2]]
+    two = make_tiny_t5(tiny_bert, tmp_path / "two", {"translation_en_to_de": {"prefix": "a dog : "},
+                                                     "translation_en_to_fr": {"prefix": "the cat : "}})
+    bad = cli("nlp", "run", "translation", "--model", str(two), "--text", "the cat")
+    assert bad.code == 2 and "en_to_de, en_to_fr" in bad.err and "--target-lang" in bad.err
+    result = cli("nlp", "run", "translation", "--model", str(two), "--text", "the cat", "--source-lang", "en",
+                 "--target-lang", "fr", "--precision", "fp32")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["result"]["translation_text"] == _greedy(two, "the cat : the cat")
+    # many-to-many models (mBART, NLLB): the target language's token starts the output
+    result = cli("nlp", "run", "translation", "--model", str(tiny_t5), "--text", "the cat", "--target-lang", "dog",
+                 "--precision", "fp32", "--max-new-tokens", "4")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["result"]["translation_text"].startswith("dog")
+
+
+def test_text_generation_on_a_tiny_gpt2(tmp_path, cli):
+    import json
+
+    from conftest import make_tiny_gpt2
+
+    gpt2 = make_tiny_gpt2(tmp_path / "gpt2")
+    args = ("nlp", "run", "text-generation", "--model", str(gpt2), "--text", "the cat", "--max-new-tokens", "8")
+    greedy = cli(*args)
+    assert greedy.code == 0, greedy.err
+    text = json.loads(greedy.out)["result"][0]["generated_text"]
+    model = transformers.AutoModelForCausalLM.from_pretrained(gpt2).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(gpt2)
+    with torch.no_grad():
+        ids = model.generate(**tokenizer("the cat", return_tensors="pt"), max_new_tokens=8, do_sample=False)
+    assert text == tokenizer.decode(ids[0], skip_special_tokens=True) and text.startswith("the cat")
+    sampled = [cli(*args, "--temperature", "1.5", "--seed", str(seed)).out for seed in (1, 1, 2)]
+    assert sampled[0] == sampled[1] != sampled[2]
+
+
+def test_japanese_bert_tokenizes_words_with_mecab(tmp_path, cli, monkeypatch):
+    pytest.importorskip("fugashi")
+    pytest.importorskip("unidic_lite")
+    from mlprojects.nlp import hub
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "東京", "に", "行き", "まし", "た", "。", "私", "は",
+             "猫", "が", "好き", "です"]
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    # the tokenizer cl-tohoku/bert-base-japanese-v2 declares: MeCab words (unidic-lite), then WordPiece
+    transformers.BertJapaneseTokenizer(vocab_file=str(tmp_path / "vocab.txt"), word_tokenizer_type="mecab",
+                                       subword_tokenizer_type="wordpiece",
+                                       mecab_kwargs={"mecab_dic": "unidic_lite"}).save_pretrained(tmp_path)
+    transformers.BertModel(transformers.BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
+                                                   num_attention_heads=2, intermediate_size=32)).save_pretrained(tmp_path)
+    tokenizer = hub.load_tokenizer(str(tmp_path))
+    assert tokenizer.tokenize("私は猫が好きです。") == ["私", "は", "猫", "が", "好き", "です", "。"]
+    assert tokenizer("東京に行きました")["input_ids"] == [2, 5, 6, 7, 8, 9, 3]
+    result = cli("nlp", "inspect", "--model", str(tmp_path), "--text", "東京に行きました", "--token", "行き")
+    assert result.code == 0 and "行き(7)" in result.out and "(1, 7, 16)" in result.out, result.err
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_fugashi(name, *args, **kwargs):
+        if name == "fugashi":
+            raise ModuleNotFoundError("No module named 'fugashi'", name="fugashi")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_fugashi)
+    result = cli("nlp", "inspect", "--model", str(tmp_path))
+    assert result.code == 2 and "fugashi" in result.err and "mlprojects[nlp]" in result.err, result.err

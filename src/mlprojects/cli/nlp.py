@@ -96,16 +96,31 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
 @nlp.command("run", context_settings={"show_default": True})
 @click.argument("task")
 @click.option("--model", "model_name", required=True, help="hub id or folder of a model trained for TASK")
-@click.option("--text", "texts", multiple=True, help="an input (repeatable); questions for question-answering")
-@click.option("--file", "input_file", type=click.Path(dir_okay=False), help="one input per line")
-@click.option("--context", default="", help="question-answering: the text the answers come from")
+@click.option("--text", "texts", multiple=True,
+              help="an input (repeatable); a question for question-answering; 'premise ||| hypothesis' for nli")
+@click.option("--file", "input_file", type=click.Path(dir_okay=False),
+              help="one input per line (nli: premise<TAB>hypothesis)")
+@click.option("--context", default="", help="question-answering: the text holding the answers; nli: the premise")
 @click.option("--labels", default="", help="zero-shot-classification: candidate labels, comma-separated")
+@click.option("--template", default="This example is {}.", help="zero-shot-classification: the hypothesis")
+@click.option("--multi-label", is_flag=True, help="zero-shot-classification: score each label on its own")
+@click.option("--max-answer-len", type=click.IntRange(min=1), default=30, help="question-answering, in tokens")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), help="generation tasks  [default: the model's]")
+@click.option("--num-beams", type=click.IntRange(min=1), help="generation tasks  [default: the model's]")
+@click.option("--temperature", type=click.FloatRange(min=0), help="sample at this temperature (generation tasks)")
+@click.option("--seed", type=int, help="makes sampling repeatable")
+@click.option("--source-lang", default="", help="translation: source language (en, or a code like eng_Latn)")
+@click.option("--target-lang", default="", help="translation: target language (de, or a code like deu_Latn)")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
+              help="auto: bfloat16 where the hardware multiplies it natively, else float32")
+@click.option("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32)
 @click.option("--out", type=click.Path(dir_okay=False), help="write the results as JSON lines here")
-def run_task(task, model_name, texts, input_file, context, labels, batch_size, out) -> None:
-    """Run TASK (text-classification, sentiment, ner, fill-mask, text-generation, zero-shot-classification,
-    feature-extraction, question-answering) over --text inputs or a --file; one JSON line per input."""
-    import dataclasses
+@click.pass_context
+def run_task(ctx, task, model_name, texts, input_file, context, labels, batch_size, out, **options) -> None:
+    """Run TASK over --text inputs or a --file; one JSON line per input. Tasks: text-classification
+    (sentiment), nli, ner (token-classification), fill-mask, text-generation, zero-shot-classification,
+    feature-extraction, question-answering, summarization, translation."""
     import json
     from pathlib import Path
 
@@ -113,28 +128,28 @@ def run_task(task, model_name, texts, input_file, context, labels, batch_size, o
 
     from mlprojects.errors import UserError
     from mlprojects.nlp.tasks import run_task as run
+    from mlprojects.nlp.tasks import to_json
 
+    from click.core import ParameterSource
+
+    # options left at their defaults are not passed: a task refuses an option that is not its own
+    options = {name: value for name, value in options.items() if name in ("precision", "device")
+               or ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
     inputs = list(texts)
     if input_file:
         if not Path(input_file).is_file():
             raise UserError(f"--file {input_file}: no such file")
-        inputs += [line for line in Path(input_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            lines = Path(input_file).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise UserError(f"--file {input_file}: not UTF-8 text; give one input per line") from None
+        inputs += [line for line in lines if line.strip()]
     with Progress(transient=True, disable=len(inputs) <= batch_size) as bar:
         job = bar.add_task(task, total=len(inputs))
         results = run(task, model_name, inputs, context=context,
                       labels=[label.strip() for label in labels.split(",") if label.strip()] or None,
-                      batch_size=batch_size, progress=lambda done: bar.update(job, completed=done))
-
-    def plain(value):
-        if dataclasses.is_dataclass(value):
-            return dataclasses.asdict(value)
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        return value.item() if hasattr(value, "item") else value
-
-    lines = [json.dumps({"input": text, "result": plain(result)}) for text, result in zip(inputs, results)]
+                      batch_size=batch_size, progress=lambda done: bar.update(job, completed=done), **options)
+    lines = [json.dumps({"input": text, "result": to_json(result)}) for text, result in zip(inputs, results)]
     if out:
         from mlprojects.engine.io import write_text
 

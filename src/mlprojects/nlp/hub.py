@@ -55,6 +55,10 @@ def load(name: str, auto_class: str | None = "AutoModel", **kwargs):
             model = (model_class.from_pretrained(str(folder) if folder.exists() else name, **options, **kwargs)
                      if model_class is not None else None)
             return model, tokenizer
+        except ImportError as error:  # e.g. Japanese BERT's tokenizer without fugashi and unidic-lite
+            raise UserError(f"--model {name}: its tokenizer needs a package that is not installed "
+                            f"({str(error).splitlines()[0]}); pip install 'mlprojects[nlp]' brings fugashi and "
+                            "unidic-lite for Japanese") from None
         except (OSError, ValueError) as error:
             problem = str(error).strip().splitlines()[0] if index == 1 else ""
             if folder.exists():
