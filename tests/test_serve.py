@@ -162,3 +162,71 @@ def test_a_real_browser_draws_a_digit(server):
             assert "**1**" in text or text.strip().startswith("1")
         finally:
             browser.close()
+
+
+# --- the Text tab ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sentiment_model(tmp_path_factory) -> Path:
+    pytest.importorskip("transformers")
+    from conftest import make_tiny_bert, make_tiny_head
+
+    base = make_tiny_bert(tmp_path_factory.mktemp("bert"))
+    labels = {0: "neg", 1: "pos"}
+    return make_tiny_head(base, tmp_path_factory.mktemp("sentiment"), "AutoModelForSequenceClassification",
+                          id2label=labels, label2id={v: k for k, v in labels.items()})
+
+
+def test_text_tab_function_gives_json_and_a_table(sentiment_model):
+    from mlprojects.nlp.tasks import run_task
+    from mlprojects.serve.text import EMPTY_MESSAGE, run_text
+
+    results, table = run_text("sentiment", str(sentiment_model), "the film was good\n\n a dog | ran\n")
+    expected = run_task("sentiment", str(sentiment_model), ["the film was good", " a dog | ran"])
+    assert [r["result"]["label"] for r in results] == [e["label"] for e in expected]
+    assert table.splitlines()[2] == f"| the film was good | {expected[0]['label']} ({expected[0]['score']:.1%}) |"
+    assert "a dog \\| ran" in table  # a pipe in the input does not break the table
+    assert run_text("sentiment", str(sentiment_model), "  \n") == ([], EMPTY_MESSAGE)
+    with pytest.raises(gr.Error, match="needs --labels"):
+        run_text("zero-shot-classification", str(sentiment_model), "a dog")
+    with pytest.raises(gr.Error, match="Choose a model"):
+        run_text("sentiment", " ", "a dog")
+
+
+def test_text_tab_over_http(server, sentiment_model):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    results, table = client.predict("sentiment", str(sentiment_model), "the film was good\nbad", "", "",
+                                    api_name="/run_text")
+    assert [r["input"] for r in results] == ["the film was good", "bad"]
+    assert all(r["result"]["label"] in ("neg", "pos") for r in results) and "| bad |" in table
+    with pytest.raises(Exception, match="not a local folder|cannot load|Error"):
+        client.predict("sentiment", "nobody/no-such-model", "x", "", "", api_name="/run_text")
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_a_real_browser_runs_a_text_task(server, sentiment_model, monkeypatch):
+    playwright = pytest.importorskip("playwright.sync_api")
+    from mlprojects.nlp.tasks import run_task
+
+    expected = run_task("sentiment", str(sentiment_model), ["the film was very good"])[0]["label"]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server, wait_until="networkidle")
+            page.get_by_role("tab", name="Text").click()
+            page.locator("#text-model textarea, #text-model input").first.fill(str(sentiment_model))
+            page.locator("#text-inputs textarea").fill("the film was very good")
+            page.locator("#text-run").click()
+            page.wait_for_function(
+                "() => { const t = document.querySelector('#text-table'); return t && /%/.test(t.innerText); }",
+                timeout=30_000)
+            table = page.locator("#text-table").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "text-app.png"), full_page=True)
+            assert "the film was very good" in table and f"{expected} (" in table
+        finally:
+            browser.close()

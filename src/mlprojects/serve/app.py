@@ -1,4 +1,5 @@
-"""The digit sketchpad: draw a digit (or upload a picture of one) and see the top-3 predictions.
+"""The web app. Digits: draw a digit (or upload a picture of one) and see the top-3 predictions.
+Text: the NLP tasks of ``mlprojects nlp run`` on a chosen model (serve/text.py).
 
 Endpoints: ``predict`` takes an image file and is the one for programs (gradio_client, curl);
 the sketchpad calls ``predict_drawing`` with the editor's layers. Both run the same
@@ -54,35 +55,49 @@ def make_predict(predictor: DigitPredictor):
     return predict
 
 
-def build_app(predictor: DigitPredictor) -> gr.Blocks:
-    predict = make_predict(predictor)
-    with gr.Blocks(title="mlprojects · digits") as app:
-        gr.Markdown(f"## Draw a digit\nModel: {predictor.describe()}")
-        with gr.Row():
-            with gr.Column():
-                with gr.Tab("Draw"):
-                    pad = gr.Sketchpad(
-                        label="canvas", type="numpy", image_mode="RGBA", canvas_size=(800, 800), height=560,
-                        brush=gr.Brush(default_size=BRUSH_PX, colors=["#000000"], color_mode="fixed"),
-                        elem_id="sketchpad",
-                    )
-                with gr.Tab("Upload"):
-                    upload = gr.Image(label="a picture of a digit", type="filepath", sources=["upload", "clipboard"],
-                                      elem_id="upload")
-            with gr.Column():
-                label = gr.Label(num_top_classes=3, label="prediction", elem_id="prediction")
-                message = gr.Markdown(EMPTY_MESSAGE, elem_id="message")
-                seen = gr.Image(label="what the model sees (28x28)", type="numpy", interactive=False,
-                                height=VIEW_PX, width=VIEW_PX, elem_id="model-view")
-        pad.change(predict, pad, [label, seen, message], api_name="predict_drawing",
-                   trigger_mode="always_last", show_progress="hidden")
-        upload.change(predict, upload, [label, seen, message], api_name="predict")
+def build_app(predictor: DigitPredictor | None, text_model: str = "") -> gr.Blocks:
+    """Two tabs, Digits (when there is a digit model) and Text."""
+    from mlprojects.serve.text import build_text_tab
+
+    with gr.Blocks(title="mlprojects") as app:
+        if predictor is None:
+            build_text_tab(text_model)
+            return app
+        with gr.Tab("Digits", elem_id="digits-tab"):
+            build_digits_tab(predictor)
+        with gr.Tab("Text", elem_id="text-tab"):
+            build_text_tab(text_model)
         app.load(None, None, None, js=SELECT_BRUSH)
     return app
 
 
-def serve(predictor: DigitPredictor, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
-    app = build_app(predictor)
+def build_digits_tab(predictor: DigitPredictor) -> None:
+    predict = make_predict(predictor)
+    gr.Markdown(f"## Draw a digit\nModel: {predictor.describe()}")
+    with gr.Row():
+        with gr.Column():
+            with gr.Tab("Draw"):
+                pad = gr.Sketchpad(
+                    label="canvas", type="numpy", image_mode="RGBA", canvas_size=(800, 800), height=560,
+                    brush=gr.Brush(default_size=BRUSH_PX, colors=["#000000"], color_mode="fixed"),
+                    elem_id="sketchpad",
+                )
+            with gr.Tab("Upload"):
+                upload = gr.Image(label="a picture of a digit", type="filepath", sources=["upload", "clipboard"],
+                                  elem_id="upload")
+        with gr.Column():
+            label = gr.Label(num_top_classes=3, label="prediction", elem_id="prediction")
+            message = gr.Markdown(EMPTY_MESSAGE, elem_id="message")
+            seen = gr.Image(label="what the model sees (28x28)", type="numpy", interactive=False,
+                            height=VIEW_PX, width=VIEW_PX, elem_id="model-view")
+    pad.change(predict, pad, [label, seen, message], api_name="predict_drawing",
+               trigger_mode="always_last", show_progress="hidden")
+    upload.change(predict, upload, [label, seen, message], api_name="predict")
+
+
+def serve(predictor: DigitPredictor | None, host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+          text_model: str = ""):
+    app = build_app(predictor, text_model)
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True, quiet=not block)
     return app
