@@ -19,7 +19,7 @@ def _figure(*args, **kwargs):
     return plt, plt.figure(*args, **kwargs)
 
 
-def _save(plt, fig, path: Path) -> Path:
+def save_figure(plt, fig, path: Path) -> Path:
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
@@ -39,7 +39,7 @@ def learning_curves(history: Sequence[dict], path: Path, metrics: Sequence[str] 
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: Path, title: str = "") -> Path:
@@ -57,7 +57,7 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: Path,
     for (row, col), value in np.ndenumerate(matrix):
         ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
                 color="white" if value > threshold else "black")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, columns: int = 8) -> Path:
@@ -70,7 +70,7 @@ def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, columns: i
         ax.axis("off")
     if not len(images):
         fig.text(0.5, 0.5, "no misclassified examples", ha="center")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def confusion_counts(predicted: np.ndarray, true: np.ndarray, classes: int) -> np.ndarray:
@@ -98,7 +98,7 @@ def clusters_with_paths(points: np.ndarray, labels: np.ndarray, path: np.ndarray
     ax.legend(loc="best", fontsize=8)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)
 
 
 def decision_regions(predict, points: np.ndarray, labels: np.ndarray, out: Path, title: str = "",
@@ -120,7 +120,7 @@ def decision_regions(predict, points: np.ndarray, labels: np.ndarray, out: Path,
         ax.scatter(where[:, 0], where[:, 1], marker=marker, s=180, edgecolors="black", label=label)
     ax.legend(loc="best", fontsize=8)
     ax.set_title(title)
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)
 
 
 def lines_over_epochs(x: np.ndarray, y: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray, epochs: Sequence[int],
@@ -139,7 +139,7 @@ def lines_over_epochs(x: np.ndarray, y: np.ndarray, slopes: np.ndarray, intercep
     ax.legend(fontsize=7)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)
 
 
 def predicted_vs_actual(actual: np.ndarray, series: dict[str, np.ndarray], out: Path, unit: str = "",
@@ -155,7 +155,7 @@ def predicted_vs_actual(actual: np.ndarray, series: dict[str, np.ndarray], out: 
     ax.legend(fontsize=8)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)
 
 
 def probability_curves(x: np.ndarray, y: np.ndarray, grid: np.ndarray, curves: dict[str, np.ndarray], out: Path,
@@ -173,7 +173,7 @@ def probability_curves(x: np.ndarray, y: np.ndarray, grid: np.ndarray, curves: d
     ax.legend(fontsize=8)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)
 
 
 def function_fit(points: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray, curves: dict[str, np.ndarray],
@@ -190,7 +190,7 @@ def function_fit(points: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndar
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)
 
 
 def _scaled(image: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
@@ -210,7 +210,7 @@ def side_by_side(panels: dict[str, np.ndarray], out: Path, reference: np.ndarray
         ax.imshow(_scaled(image, reference if i > 1 else None), cmap="gray", interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)
 
 
 def save_image(image: np.ndarray, out: Path) -> Path:
@@ -234,7 +234,7 @@ def forecast_week(days: np.ndarray, actual: np.ndarray, forecasts: dict[str, np.
     ax.legend(fontsize=8, ncol=len(forecasts) + 1)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)
 
 
 def piano_roll(notes: Sequence[tuple[float, float, int]], out: Path, title: str = "") -> Path:
@@ -250,4 +250,4 @@ def piano_roll(notes: Sequence[tuple[float, float, int]], out: Path, title: str 
     ax.set_ylabel("MIDI pitch (60 = middle C)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(plt, fig, out)
+    return save_figure(plt, fig, out)

@@ -26,12 +26,14 @@ def cli() -> None:
     mlprojects show runs/mnist-mlp/...   its settings and metrics
     mlprojects serve digits              the sketchpad web app
     mlprojects generate bach-charrnn --run RUN_DIR   sample tunes (ABC and MIDI)
+    mlprojects sweep mnist-mlp --grid lr=0.1,0.01 --seeds 3   a grid of runs, a results table
+    mlprojects reproduce --quick         every published figure against ours (REPRODUCTION.md)
     mlprojects data list                 the dataset catalog
     """
 
 
 def _register() -> None:
-    from mlprojects.cli import data, generate, info, nlp, run, serve  # noqa: F401  (each adds its commands to cli)
+    from mlprojects.cli import data, experiments, generate, info, nlp, run, serve  # noqa: F401  (each adds its commands to cli)
 
 
 def main(argv: list[str] | None = None) -> None:

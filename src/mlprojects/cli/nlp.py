@@ -95,7 +95,8 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
 
 @nlp.command("run", context_settings={"show_default": True})
 @click.argument("task")
-@click.option("--model", "model_name", required=True, help="hub id or folder of a model trained for TASK")
+@click.option("--model", "model_name", default="",
+              help="hub id or folder of a model trained for TASK  [default: transformers 4's model for TASK]")
 @click.option("--text", "texts", multiple=True,
               help="an input (repeatable); a question for question-answering; 'premise ||| hypothesis' for nli")
 @click.option("--file", "input_file", type=click.Path(dir_okay=False),
@@ -111,8 +112,9 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
 @click.option("--seed", type=int, help="makes sampling repeatable")
 @click.option("--source-lang", default="", help="translation: source language (en, or a code like eng_Latn)")
 @click.option("--target-lang", default="", help="translation: target language (de, or a code like deu_Latn)")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
-              help="auto: bfloat16 where the hardware multiplies it natively, else float32")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
+              help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX, outputs differ slightly); "
+                   "auto: bf16 where the hardware has it")
 @click.option("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32)
 @click.option("--out", type=click.Path(dir_okay=False), help="write the results as JSON lines here")
@@ -127,8 +129,14 @@ def run_task(ctx, task, model_name, texts, input_file, context, labels, batch_si
     from rich.progress import Progress
 
     from mlprojects.errors import UserError
+    from mlprojects.nlp.tasks import DEFAULT_MODELS, to_json
     from mlprojects.nlp.tasks import run_task as run
-    from mlprojects.nlp.tasks import to_json
+
+    if not model_name:
+        if task not in DEFAULT_MODELS:
+            raise UserError(f"unknown task {task!r}: one of {', '.join(DEFAULT_MODELS)}")
+        model_name = DEFAULT_MODELS[task]
+        click.echo(f"--model not given: using {model_name}, the usual model for {task}", err=True)
 
     from click.core import ParameterSource
 

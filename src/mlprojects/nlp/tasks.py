@@ -13,9 +13,11 @@ Our own implementations, on the Auto* model classes:
 
 They tokenize every input once, then run batches of inputs of similar length (longest first), so a
 batch is padded to its own longest input rather than to the longest of a random mix; results come
-back in the input order. ``precision="auto"`` runs under bfloat16 autocast where the hardware
-multiplies bfloat16 natively (CPUs with AVX512-BF16 or AMX, CUDA GPUs with bf16) and in float32
-elsewhere. benchmarks/bench_nlp.py measures both against plain transformers.
+back in the input order. The default is float32, with the same outputs as plain transformers;
+``precision="bf16"`` runs under bfloat16 autocast (much faster where the hardware multiplies
+bfloat16 natively, at a cosine of ~0.99996 to float32 embeddings and a rare flipped label), and
+``"auto"`` picks it where it is native (CPUs with AVX512-BF16 or AMX, CUDA GPUs with bf16).
+benchmarks/bench_nlp.py measures each against plain transformers.
 
 Token classification with entity grouping, fill-mask and text generation run through transformers'
 pipelines, which still ship them.
@@ -50,6 +52,16 @@ GENERATION = ("max_new_tokens", "num_beams", "temperature", "seed")
 OPTIONS = {"zero-shot-classification": ("template", "multi_label"), "question-answering": ("max_answer_len",),
            "summarization": GENERATION, "translation": GENERATION + ("source_lang", "target_lang"),
            "text-generation": GENERATION}
+# used when no model is given: transformers 4's pipeline defaults (revision-free hub ids)
+DEFAULT_MODELS = {"text-classification": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+                  "sentiment": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+                  "nli": "facebook/bart-large-mnli", "zero-shot-classification": "facebook/bart-large-mnli",
+                  "ner": "dbmdz/bert-large-cased-finetuned-conll03-english",
+                  "token-classification": "dbmdz/bert-large-cased-finetuned-conll03-english",
+                  "fill-mask": "distilbert/distilroberta-base", "text-generation": "openai-community/gpt2",
+                  "feature-extraction": "sentence-transformers/all-MiniLM-L6-v2",
+                  "question-answering": "distilbert/distilbert-base-cased-distilled-squad",
+                  "summarization": "sshleifer/distilbart-cnn-12-6", "translation": "google-t5/t5-base"}
 PRECISIONS = ("auto", "fp32", "bf16")
 PAIR_SEPARATORS = ("\t", "|||")
 ZERO_SHOT_TEMPLATE = "This example is {}."
@@ -154,7 +166,7 @@ def _class_scores(model, logits):
 
 
 def classify(model_name: str, inputs: Sequence[str | tuple[str, str]], *, batch_size: int = 32,
-             precision: str = "auto", device: str = "cpu", **kw) -> list[dict]:
+             precision: str = "fp32", device: str = "cpu", **kw) -> list[dict]:
     """{"label", "score", "scores"} per input (a text, or a (premise, hypothesis) pair for NLI): the
     softmax over the model's labels (sigmoid for multi-label or one-logit models), as transformers'
     text-classification pipeline scores them."""
@@ -193,7 +205,7 @@ def _entailment_index(model) -> tuple[int, int]:
 
 
 def zero_shot(model_name: str, texts: list[str], labels: list[str], *, template: str = ZERO_SHOT_TEMPLATE,
-              multi_label: bool = False, batch_size: int = 32, precision: str = "auto", device: str = "cpu",
+              multi_label: bool = False, batch_size: int = 32, precision: str = "fp32", device: str = "cpu",
               progress: Callable[[int], None] | None = None) -> list[dict]:
     """NLI-based zero-shot classification (Yin et al. 2019), scored as transformers' pipeline scores
     it: each label becomes the hypothesis TEMPLATE; one label: softmax of the entailment logits over
@@ -222,7 +234,7 @@ def zero_shot(model_name: str, texts: list[str], labels: list[str], *, template:
     return results
 
 
-def mean_pooled(model_name: str, texts: list[str], *, batch_size: int = 32, precision: str = "auto",
+def mean_pooled(model_name: str, texts: list[str], *, batch_size: int = 32, precision: str = "fp32",
                 device: str = "cpu", **kw) -> list[list[float]]:
     """One vector per text: the attention-masked mean of last_hidden_state (sentence-transformers' pooling)."""
     model, tokenizer = load(model_name, MODEL_CLASS["feature-extraction"], device)
@@ -261,7 +273,7 @@ def _generation_settings(model, tokenizer, task: str, source_lang: str, target_l
 
 
 def generate(task: str, model_name: str, texts: list[str], *, source_lang: str = "", target_lang: str = "",
-             batch_size: int = 8, precision: str = "auto", device: str = "cpu",
+             batch_size: int = 8, precision: str = "fp32", device: str = "cpu",
              progress: Callable[[int], None] | None = None, **generation: Any) -> list[dict]:
     """Summaries or translations from an encoder-decoder model: {"summary_text"} or {"translation_text"}
     per input, as transformers 4's pipelines returned them. GENERATION (max_new_tokens, num_beams, ...)
@@ -374,7 +386,7 @@ def to_json(value: Any) -> Any:
 
 
 def run_task(task: str, model_name: str, inputs: list[str], *, context: str = "", labels: list[str] | None = None,
-             batch_size: int = 32, precision: str = "auto", device: str = "cpu",
+             batch_size: int = 32, precision: str = "fp32", device: str = "cpu",
              progress: Callable[[int], None] | None = None, **options: Any) -> list[Any]:
     """Run TASK over INPUTS (texts; questions for question-answering; pairs or hypotheses for nli);
     one result per input, in order. OPTIONS go to the task (max_answer_len, max_new_tokens, num_beams,

@@ -1,0 +1,69 @@
+"""``mlprojects sweep`` and ``mlprojects reproduce``: experiments made of ordinary runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlprojects.cli import cli
+
+
+@cli.command(context_settings={"show_default": True})
+@click.argument("project")
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...", required=True,
+              help="a setting and the values to try (repeatable; every combination runs)")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a setting for every trial (repeatable)")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, help="seeds per combination: 42, 43, ...")
+@click.option("--workers", type=click.IntRange(min=1), default=1,
+              help="trials at once; each gets cores/workers threads")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="sweep directory  [default: sweeps/PROJECT/<time>]")
+@click.option("--metric", default="", help="the metric to sort and plot  [default: the project's test metric]")
+@click.option("--device", default="cpu", help="device of every trial: cpu, cuda, auto")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+              help="local processes, or a Ray cluster (pip install 'mlprojects[ray]')")
+@click.option("--address", default=None, help="Ray cluster address (ray://HOST:10001 or auto)  [default: a local Ray]")
+def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, address) -> None:
+    """Run PROJECT for every combination of --grid values (x --seeds); writes results.csv, summary.md
+    (mean ± std per combination) and a plot per setting. Run the same command again to resume: finished
+    trials are skipped and a killed one continues from its checkpoint.
+
+    \b
+    mlprojects sweep mnist-mlp --grid widths=64x4,128-64-32-16,256x4 --seeds 3 --workers 2
+    """
+    import time
+
+    from mlprojects import registry
+    from mlprojects.config import parse_overrides
+    from mlprojects.errors import UserError
+    from mlprojects.experiments.sweep import SEEDS_FROM, Sweep, execute, parse_grid
+
+    registry.get(project)  # an unknown project is one line before anything else
+    if out is None:
+        out = Path("sweeps") / project / time.strftime("%Y%m%d-%H%M%S")
+    plan = Sweep(project, parse_grid(grid), [SEEDS_FROM + i for i in range(seeds)], out,
+                 fixed=parse_overrides(sets), metric=metric, workers=workers, device=device)
+    if backend == "local" and address:
+        raise UserError("--address is for --backend ray")
+    outcomes = execute(plan, backend, address, echo=click.echo)
+    failed = [outcome for _, outcome in outcomes if outcome.startswith("failed")]
+    click.echo(f"results: {out / 'results.csv'}\nsummary: {out / 'summary.md'}")
+    if failed:
+        click.echo(f"{len(failed)} of {len(outcomes)} trials failed; the first: {failed[0]}", err=True)
+        raise SystemExit(1)
+
+
+@cli.command(context_settings={"show_default": True})
+@click.argument("projects", nargs=-1)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduction"),
+              help="where the runs and REPRODUCTION.md go")
+@click.option("--quick", is_flag=True, help="smoke settings (fewer epochs, less data): checks that all runs")
+@click.option("--workers", type=click.IntRange(min=1), default=1, help="runs at once")
+def reproduce(projects, out, quick, workers) -> None:
+    """Run PROJECTS (default: every project with a published figure) with their published configuration
+    and write REPRODUCTION.md: published figure, ours (mean ± std over seeds), difference, notes.
+    Finished runs are kept: running it again only runs what is missing."""
+    from mlprojects.experiments.reproduce import reproduce as run
+
+    click.echo(f"report: {run(projects, out, quick, workers, echo=click.echo)}")

@@ -1,0 +1,138 @@
+"""mlprojects sweep and reproduce: real runs in real processes, killed and resumed, on Ray too."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlprojects.experiments.sweep import Sweep, parse_grid, state
+
+GRID = ["--grid", "widths=16x2,32x2", "--grid", "lr=0.05,0.2", "--set", "epochs=1"]
+
+
+def _rows(out: Path) -> list[dict]:
+    with open(out / "results.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_grid_parsing_and_trial_folders(tmp_path):
+    grid = parse_grid(["widths=64x4,128-64-32-16", "lr=0.1, 0.01"])
+    assert grid == {"widths": ["64x4", "128-64-32-16"], "lr": ["0.1", "0.01"]}
+    plan = Sweep("mnist-mlp", grid, [42, 43], tmp_path)
+    assert len(plan.trials) == 8 and len({plan.run_dir(t) for t in plan.trials}) == 8
+    assert plan.trials[0].label == "widths=64x4 lr=0.1" and plan.trials[0].seed == 42
+    assert state(tmp_path / "nothing") == "new"
+
+
+def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished_trials(tmp_path, cli):
+    out = tmp_path / "sweep"
+    result = cli("sweep", "mnist-mlp", *GRID, "--workers", "2", "--out", str(out))
+    assert result.code == 0, result.err
+    assert "4 trials: 0 done, 4 to run (2 at a time, 1 threads each)" in result.out
+    rows = _rows(out)
+    assert [(r["widths"], r["lr"], r["seed"]) for r in rows] == [
+        ("16x2", "0.05", "42"), ("16x2", "0.2", "42"), ("32x2", "0.05", "42"), ("32x2", "0.2", "42")]
+    for row in rows:  # each row is its own run's metrics.json
+        metrics = json.loads((out / row["run_dir"] / "metrics.json").read_text())
+        assert float(row["test_accuracy"]) == pytest.approx(metrics["test_accuracy"]) and metrics["epochs_completed"] == 1
+        settings = (out / row["run_dir"] / "config.yaml").read_text()
+        assert f"lr: {row['lr']}" in settings and "epochs: 1" in settings
+    summary = (out / "summary.md").read_text()
+    table = [line for line in summary.splitlines() if line.startswith("| `")]
+    means = [float(line.split("|")[4].split("±")[0]) for line in table]
+    assert len(table) == 4 and means == sorted(means, reverse=True)  # best first: higher accuracy is better
+    best = max(rows, key=lambda r: float(r["test_accuracy"]))
+    assert table[0].startswith(f"| `{best['widths']}` | `{best['lr']}` | 1 | {float(best['test_accuracy']):.4f} ± 0.0000")
+    assert (out / "plots" / "test_accuracy_vs_widths.png").stat().st_size > 5000
+    assert "plots/test_accuracy_vs_lr.png" in summary
+    stamps = {row["run_dir"]: (out / row["run_dir"] / "metrics.json").stat().st_mtime_ns for row in rows}
+    again = cli("sweep", "mnist-mlp", *GRID, "--workers", "2", "--out", str(out))
+    assert again.code == 0 and "4 trials: 4 done, 0 to run" in again.out
+    assert stamps == {row["run_dir"]: (out / row["run_dir"] / "metrics.json").stat().st_mtime_ns for row in _rows(out)}
+
+
+def test_a_killed_sweep_resumes_only_what_is_missing(tmp_path):
+    out = tmp_path / "sweep"
+    args = [sys.executable, "-m", "mlprojects", "sweep", "mnist-mlp", "--grid", "lr=0.05,0.1,0.2",
+            "--set", "epochs=3", "--set", "widths=32x2", "--out", str(out)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    trials = out / "trials"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:  # kill when the first trial is done and the second has a checkpoint
+            folders = sorted(trials.glob("*")) if trials.exists() else []
+            states = [state(folder) for folder in folders]
+            if states.count("done") == 1 and "partial" in states:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the sweep never reached its second trial")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    first_done = [folder for folder in trials.glob("*") if state(folder) == "done"]
+    stamp = (first_done[0] / "metrics.json").stat().st_mtime_ns
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "3 trials: 1 done, 2 to run" in result.stdout
+    outcomes = [line for line in result.stdout.splitlines() if "seed=42:" in line]
+    assert sorted(line.split(": ")[1].split(" in ")[0] for line in outcomes) == ["ran", "resumed"]
+    assert (first_done[0] / "metrics.json").stat().st_mtime_ns == stamp  # the finished trial was not rerun
+    rows = _rows(out)
+    assert len(rows) == 3
+    for row in rows:  # the resumed trial has all its epochs, once each
+        history = (out / row["run_dir"] / "history.jsonl").read_text().splitlines()
+        assert [json.loads(line)["epoch"] for line in history] == [1, 2, 3]
+
+
+def test_bad_sweeps_are_one_line_and_run_nothing(tmp_path, cli):
+    for args, message in [
+        (["mnist-mlp", "--grid", "widht=1,2"], "widht"),
+        (["mnist-mlp", "--grid", "lr=fast,0.1"], "lr"),
+        (["mnist-mlp", "--grid", "lr"], "KEY=V1,V2"),
+        (["mnist-mlp", "--grid", "seed=1,2"], "--seeds"),
+        (["mnist-mlp", "--grid", "lr=0.1,0.1"], "repeated"),
+        (["no-such-project", "--grid", "lr=0.1"], "no-such-project"),
+        (["mnist-mlp", "--grid", "lr=0.1", "--address", "ray://x:1"], "--backend ray"),
+    ]:
+        result = cli("sweep", *args, "--out", str(tmp_path / "bad"))
+        assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1, (args, result.err)
+        assert not (tmp_path / "bad" / "trials").exists()
+
+
+def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli):
+    pytest.importorskip("ray")
+    grid = ["--grid", "lr=0.05,0.2", "--set", "epochs=1", "--set", "widths=16x2", "--workers", "2"]
+    local = cli("sweep", "mnist-mlp", *grid, "--out", str(tmp_path / "local"))
+    assert local.code == 0, local.err
+    remote = cli("sweep", "mnist-mlp", *grid, "--backend", "ray", "--out", str(tmp_path / "ray"))
+    assert remote.code == 0, remote.err
+    assert "on Ray" in remote.out
+    a, b = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
+    assert [(r["lr"], r["test_accuracy"], r["test_loss"]) for r in a] == [(r["lr"], r["test_accuracy"], r["test_loss"]) for r in b]
+    assert all((tmp_path / "ray" / r["run_dir"] / "model.safetensors").is_file() for r in b)
+
+
+def test_reproduce_writes_the_report_rows(tmp_path, cli):
+    out = tmp_path / "report"
+    result = cli("reproduce", "kmeans-blobs", "logreg-chd", "cifar10-cnn", "--quick", "--out", str(out))
+    assert result.code == 0, result.err
+    report = (out / "REPRODUCTION.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| `")]
+    assert [row.split("|")[1].strip() for row in rows] == ["`kmeans-blobs`", "`logreg-chd`", "`cifar10-cnn preset=book`"]
+    blobs, chd, cifar = rows
+    metrics = json.loads(next((out / "runs").glob("kmeans-blobs/trials/*/metrics.json")).read_text())
+    assert f"iterations **{metrics['iterations']:.3f}**" in blobs or f"iterations **{metrics['iterations']}" in blobs
+    assert "accuracy 0.74" in chd and "train_accuracy **" in chd and "test_accuracy" in chd and "training data" in chd
+    assert "not run: data not available" in cifar
+    assert "Quick mode" in report
+    assert cli("reproduce", "no-such-project").code == 2
+    assert cli("reproduce", "text-classify").code == 2  # nothing published to reproduce
