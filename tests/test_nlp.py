@@ -475,3 +475,16 @@ def test_japanese_bert_tokenizes_words_with_mecab(tmp_path, cli, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", without_fugashi)
     result = cli("nlp", "inspect", "--model", str(tmp_path))
     assert result.code == 2 and "fugashi" in result.err and "mlprojects[nlp]" in result.err, result.err
+
+
+def test_inputs_longer_than_the_model_are_truncated_with_one_warning(tiny_nli, tiny_t5, cli):
+    import json
+
+    long = " ".join(["the cat sat on the mat ."] * 20)  # 140 word pieces; the tiny BERT has 32 positions
+    result = cli("nlp", "run", "sentiment", "--model", str(tiny_nli), "--text", long, "--text", "a dog")
+    assert result.code == 0, result.err
+    assert "1 of 2 inputs are longer than the model's 32 tokens and were truncated" in result.err
+    assert [json.loads(line)["result"]["label"] for line in result.out.splitlines()][1]
+    # T5 has relative positions and no table to run out of: a long input is taken whole
+    result = cli("nlp", "run", "summarization", "--model", str(tiny_t5), "--text", long * 5)
+    assert result.code == 0 and "truncated" not in result.err and json.loads(result.out)["result"]["summary_text"]

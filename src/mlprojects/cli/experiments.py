@@ -12,7 +12,8 @@ from mlprojects.cli import cli
 @cli.command(context_settings={"show_default": True})
 @click.argument("project")
 @click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...", required=True,
-              help="a setting and the values to try (repeatable; every combination runs)")
+              help="a setting and the values to try (repeatable; every combination runs); link settings "
+                   "that go together with '/': optimizer/lr=sgd/0.087,adam/0.001")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a setting for every trial (repeatable)")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, help="seeds per combination: 42, 43, ...")
 @click.option("--workers", type=click.IntRange(min=1), default=1,

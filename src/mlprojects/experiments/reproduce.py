@@ -9,6 +9,7 @@ their plots. It is generated, never edited by hand.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlprojects.errors import UserError
-from mlprojects.experiments.sweep import SEEDS_FROM, Sweep, execute, lower_is_better, state
+from mlprojects.experiments.sweep import SEEDS_FROM, Sweep, execute, has_direction, lower_is_better, state
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ PUBLISHED = [
               seeds=3, note="k-means cannot separate rings; `--set features=radius` gives 1.000"),
     Published("knn-circles", "Bonnin ch. 2, nearest neighbour (k = 1)", "never scored", "test_accuracy", seeds=3),
     Published("linreg-synthetic", "Bonnin ch. 3, gradient descent, lr 0.05, 100 epochs", "w = 2.094, b = 0.256",
-              "weight", 2.094, seeds=3, also=("bias",), note="the book's noise was unseeded; the true w is 2"),
+              "slope", 2.094, seeds=3, also=("intercept",), note="the book's noise was unseeded; the true w is 2"),
     Published("linreg-boston", "Bonnin ch. 3 (fixed: one model on all 12 features)", "none (two separate lines)",
               "test_rmse", seeds=1, also=("test_r2",)),
     Published("logreg-chd", "Bonnin ch. 4, logistic regression of CHD on age", "accuracy 0.74", "train_accuracy", 0.74,
@@ -74,11 +75,11 @@ PUBLISHED = [
               "test_accuracy", settings={"preset": "book"}, seeds=1, data="cifar10",
               note="the book's figure is a training-set score"),
     Published("energy-lstm", "Bonnin ch. 7, LSTM load forecast (5 readings, 5 units)", "test MSE 0.001139",
-              "test_mse", 0.001139, {"preset": "book"}, seeds=1, also=("persistence_mse",),
+              "LSTM_test_mse_scaled", 0.001139, {"preset": "book"}, seeds=1, also=("persistence_test_mse_scaled",),
               note="the book's test set was the end of its first 14,000 readings (2011); ours is the last 15% "
                    "of the whole series"),
     Published("bach-charrnn", "Bonnin ch. 7, character LSTM writing ABC", "samples only", "val_bits_per_char",
-              seeds=1, also=("sample_valid_share",), note="the book's Goldberg corpus is no longer published"),
+              seeds=1, also=("sample_valid_fraction",), note="the book's Goldberg corpus is no longer published"),
 ]
 
 
@@ -110,26 +111,30 @@ def sweep_of(entry: Published, out: Path, quick: bool, workers: int) -> Sweep:
 
     settings = {**entry.settings, **(registry.get(entry.project).smoke_settings if quick else {})}
     folder = entry.key.replace(" ", "__").replace("=", "-")
+    # the projects run side by side, `workers` at a time, each trial with its share of the cores
     return Sweep(entry.project, {}, [SEEDS_FROM + i for i in range(1 if quick else entry.seeds)], out / "runs" / folder,
-                 fixed={key: str(value) for key, value in settings.items()}, metric=entry.metric, workers=workers)
+                 fixed={key: str(value) for key, value in settings.items()}, metric=entry.metric,
+                 threads=max(1, (os.cpu_count() or 1) // workers))
 
 
 def reproduce(projects: list[str] | tuple[str, ...], out: Path, quick: bool = False, workers: int = 1,
               echo: Callable[[str], None] = print) -> Path:
-    chosen = entries(projects)
-    results = []
-    for entry in chosen:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlprojects.engine.io import write_text
+
+    def one(entry: Published) -> tuple[Published, Sweep | None, str]:
         missing = available(entry.data)
         if missing:
             echo(f"{entry.key}: not run: {missing}")
-            results.append((entry, None, missing))
-            continue
-        echo(f"{entry.key}:")
+            return entry, None, missing
         plan = sweep_of(entry, out, quick, workers)
-        outcomes = execute(plan, echo=echo)
+        outcomes = execute(plan, echo=lambda line: echo(f"{entry.key}: {line.strip()}"))
         failed = [outcome for _, outcome in outcomes if outcome.startswith("failed")]
-        results.append((entry, plan, failed[0] if failed else ""))
-    from mlprojects.engine.io import write_text
+        return entry, plan, failed[0] if failed else ""
+
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(one, entries(projects)))
 
     return write_text(out / "REPRODUCTION.md", report(results, out, quick))
 
@@ -140,6 +145,8 @@ def _metrics(plan: Sweep) -> list[dict[str, Any]]:
 
 
 def _figure(values: list[float]) -> str:
+    if all(float(v).is_integer() for v in values) and len(set(values)) == 1:
+        return f"{int(values[0])}" + (f" ({len(values)} seeds)" if len(values) > 1 else "")
     digits = 4 if all(abs(v) < 1 for v in values) else 3 if all(abs(v) < 100 for v in values) else 1
     if all(abs(v) < 0.01 for v in values if v):
         digits = 6
@@ -147,6 +154,20 @@ def _figure(values: list[float]) -> str:
     if len(values) == 1:
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f} ({len(values)} seeds)"
+
+
+def copy_plots(plan: Sweep, out: Path, limit: int = 3) -> list[Path]:
+    """The first seed's plots, copied to OUT/plots/ so the report and its figures can be kept without
+    the runs (weights and checkpoints)."""
+    import shutil
+
+    copied = []
+    for path in sorted((plan.run_dir(plan.trials[0]) / "plots").glob("*.png"))[:limit]:
+        target = out / "plots" / f"{plan.out.name}__{path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        copied.append(target)
+    return copied
 
 
 def report(results: list[tuple[Published, Sweep | None, str]], out: Path, quick: bool) -> str:
@@ -177,10 +198,10 @@ def report(results: list[tuple[Published, Sweep | None, str]], out: Path, quick:
         difference = "—"
         if entry.value is not None:
             delta = statistics.fmean(values) - entry.value
-            better = (delta < 0) == lower_is_better(entry.metric) if delta else None
+            better = (delta < 0) == lower_is_better(entry.metric) if delta and has_direction(entry.metric) else None
             difference = f"{delta:+.4g}" + ("" if better is None else " (better)" if better else " (worse)")
-        plots = sorted((plan.run_dir(plan.trials[0]) / "plots").glob("*.png"))
-        links = " ".join(f"[{path.stem}]({path.relative_to(out).as_posix()})" for path in plots[:3])
+        links = " ".join(f"[{path.stem.split('__')[-1]}]({path.relative_to(out).as_posix()})"
+                         for path in copy_plots(plan, out))
         note = "; ".join(part for part in (entry.note, links) if part)
         lines.append(f"| {name} | {entry.source} | {entry.published} | {ours} | {difference} | {note} |")
     return "\n".join(lines) + "\n"

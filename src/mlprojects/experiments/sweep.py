@@ -40,6 +40,7 @@ from typing import Any, Callable
 from mlprojects.errors import UserError
 
 LOWER_IS_BETTER = ("loss", "mse", "rmse", "mae", "error", "bits", "inertia", "perplexity", "duration")
+HIGHER_IS_BETTER = ("accuracy", "f1", "r2", "rand_index", "precision", "recall", "valid")
 PREFERRED = ("test_accuracy", "test_f1", "entity_f1", "test_mse", "test_loss", "val_bits_per_char", "val_loss")
 SEEDS_FROM = 42  # --seeds 3: 42, 43, 44 (the first is every project's default seed)
 
@@ -48,6 +49,13 @@ SEEDS_FROM = 42  # --seeds 3: 42, 43, 44 (the first is every project's default s
 class Trial:
     settings: tuple[tuple[str, str], ...]  # the grid's values, as given
     seed: int
+
+    def overrides(self) -> dict[str, str]:
+        """The settings of this trial, linked keys (optimizer/lr=adam/0.001) expanded."""
+        result = {}
+        for key, value in self.settings:
+            result.update(zip(key.split("/"), value.split("/")))
+        return result
 
     @property
     def label(self) -> str:
@@ -72,6 +80,7 @@ class Sweep:
     metric: str = ""
     workers: int = 1
     device: str = "cpu"
+    threads: int = 0  # per trial; 0: cores // workers
 
     @property
     def trials(self) -> list[Trial]:
@@ -83,7 +92,8 @@ class Sweep:
 
 
 def parse_grid(pairs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
-    """["widths=64x4,128x4", "lr=0.1,0.01"] -> {"widths": ["64x4", "128x4"], "lr": ["0.1", "0.01"]}."""
+    """["widths=64x4,128x4", "lr=0.1,0.01"] -> {"widths": ["64x4", "128x4"], "lr": ["0.1", "0.01"]}.
+    Settings that go together are linked with "/": optimizer/lr=sgd/0.087,adam/0.001."""
     grid: dict[str, list[str]] = {}
     for pair in pairs:
         key, sep, values = pair.partition("=")
@@ -95,6 +105,10 @@ def parse_grid(pairs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
             raise UserError(f"--grid {key} is given twice; put all its values in one --grid")
         if len(set(items)) != len(items):
             raise UserError(f"--grid {pair!r}: a value is repeated")
+        for item in items:
+            if item.count("/") != key.count("/"):
+                raise UserError(f"--grid {pair!r}: {item!r} needs one value per linked setting "
+                                f"({key.count('/') + 1}, separated by '/')")
         grid[key] = items
     return grid
 
@@ -103,12 +117,12 @@ def validate(sweep: Sweep) -> None:
     """Every trial's settings resolve (names, types, ranges) before anything runs."""
     from mlprojects.runner import resolve_settings
 
-    if "seed" in sweep.grid or "seed" in sweep.fixed:
+    if "seed" in [name for key in sweep.grid for name in key.split("/")] or "seed" in sweep.fixed:
         raise UserError("the seed is not a grid setting: use --seeds N (seeds 42, 43, ...)")
     if not sweep.seeds:
         raise UserError("--seeds must be at least 1")
     for trial in sweep.trials[:: len(sweep.seeds)]:
-        resolve_settings(sweep.project, {**sweep.fixed, **dict(trial.settings)}, None, trial.seed)
+        resolve_settings(sweep.project, {**sweep.fixed, **trial.overrides()}, None, trial.seed)
 
 
 def state(run_dir: Path) -> str:
@@ -131,7 +145,7 @@ def command(sweep: Sweep, trial: Trial, run_dir: Path, resume: bool) -> list[str
     base = [sys.executable, "-m", "mlprojects", "run"]
     if resume:
         return [*base, "--resume", str(run_dir), "--device", sweep.device, "--quiet"]
-    sets = [arg for key, value in {**sweep.fixed, **dict(trial.settings)}.items() for arg in ("--set", f"{key}={value}")]
+    sets = [arg for key, value in {**sweep.fixed, **trial.overrides()}.items() for arg in ("--set", f"{key}={value}")]
     return [*base, sweep.project, *sets, "--seed", str(trial.seed), "--out", str(run_dir), "--device", sweep.device,
             "--quiet"]
 
@@ -178,7 +192,7 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
     """Run the trials not done yet; returns [(trial, outcome)] with outcome 'done', 'ran', 'resumed' or
     'failed: ...'. results.csv and summary.md are rewritten after each trial."""
     validate(sweep)
-    threads = max(1, (os.cpu_count() or 1) // sweep.workers)
+    threads = sweep.threads or max(1, (os.cpu_count() or 1) // sweep.workers)
     sweep.out.mkdir(parents=True, exist_ok=True)
     todo = []
     outcomes: dict[Trial, str] = {}
@@ -295,6 +309,11 @@ def lower_is_better(metric: str) -> bool:
     return any(word in metric for word in LOWER_IS_BETTER)
 
 
+def has_direction(metric: str) -> bool:
+    """Whether a larger or smaller value is better at all (an iteration count or a slope is neither)."""
+    return lower_is_better(metric) or any(word in metric for word in HIGHER_IS_BETTER)
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -380,6 +399,6 @@ def plot(sweep: Sweep, found: list[dict[str, Any]], metric: str) -> list[Path]:
         ax.set_ylabel(metric)
         ax.set_title(f"{sweep.project}: {metric} against {key}")
         ax.grid(alpha=0.3)
-        path = sweep.out / "plots" / f"{metric}_vs_{key}.png"
+        path = sweep.out / "plots" / f"{metric}_vs_{key.replace('/', '+')}.png"
         written.append(save_figure(plt, fig, path))
     return written

@@ -114,6 +114,13 @@ def autocast(precision: str, device: str):
     return torch.autocast(kind, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
 
+def input_limit(model, tokenizer) -> int:
+    """The most tokens the model takes: the tokenizer's limit, and the position table's if smaller."""
+    limits = [tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else 100_000,
+              getattr(model.config, "max_position_embeddings", None) or 100_000]
+    return min(limits)
+
+
 def length_batches(tokenizer, inputs: Sequence[str | tuple[str, str]], batch_size: int, device: str = "cpu",
                    max_length: int | None = None, prefix: str = "") -> Iterator[tuple[list[int], dict]]:
     """(indices, encoded batch) over INPUTS (texts or (text, text) pairs), longest first, each batch
@@ -141,6 +148,7 @@ def _apply(model, tokenizer, inputs, batch_size: int, precision: str, compute: C
 
     results: list[Any] = [None] * len(inputs)
     done = 0
+    encoding.setdefault("max_length", input_limit(model, tokenizer))
     with torch.inference_mode(), autocast(precision, str(model.device)):
         for indices, encoded in length_batches(tokenizer, inputs, batch_size, model.device, **encoding):
             for index, result in zip(indices, compute(model(**encoded), encoded)):
@@ -290,7 +298,8 @@ def generate(task: str, model_name: str, texts: list[str], *, source_lang: str =
     results: list[Any] = [None] * len(texts)
     done = 0
     with torch.inference_mode(), autocast(precision, str(model.device)):
-        for indices, encoded in length_batches(tokenizer, texts, batch_size, model.device, prefix=prefix):
+        for indices, encoded in length_batches(tokenizer, texts, batch_size, model.device, prefix=prefix,
+                                                max_length=input_limit(model, tokenizer)):
             output = model.generate(**{k: v for k, v in encoded.items() if k in accepted}, **settings)
             for index, text in zip(indices, tokenizer.batch_decode(output, skip_special_tokens=True)):
                 results[index] = {key: text.strip()}
