@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,17 +114,41 @@ def test_bad_sweeps_are_one_line_and_run_nothing(tmp_path, cli):
         assert not (tmp_path / "bad" / "trials").exists()
 
 
-def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli):
-    pytest.importorskip("ray")
-    grid = ["--grid", "lr=0.05,0.2", "--set", "epochs=1", "--set", "widths=16x2", "--workers", "2"]
-    local = cli("sweep", "mnist-mlp", *grid, "--out", str(tmp_path / "local"))
-    assert local.code == 0, local.err
-    remote = cli("sweep", "mnist-mlp", *grid, "--backend", "ray", "--out", str(tmp_path / "ray"))
-    assert remote.code == 0, remote.err
-    assert "on Ray" in remote.out
+def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli, monkeypatch):
+    """A Ray head started as a separate cluster (``ray start --head``), joined with --address by the CLI
+    in its own process (Ray reads its authentication settings when it is imported)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (the ray extra)")
+    ray_cli = Path(sys.executable).with_name("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray >= 2.59 starts clusters with token authentication
+    started = subprocess.run([str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=2",
+                              "--include-dashboard=false", "--disable-usage-stats"],
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    try:
+        grid = ["--grid", "lr=0.05,0.2", "--set", "epochs=1", "--set", "widths=16x2", "--workers", "2"]
+        local = cli("sweep", "mnist-mlp", *grid, "--out", str(tmp_path / "local"))
+        assert local.code == 0, local.err
+        sweep = [sys.executable, "-m", "mlprojects", "sweep", "mnist-mlp", *grid, "--backend", "ray",
+                 "--address", f"127.0.0.1:{port}"]
+        remote = subprocess.run([*sweep, "--out", str(tmp_path / "ray")], capture_output=True, text=True, timeout=300)
+        assert remote.returncode == 0, remote.stderr
+        without_token = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+        bad = subprocess.run([*sweep, "--out", str(tmp_path / "gone")], capture_output=True, text=True,
+                             timeout=300, env=without_token)
+    finally:
+        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
+    assert "on Ray" in remote.stdout
     a, b = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
-    assert [(r["lr"], r["test_accuracy"], r["test_loss"]) for r in a] == [(r["lr"], r["test_accuracy"], r["test_loss"]) for r in b]
+    columns = ("lr", "test_accuracy", "test_loss")
+    assert [tuple(r[c] for c in columns) for r in a] == [tuple(r[c] for c in columns) for r in b]
     assert all((tmp_path / "ray" / r["run_dir"] / "model.safetensors").is_file() for r in b)
+    assert bad.returncode == 2 and "cannot join the Ray cluster" in bad.stderr.strip().splitlines()[-1]
 
 
 def test_reproduce_writes_the_report_rows(tmp_path, cli):

@@ -252,7 +252,9 @@ def _ray_runner(address: str | None, threads: int):
         ray.init(address=address or None, num_cpus=None if address else os.cpu_count(),
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UserError(f"--address {address}: cannot join the Ray cluster ({str(error).splitlines()[0]})") from None
+        raise UserError(f"--address {address}: cannot join the Ray cluster ({str(error).splitlines()[0]}); a cluster "
+                        "with token authentication (Ray >= 2.59) also needs RAY_AUTH_MODE=token and its token in "
+                        "RAY_AUTH_TOKEN or ~/.ray/auth_token") from None
     remote = ray.remote(num_cpus=threads)(remote_trial)
 
     def run(args: list[str], run_dir: Path, log: Path) -> int:
