@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -131,8 +132,9 @@ def test_over_http_with_gradio_client(server, tmp_path):
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_a_real_browser_draws_a_digit(server):
+@contextlib.contextmanager
+def app_page(url: str):
+    """A page of the app in Debian's Chromium, driven by Playwright (no browser download)."""
     playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
@@ -141,27 +143,33 @@ def test_a_real_browser_draws_a_digit(server):
             "--disable-component-update", "--no-first-run"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(server, wait_until="networkidle")
-            canvas = page.locator("#sketchpad canvas").first
-            canvas.wait_for(state="visible", timeout=30_000)
-            box = canvas.bounding_box()
-            x, y, w, h = box["x"], box["y"], box["width"], box["height"]
-            # a "1": one vertical stroke down the middle, drawn with the mouse
-            page.mouse.move(x + w * 0.5, y + h * 0.2)
-            page.mouse.down()
-            for step in range(1, 21):
-                page.mouse.move(x + w * 0.5, y + h * (0.2 + 0.6 * step / 20))
-            page.mouse.up()
-            prediction = page.locator("#prediction")
-            page.wait_for_function(
-                "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
-                timeout=30_000)
-            text = page.locator("#message").inner_text()
-            page.screenshot(path=str(ARTIFACTS / "digits-app.png"), full_page=True)
-            assert "probability" in text and prediction.is_visible()
-            assert "**1**" in text or text.strip().startswith("1")
+            page.goto(url, wait_until="networkidle")
+            yield page
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_a_real_browser_draws_a_digit(server):
+    with app_page(server) as page:
+        canvas = page.locator("#sketchpad canvas").first
+        canvas.wait_for(state="visible", timeout=30_000)
+        box = canvas.bounding_box()
+        x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+        # a "1": one vertical stroke down the middle, drawn with the mouse
+        page.mouse.move(x + w * 0.5, y + h * 0.2)
+        page.mouse.down()
+        for step in range(1, 21):
+            page.mouse.move(x + w * 0.5, y + h * (0.2 + 0.6 * step / 20))
+        page.mouse.up()
+        prediction = page.locator("#prediction")
+        page.wait_for_function(
+            "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
+            timeout=30_000)
+        text = page.locator("#message").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "digits-app.png"), full_page=True)
+        assert "probability" in text and prediction.is_visible()
+        assert "**1**" in text or text.strip().startswith("1")
 
 
 # --- the Text tab ---------------------------------------------------------------------------------
@@ -206,27 +214,18 @@ def test_text_tab_over_http(server, sentiment_model):
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_a_real_browser_runs_a_text_task(server, sentiment_model, monkeypatch):
-    playwright = pytest.importorskip("playwright.sync_api")
+def test_a_real_browser_runs_a_text_task(server, sentiment_model):
     from mlprojects.nlp.tasks import run_task
 
     expected = run_task("sentiment", str(sentiment_model), ["the film was very good"])[0]["label"]
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(server, wait_until="networkidle")
-            page.get_by_role("tab", name="Text").click()
-            page.locator("#text-model textarea, #text-model input").first.fill(str(sentiment_model))
-            page.locator("#text-inputs textarea").fill("the film was very good")
-            page.locator("#text-run").click()
-            page.wait_for_function(
-                "() => { const t = document.querySelector('#text-table'); return t && /%/.test(t.innerText); }",
-                timeout=30_000)
-            table = page.locator("#text-table").inner_text()
-            page.screenshot(path=str(ARTIFACTS / "text-app.png"), full_page=True)
-            assert "the film was very good" in table and f"{expected} (" in table
-        finally:
-            browser.close()
+    with app_page(server) as page:
+        page.get_by_role("tab", name="Text").click()
+        page.locator("#text-model textarea, #text-model input").first.fill(str(sentiment_model))
+        page.locator("#text-inputs textarea").fill("the film was very good")
+        page.locator("#text-run").click()
+        page.wait_for_function(
+            "() => { const t = document.querySelector('#text-table'); return t && /%/.test(t.innerText); }",
+            timeout=30_000)
+        table = page.locator("#text-table").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "text-app.png"), full_page=True)
+        assert "the film was very good" in table and f"{expected} (" in table
