@@ -488,3 +488,43 @@ def test_inputs_longer_than_the_model_are_truncated_with_one_warning(tiny_nli, t
     # T5 has relative positions and no table to run out of: a long input is taken whole
     result = cli("nlp", "run", "summarization", "--model", str(tiny_t5), "--text", long * 5)
     assert result.code == 0 and "truncated" not in result.err and json.loads(result.out)["result"]["summary_text"]
+
+
+def _rigged_qa(tiny_bert, folder):
+    """A QA model that answers "dog" wherever it is: the word's embedding is one large feature, and
+    the span head reads only that feature."""
+    torch.manual_seed(0)
+    model = transformers.AutoModelForQuestionAnswering.from_pretrained(tiny_bert)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_bert)
+    dog = tokenizer.convert_tokens_to_ids("dog")
+    with torch.no_grad():
+        model.bert.embeddings.word_embeddings.weight[dog] = 0
+        model.bert.embeddings.word_embeddings.weight[dog, 0] = 30
+        model.qa_outputs.weight.zero_()
+        model.qa_outputs.bias.zero_()
+        model.qa_outputs.weight[:, 0] = 5
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_long_contexts_are_read_in_windows_and_questions_in_batches(tiny_bert, tmp_path, cli):
+    import json
+
+    from mlprojects.nlp.tasks import answer_questions
+
+    qa = _rigged_qa(tiny_bert, tmp_path / "qa")
+    # 90 word pieces: the tiny BERT takes 32 positions, so the answer is only in a late window
+    context = "the cat sat on the mat . " * 12 + "a dog ran on the mat ."
+    answers = answer_questions(str(qa), ["what ran ?", "who ran ?", "a dog ?"], context, batch_size=2)
+    for answer in answers:
+        assert answer.answer == "dog" and context[answer.start:answer.end] == "dog" and answer.start > 80
+        assert 0 < answer.score <= 1
+    # the same through the CLI, with windows that share no tokens
+    result = cli("nlp", "run", "question-answering", "--model", str(qa), "--text", "what ran ?",
+                 "--context", context, "--doc-stride", "0")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["result"]["answer"] == "dog"
+    bad = cli("nlp", "run", "question-answering", "--model", str(qa), "--context", context,
+              "--text", " ".join(["what"] * 40))
+    assert bad.code == 2 and "too long" in bad.err

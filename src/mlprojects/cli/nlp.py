@@ -106,6 +106,8 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
 @click.option("--template", default="This example is {}.", help="zero-shot-classification: the hypothesis")
 @click.option("--multi-label", is_flag=True, help="zero-shot-classification: score each label on its own")
 @click.option("--max-answer-len", type=click.IntRange(min=1), default=30, help="question-answering, in tokens")
+@click.option("--doc-stride", type=click.IntRange(min=0), default=128,
+              help="question-answering: tokens shared by the windows a long context is read in")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), help="generation tasks  [default: the model's]")
 @click.option("--num-beams", type=click.IntRange(min=1), help="generation tasks  [default: the model's]")
 @click.option("--temperature", type=click.FloatRange(min=0), help="sample at this temperature (generation tasks)")

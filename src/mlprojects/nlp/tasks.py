@@ -49,7 +49,8 @@ MODEL_CLASS = {"text-classification": "AutoModelForSequenceClassification",
                "ner": "AutoModelForTokenClassification", "fill-mask": "AutoModelForMaskedLM",
                "text-generation": "AutoModelForCausalLM"}
 GENERATION = ("max_new_tokens", "num_beams", "temperature", "seed")
-OPTIONS = {"zero-shot-classification": ("template", "multi_label"), "question-answering": ("max_answer_len",),
+OPTIONS = {"zero-shot-classification": ("template", "multi_label"),
+           "question-answering": ("max_answer_len", "doc_stride"),
            "summarization": GENERATION, "translation": GENERATION + ("source_lang", "target_lang"),
            "text-generation": GENERATION}
 # used when no model is given: transformers 4's pipeline defaults (revision-free hub ids)
@@ -309,9 +310,9 @@ def generate(task: str, model_name: str, texts: list[str], *, source_lang: str =
     return results
 
 
-def best_span(start_logits, end_logits, context_mask, max_answer_len: int = 30) -> tuple[int, int, float] | None:
-    """The (start, end, score) of the best span inside the context (score = start + end logits), or
-    None when index 0's score ([CLS], "no answer") is higher. Tensors are 1-D over the tokens."""
+def span_in_window(start_logits, end_logits, context_mask, max_answer_len: int = 30) -> tuple[int, int, float] | None:
+    """The (start, end, score) of the best span inside the context, score = start + end logits, with
+    start <= end < start + max_answer_len; None when the window holds no context. 1-D tensors."""
     import torch
 
     n = len(start_logits)
@@ -319,36 +320,78 @@ def best_span(start_logits, end_logits, context_mask, max_answer_len: int = 30) 
     allowed = torch.ones(n, n, dtype=torch.bool).triu() & ~torch.ones(n, n, dtype=torch.bool).triu(max_answer_len)
     allowed &= context_mask[:, None] & context_mask[None, :]
     scores = scores.masked_fill(~allowed, float("-inf"))
-    flat = int(scores.argmax())
-    start, end = divmod(flat, n)
+    start, end = divmod(int(scores.argmax()), n)
     best = float(scores[start, end])
-    if best == float("-inf") or float(start_logits[0] + end_logits[0]) > best:
+    return None if best == float("-inf") else (start, end, best)
+
+
+def best_span(start_logits, end_logits, context_mask, max_answer_len: int = 30) -> tuple[int, int, float] | None:
+    """:func:`span_in_window`, or None when index 0's score ([CLS], "no answer") is higher."""
+    span = span_in_window(start_logits, end_logits, context_mask, max_answer_len)
+    if span is None or float(start_logits[0] + end_logits[0]) > span[2]:
         return None
-    return start, end, best
+    return span
+
+
+def _pad(rows: list[dict[str, list[int]]], pad_id: int):
+    """Right-padded tensors of encoded windows (attention 0 and token type 0 on the padding)."""
+    import torch
+
+    width = max(len(row["input_ids"]) for row in rows)
+    return {key: torch.tensor([row[key] + [pad_id if key == "input_ids" else 0] * (width - len(row[key]))
+                               for row in rows]) for key in rows[0]}
 
 
 def answer_questions(model_name: str, questions: list[str], context: str, max_answer_len: int = 30,
-                     max_length: int = 384, device: str = "cpu", progress: Callable[[int], None] | None = None,
-                     **_) -> list[Answer | None]:
+                     max_length: int = 384, doc_stride: int = 128, batch_size: int = 32, precision: str = "fp32",
+                     device: str = "cpu", progress: Callable[[int], None] | None = None) -> list[Answer | None]:
+    """Extractive answers from CONTEXT, as BERT's SQuAD code finds them: a context longer than the
+    model takes is read in overlapping windows (DOC_STRIDE tokens shared); the answer is the best
+    span of any window, and "no answer" (None) wins when the lowest [CLS] score of the question's
+    windows beats it. Windows of all questions run in batches."""
     import torch
 
     model, tokenizer = load(model_name, MODEL_CLASS["question-answering"], device)
-    answers: list[Answer | None] = []
-    for question in questions:
+    max_length = min(max_length, input_limit(model, tokenizer))
+    windows = []  # (question index, model inputs, character offsets, context mask)
+    for index, question in enumerate(questions):
+        room = max_length - len(tokenizer(question, add_special_tokens=False)["input_ids"]) - 3
+        if room < 8:
+            raise UserError(f"question {index + 1} ({question[:40]!r}) is too long: it leaves {room} of the "
+                            f"model's {max_length} tokens for the context")
         encoded = tokenizer(question, context, truncation="only_second", max_length=max_length,
-                            return_offsets_mapping=True, return_tensors="pt")
-        offsets = encoded.pop("offset_mapping")[0]
-        context_mask = torch.tensor([sequence == 1 for sequence in encoded.sequence_ids(0)])
-        with torch.inference_mode():
-            output = model(**encoded.to(model.device))
-        start_logits, end_logits = output.start_logits[0].float().cpu(), output.end_logits[0].float().cpu()
-        span = best_span(start_logits, end_logits, context_mask, max_answer_len)
-        if progress:
-            progress(len(answers) + 1)
-        if span is None:
+                            stride=min(doc_stride, room // 2), return_overflowing_tokens=True,
+                            return_offsets_mapping=True)
+        for window in range(len(encoded["input_ids"])):
+            inputs = {key: encoded[key][window] for key in encoded.keys()
+                      if key not in ("offset_mapping", "overflow_to_sample_mapping")}
+            mask = torch.tensor([sequence == 1 for sequence in encoded.sequence_ids(window)])
+            windows.append((index, inputs, encoded["offset_mapping"][window], mask))
+    logits = []
+    with torch.inference_mode(), autocast(precision, str(model.device)):
+        for first in range(0, len(windows), batch_size):
+            chunk = windows[first:first + batch_size]
+            output = model(**{k: v.to(model.device) for k, v in _pad([w[1] for w in chunk],
+                                                                        tokenizer.pad_token_id or 0).items()})
+            for row, window in enumerate(chunk):
+                n = len(window[1]["input_ids"])
+                logits.append((output.start_logits[row, :n].float().cpu(), output.end_logits[row, :n].float().cpu()))
+            if progress:
+                progress(chunk[-1][0] + 1)
+    answers: list[Answer | None] = []
+    for index in range(len(questions)):
+        best, no_answer = None, float("inf")
+        for (owner, _, offsets, mask), (start_logits, end_logits) in zip(windows, logits):
+            if owner != index:
+                continue
+            no_answer = min(no_answer, float(start_logits[0] + end_logits[0]))
+            span = span_in_window(start_logits, end_logits, mask, max_answer_len)
+            if span is not None and (best is None or span[2] > best[0][2]):
+                best = (span, offsets, start_logits, end_logits)
+        if best is None or no_answer > best[0][2]:
             answers.append(None)
             continue
-        start, end, _ = span
+        (start, end, _), offsets, start_logits, end_logits = best
         first, last = int(offsets[start][0]), int(offsets[end][1])
         probability = torch.softmax(start_logits, 0)[start] * torch.softmax(end_logits, 0)[end]
         answers.append(Answer(context[first:last], float(probability), first, last))
@@ -425,7 +468,7 @@ def run_task(task: str, model_name: str, inputs: list[str], *, context: str = ""
     if task == "question-answering":
         if not context:
             raise UserError("question-answering needs --context (the text holding the answers)")
-        return answer_questions(model_name, inputs, context, device=device, progress=progress, **options)
+        return answer_questions(model_name, inputs, context, **common, **options)
     if task == "feature-extraction":
         return mean_pooled(model_name, inputs, **common)
     if task in ("text-classification", "sentiment"):
