@@ -166,3 +166,16 @@ def test_reproduce_writes_the_report_rows(tmp_path, cli):
     assert "Quick mode" in report
     assert cli("reproduce", "no-such-project").code == 2
     assert cli("reproduce", "text-classify").code == 2  # nothing published to reproduce
+
+
+def test_a_failing_trial_is_reported_and_the_others_still_count(tmp_path):
+    out = tmp_path / "sweep"
+    result = subprocess.run([sys.executable, "-m", "mlprojects", "sweep", "linreg-synthetic",
+                             "--grid", "learning_rate=0.01,1000", "--workers", "2", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "1 of 2 trials failed" in result.stderr and "learning_rate=1000.0 is too large" in result.stderr
+    assert [row["learning_rate"] for row in _rows(out)] == ["0.01"]
+    assert "1 of 2 trials finished" in (out / "summary.md").read_text()
+    log = next((out / "logs").glob("learning_rate=1000*.log")).read_text()
+    assert "loss became nan" in log
