@@ -43,7 +43,7 @@ def test_the_cli_prints_the_table_and_refuses_bad_input(tiny_bert, cli, monkeypa
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
     result = cli("nlp", "inspect", "--model", "nobody/no-such-model")
-    assert result.code == 2 and "huggingface-cli download nobody/no-such-model" in result.err
+    assert result.code == 2 and "hf download nobody/no-such-model" in result.err
     assert len(result.err.strip().splitlines()) == 1 and time.perf_counter() - started < 10
     (tiny_bert.parent / "empty").mkdir(exist_ok=True)
     result = cli("nlp", "inspect", "--model", str(tiny_bert.parent / "empty"))

@@ -64,7 +64,7 @@ def load(name: str, auto_class: str | None = "AutoModel", **kwargs):
             if folder.exists():
                 raise UserError(f"--model {name}: cannot load it ({problem})") from None
     raise UserError(f"--model {name}: not a local folder, not in the Hugging Face cache, and the hub cannot be "
-                    f"reached; download it where there is a network (huggingface-cli download {name}) or give "
+                    f"reached; download it where there is a network (hf download {name}) or give "
                     "the path of a folder holding the model" + (f" (the hub said: {problem})" if problem else ""))
 
 
