@@ -31,6 +31,10 @@ def test_grid_parsing_and_trial_folders(tmp_path):
     assert len(plan.trials) == 8 and len({plan.run_dir(t) for t in plan.trials}) == 8
     assert plan.trials[0].label == "widths=64x4 lr=0.1" and plan.trials[0].seed == 42
     assert state(tmp_path / "nothing") == "new"
+    # another --set (or project) is another experiment: its trials never take the old results
+    other = Sweep("mnist-mlp", grid, [42, 43], tmp_path, fixed={"epochs": "5"})
+    assert {plan.run_dir(t) for t in plan.trials}.isdisjoint(other.run_dir(t) for t in other.trials)
+    assert plan.run_dir(plan.trials[0]) == Sweep("mnist-mlp", dict(grid), [42], tmp_path).run_dir(plan.trials[0])
     linked = Sweep("mnist-mlp", parse_grid(["optimizer/lr=sgd/0.087,adam/0.001"]), [42], tmp_path)
     assert [t.overrides() for t in linked.trials] == [{"optimizer": "sgd", "lr": "0.087"},
                                                       {"optimizer": "adam", "lr": "0.001"}]

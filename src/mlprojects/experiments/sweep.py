@@ -61,12 +61,12 @@ class Trial:
     def label(self) -> str:
         return " ".join(f"{key}={value}" for key, value in self.settings) or "defaults"
 
-    @property
-    def folder(self) -> str:
-        """A readable, filesystem-safe, unique folder name."""
+    def folder(self, context: str = "") -> str:
+        """A readable, filesystem-safe folder name, unique for these settings in this CONTEXT (the project
+        and the settings every trial shares)."""
         text = "__".join(f"{key}={value}" for key, value in self.settings) or "defaults"
         safe = re.sub(r"[^\w.=+-]+", "_", text)[:80]
-        digest = hashlib.sha1(f"{self.settings}{self.seed}".encode()).hexdigest()[:6]
+        digest = hashlib.sha1(f"{context}{self.settings}{self.seed}".encode()).hexdigest()[:6]
         return f"{safe}__seed={self.seed}__{digest}"
 
 
@@ -88,7 +88,9 @@ class Sweep:
         return [Trial(tuple(combo), seed) for combo in combos for seed in self.seeds]
 
     def run_dir(self, trial: Trial) -> Path:
-        return self.out / "trials" / trial.folder
+        """Trials of another project or other --set settings get other folders: a rerun with a changed
+        --set runs again instead of taking old results for new ones."""
+        return self.out / "trials" / trial.folder(f"{self.project}{sorted(self.fixed.items())}")
 
 
 def parse_grid(pairs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
@@ -104,7 +106,8 @@ def parse_grid(pairs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
         if key in grid:
             raise UserError(f"--grid {key} is given twice; put all its values in one --grid")
         if len(set(items)) != len(items):
-            raise UserError(f"--grid {pair!r}: a value is repeated")
+            raise UserError(f"--grid {pair!r}: a value is repeated (commas separate values: write one value "
+                            "with commas another way, e.g. widths=128x2 or 128-128)")
         for item in items:
             if item.count("/") != key.count("/"):
                 raise UserError(f"--grid {pair!r}: {item!r} needs one value per linked setting "
@@ -216,7 +219,7 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
         trial, resume = item
         run_dir = sweep.run_dir(trial)
         args = command(sweep, trial, run_dir, resume)
-        log = sweep.out / "logs" / f"{trial.folder}.log"
+        log = sweep.out / "logs" / f"{sweep.run_dir(trial).name}.log"
         started = time.perf_counter()
         if runner is None:
             code = run_local(args, log, threads)
