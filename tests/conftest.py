@@ -1,23 +1,83 @@
-"""Shared fixtures: an isolated dataset cache, the CLI in-process, tiny fast settings."""
+"""Shared fixtures: a home folder of the suite's own, an isolated dataset cache, the CLI in-process,
+tiny fast settings."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-
-from mlprojects.cli import main
 
 # settings that keep a real mnist-mlp run to a second or two on 2 cores
 FAST = ["--set", "epochs=1", "--set", "widths=64,64", "--quiet"]
 
+# --- the suite's own home folder ------------------------------------------------------------------
+# Nothing a developer left in ~ (a Ray token, a Hugging Face cache or token, a downloaded model, a
+# matplotlib or music21 configuration) may make a test pass: every test, and every process a test
+# starts, sees an empty home folder that this file made. Where a library takes its folder from a
+# variable of its own rather than from HOME, that variable points inside the same folder. The switch
+# happens in pytest_configure, before any test module is imported, because some of these libraries
+# read their folders once, at import. pip is never run by the tests; the README's install command
+# runs before pytest and keeps the machine's pip configuration.
+
+HOME_FOLDERS = {  # variable -> folder under the suite's home
+    "HOME": "", "USERPROFILE": "",
+    "XDG_CACHE_HOME": ".cache", "XDG_CONFIG_HOME": ".config", "XDG_DATA_HOME": ".local/share",
+    "MPLCONFIGDIR": ".config/matplotlib",
+    "HF_HOME": ".cache/huggingface", "TORCH_HOME": ".cache/torch",
+    "MLPROJECTS_HOME": ".cache/mlprojects",
+    "RAY_TMPDIR": "ray",  # Ray's sessions and sockets (default /tmp/ray, shared with any cluster running here)
+}
+# variables that point a library past HOME, or carry a credential or a cluster into the tests
+HOME_OVERRIDES = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE", "HF_DATASETS_CACHE", "HF_TOKEN",
+                  "HF_TOKEN_PATH", "HUGGING_FACE_HUB_TOKEN", "SENTENCE_TRANSFORMERS_HOME", "HF_HUB_OFFLINE",
+                  "RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH",
+                  "MLPROJECTS_DEBUG")
+_saved_environment: dict[str, str | None] = {}
+
+
+def pytest_configure(config) -> None:
+    if _saved_environment:  # pytest-xdist workers and nested runs configure once each
+        return
+    # short (Ray's socket paths must stay under 108 characters) and outside any home folder
+    home = Path(tempfile.mkdtemp(prefix="mlp-home-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    for name in (*HOME_FOLDERS, *HOME_OVERRIDES):
+        _saved_environment[name] = os.environ.pop(name, None)
+    for name, folder in HOME_FOLDERS.items():
+        (home / folder).mkdir(parents=True, exist_ok=True)
+        os.environ[name] = str(home / folder)
+    _saved_environment["__home__"] = str(home)
+
+
+def pytest_unconfigure(config) -> None:
+    home = _saved_environment.pop("__home__", None)
+    for name, value in _saved_environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    _saved_environment.clear()
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_home() -> Path:
+    """The suite's own home folder, for the whole session (made in pytest_configure, before any import)."""
+    home = Path(os.environ["HOME"])
+    assert str(home) == _saved_environment["__home__"] != _saved_environment["HOME"], \
+        "the tests must run in the home folder conftest.py made"
+    return home
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
-    """Every test gets an empty dataset cache, so nothing leaks from the user's ~/.cache."""
+    """Every test gets an empty dataset cache as well, so no test depends on another's downloads."""
     home = tmp_path_factory.mktemp("mlprojects_home")
     monkeypatch.setenv("MLPROJECTS_HOME", str(home))
     monkeypatch.delenv("MLPROJECTS_DEBUG", raising=False)
@@ -34,6 +94,8 @@ class Result:
 @pytest.fixture
 def cli(capsys):
     """Run the real CLI entry point in this process; return exit code, stdout, stderr."""
+
+    from mlprojects.cli import main
 
     def invoke(*args: str) -> Result:
         capsys.readouterr()

@@ -118,21 +118,27 @@ def test_bad_sweeps_are_one_line_and_run_nothing(tmp_path, cli):
         assert not (tmp_path / "bad" / "trials").exists()
 
 
-def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli, monkeypatch):
-    """A Ray head started as a separate cluster (``ray start --head``), joined with --address by the CLI
-    in its own process (Ray reads its authentication settings when it is imported)."""
+def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli, test_home):
+    """A Ray head started as a separate cluster with token authentication (``ray start --head``), joined with
+    --address by the CLI in its own process. The test makes its own token, in a file of its own that it names
+    to both through Ray's documented variables (RAY_AUTH_MODE, RAY_AUTH_TOKEN_PATH): nothing comes from ~."""
     import importlib.util
+    import secrets
 
     if importlib.util.find_spec("ray") is None:
         pytest.skip("Ray is not installed (the ray extra)")
+    assert not (test_home / ".ray").exists()  # no token lies in the (suite's own, empty) home folder
     ray_cli = Path(sys.executable).with_name("ray")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray >= 2.59 starts clusters with token authentication
+    token = tmp_path / "auth_token"
+    token.write_text(secrets.token_hex(32))  # the form `ray get-auth-token --generate` writes
+    token.chmod(0o600)
+    with_token = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     started = subprocess.run([str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=2",
                               "--include-dashboard=false", "--disable-usage-stats"],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, env=with_token)
     assert started.returncode == 0, started.stderr
     try:
         grid = ["--grid", "lr=0.05,0.2", "--set", "epochs=1", "--set", "widths=16x2", "--workers", "2"]
@@ -140,19 +146,37 @@ def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli
         assert local.code == 0, local.err
         sweep = [sys.executable, "-m", "mlprojects", "sweep", "mnist-mlp", *grid, "--backend", "ray",
                  "--address", f"127.0.0.1:{port}"]
-        remote = subprocess.run([*sweep, "--out", str(tmp_path / "ray")], capture_output=True, text=True, timeout=300)
+        remote = subprocess.run([*sweep, "--out", str(tmp_path / "ray")], capture_output=True, text=True,
+                                timeout=300, env=with_token)
         assert remote.returncode == 0, remote.stderr
-        without_token = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+        no_token = {key: value for key, value in with_token.items() if key != "RAY_AUTH_TOKEN_PATH"}
         bad = subprocess.run([*sweep, "--out", str(tmp_path / "gone")], capture_output=True, text=True,
-                             timeout=300, env=without_token)
+                             timeout=300, env=no_token)
     finally:
-        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
+        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120, env=with_token)
     assert "on Ray" in remote.stdout
     a, b = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
     columns = ("lr", "test_accuracy", "test_loss")
     assert [tuple(r[c] for c in columns) for r in a] == [tuple(r[c] for c in columns) for r in b]
     assert all((tmp_path / "ray" / r["run_dir"] / "model.safetensors").is_file() for r in b)
-    assert bad.returncode == 2 and "cannot join the Ray cluster" in bad.stderr.strip().splitlines()[-1]
+    # without the token: one line naming the variables to set, exit 2, and no sweep folder
+    message = bad.stderr.strip().splitlines()[-1]
+    assert bad.returncode == 2 and message.startswith("error:"), bad.stderr
+    assert "RAY_AUTH_MODE=token" in message and "RAY_AUTH_TOKEN=" in message and "RAY_AUTH_TOKEN_PATH=" in message
+    assert not (tmp_path / "gone").exists()
+
+
+def test_the_suite_runs_in_a_home_folder_of_its_own(test_home, tmp_path):
+    """Every test and every process a test starts sees the suite's empty home, and the libraries that keep
+    tokens, caches and models there (Hugging Face, torch, matplotlib, Ray) look inside it."""
+    probe = ("import json, os, pathlib, matplotlib, huggingface_hub.constants as hub, torch.hub;"
+             "print(json.dumps([str(pathlib.Path.home()), matplotlib.get_configdir(), hub.HF_HUB_CACHE,"
+             " hub.HF_TOKEN_PATH, torch.hub.get_dir(), os.environ['MLPROJECTS_HOME']]))")
+    seen = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert seen[0] == str(Path.home()) == str(test_home)
+    assert all(Path(folder).is_relative_to(test_home) for folder in seen[1:5]), seen
+    assert Path(seen[5]).is_relative_to(tmp_path.parent)  # each test's own dataset cache
 
 
 def test_reproduce_writes_the_report_rows(tmp_path, cli):

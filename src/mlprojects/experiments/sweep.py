@@ -196,7 +196,6 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
     'failed: ...'. results.csv and summary.md are rewritten after each trial."""
     validate(sweep)
     threads = sweep.threads or max(1, (os.cpu_count() or 1) // sweep.workers)
-    sweep.out.mkdir(parents=True, exist_ok=True)
     todo = []
     outcomes: dict[Trial, str] = {}
     for trial in sweep.trials:
@@ -204,16 +203,19 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
         if found == "done":
             outcomes[trial] = "done"
         else:
-            if found == "broken":
-                shutil.rmtree(sweep.run_dir(trial))
-            todo.append((trial, found == "partial"))
+            todo.append((trial, found))
+    # join the cluster before anything is written, so a refused join leaves no sweep folder behind
+    runner = _ray_runner(address, threads) if backend == "ray" and todo else None
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    for trial, found in todo:
+        if found == "broken":
+            shutil.rmtree(sweep.run_dir(trial))
+    todo = [(trial, found == "partial") for trial, found in todo]
     echo(f"{len(sweep.trials)} trials: {len(sweep.trials) - len(todo)} done, {len(todo)} to run "
          f"({sweep.workers} at a time, {threads} threads each{', on Ray' if backend == 'ray' else ''})")
     if not todo:
         write_reports(sweep)
         return [(trial, outcomes[trial]) for trial in sweep.trials]
-
-    runner = _ray_runner(address, threads) if backend == "ray" else None
 
     def one(item: tuple[Trial, bool]) -> tuple[Trial, str]:
         trial, resume = item
@@ -246,18 +248,29 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
     return [(trial, outcomes[trial]) for trial in sweep.trials]
 
 
+RAY_TOKEN = "RAY_AUTH_TOKEN=<token>, or RAY_AUTH_TOKEN_PATH=<a file holding it> (default ~/.ray/auth_token)"
+
+
 def _ray_runner(address: str | None, threads: int):
     try:
         import ray
+        import ray.exceptions
     except ImportError:
         raise UserError("--backend ray needs Ray: pip install 'mlprojects[ray]'") from None
+    no_token = getattr(ray.exceptions, "AuthenticationError", ())  # Ray >= 2.52
+    where = f"--address {address}" if address else "a local Ray instance"
     try:
         ray.init(address=address or None, num_cpus=None if address else os.cpu_count(),
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    except no_token as error:  # RAY_AUTH_MODE=token, but no readable token on this machine
+        raise UserError(f"{where}: RAY_AUTH_MODE=token but no usable token here ({str(error).split('. ')[0]}); "
+                        f"set the token the head was started with: {RAY_TOKEN}") from None
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UserError(f"--address {address}: cannot join the Ray cluster ({str(error).splitlines()[0]}); a cluster "
-                        "with token authentication (Ray >= 2.59) also needs RAY_AUTH_MODE=token and its token in "
-                        "RAY_AUTH_TOKEN or ~/.ray/auth_token") from None
+        question = ("is `ray start --head` running there, and is the token here "
+                    f"({RAY_TOKEN}) the one the head was started with?" if os.environ.get("RAY_AUTH_MODE") == "token"
+                    else "is `ray start --head` running there? A head started with RAY_AUTH_MODE=token needs "
+                    f"RAY_AUTH_MODE=token here too, and its token: {RAY_TOKEN}")
+        raise UserError(f"{where}: cannot join the Ray cluster ({str(error).splitlines()[0]}); {question}") from None
     remote = ray.remote(num_cpus=threads)(remote_trial)
 
     def run(args: list[str], run_dir: Path, log: Path) -> int:
