@@ -15,7 +15,7 @@ medians of per-round ratios):
 
   hf-eager   plain transformers as a notebook writes it: batches of 32 in input order, each padded to
              its longest, model(**batch) under torch.no_grad(), float32
-  ours-fp32  mlprojects.nlp.tasks.classify / mean_pooled as `mlprojects nlp run` runs them by default:
+  ours-fp32  mlprojects.nlp.classify.classify / mean_pooled as `mlprojects nlp run` runs them by default:
              float32, batches of 32 inputs of similar length (sorted by token count, longest first)
   ours-bf16  the same under bfloat16 autocast (`--precision bf16`, which `--precision auto` picks on
              CPUs that multiply bfloat16 natively; this machine has AVX512-BF16)
@@ -151,7 +151,7 @@ def child(impl: str, model_dir: str) -> None:
                     vectors += ((hidden * mask).sum(1) / mask.sum(1)).tolist()
             return vectors
     else:
-        from mlprojects.nlp import tasks
+        from mlprojects.nlp import classify as tasks
 
         precision = impl.removeprefix("ours-")
 

@@ -278,20 +278,41 @@ def write_reviews(path, count: int, seed: int = 0):
     return path
 
 
+# --- what the projects' entries say they need (Entry.needs), each a fixture of that name --------------
+
 @pytest.fixture
-def text_files(tmp_path, monkeypatch):
-    """A tiny BERT and labelled CSVs, wired into text-classify's smoke settings."""
+def cifar10(cifar10_files) -> dict:
+    return {}
+
+
+@pytest.fixture
+def pretrained_model(tmp_path) -> dict:
+    """A tiny BERT written with save_pretrained: the model setting of the fine-tuning projects."""
     pytest.importorskip("transformers")
+    (tmp_path / "tiny-bert").mkdir(exist_ok=True)
+    return {"model": str(make_tiny_bert(tmp_path / "tiny-bert"))}
+
+
+@pytest.fixture
+def labelled_texts(tmp_path) -> dict:
+    """Labelled CSVs (text,label) a tiny model can learn: the train and eval settings of text-classify."""
+    train, evaluation = write_reviews(tmp_path / "train.csv", 96), write_reviews(tmp_path / "eval.csv", 40, seed=1)
+    return {"train": str(train), "eval": str(evaluation)}
+
+
+@pytest.fixture
+def tagged_sentences(tmp_path) -> dict:
+    """Tagged CoNLL files: the train and eval settings of token-classify."""
+    train, evaluation = write_tagged(tmp_path / "train.conll", 80), write_tagged(tmp_path / "eval.conll", 30, seed=1)
+    return {"train": str(train), "eval": str(evaluation)}
+
+
+@pytest.fixture
+def text_files(pretrained_model, labelled_texts) -> dict:
+    """Everything text-classify needs, with its smoke settings."""
     from mlprojects import registry
 
-    (tmp_path / "tiny-bert").mkdir(exist_ok=True)
-    model = make_tiny_bert(tmp_path / "tiny-bert")
-    train, evaluation = write_reviews(tmp_path / "train.csv", 96), write_reviews(tmp_path / "eval.csv", 40, seed=1)
-    project = registry.get("text-classify")
-    settings = {"epochs": 3, "batch_size": 8, "model": str(model), "train": str(train), "eval": str(evaluation),
-                "lr": 0.005}
-    monkeypatch.setattr(project, "smoke_settings", settings)
-    return settings
+    return {**registry.get("text-classify").smoke_settings, **pretrained_model, **labelled_texts}
 
 
 def write_tagged(path, count: int, seed: int = 0):
@@ -310,15 +331,8 @@ def write_tagged(path, count: int, seed: int = 0):
 
 
 @pytest.fixture
-def token_files(tmp_path, monkeypatch):
-    """A tiny BERT and tagged CoNLL files, wired into token-classify's smoke settings."""
-    pytest.importorskip("transformers")
+def token_files(pretrained_model, tagged_sentences) -> dict:
+    """Everything token-classify needs, with its smoke settings."""
     from mlprojects import registry
 
-    (tmp_path / "tiny-bert").mkdir(exist_ok=True)
-    model = make_tiny_bert(tmp_path / "tiny-bert")
-    train, evaluation = write_tagged(tmp_path / "train.conll", 80), write_tagged(tmp_path / "eval.conll", 30, seed=1)
-    settings = {"epochs": 3, "batch_size": 8, "model": str(model), "train": str(train), "eval": str(evaluation),
-                "lr": 0.005}
-    monkeypatch.setattr(registry.get("token-classify"), "smoke_settings", settings)
-    return settings
+    return {**registry.get("token-classify").smoke_settings, **pretrained_model, **tagged_sentences}

@@ -9,39 +9,60 @@ import torch
 
 from mlprojects import registry
 from mlprojects.config import describe, resolve
+from mlprojects.data import catalog
 from mlprojects.engine import checkpoint
-from mlprojects.runner import is_demo_project, is_estimator_project, run
+from mlprojects.project import KINDS
+from mlprojects.runner import run
 
-PROJECTS = [info.name for info in registry.all_projects()]
-ESTIMATED = [name for name in PROJECTS if is_estimator_project(registry.get(name))]
-DEMOS = [name for name in PROJECTS if is_demo_project(registry.get(name))]
-TRAINED = [name for name in PROJECTS if name not in ESTIMATED + DEMOS]
+PROJECTS = [entry.name for entry in registry.entries()]
+KIND = {name: registry.get(name).kind for name in PROJECTS}
+ESTIMATED = [name for name in PROJECTS if KIND[name] == "estimator"]
+DEMOS = [name for name in PROJECTS if KIND[name] == "demo"]
+TRAINED = [name for name in PROJECTS if KIND[name] == "trained"]
+
+
+def smoke_settings(name: str, request) -> dict:
+    """The project's smoke settings, plus what its entry says it needs that is not embedded: each need is a
+    fixture of the same name (conftest.py), which writes that input in its real format and returns the
+    settings that point at it."""
+    settings = dict(registry.get(name).smoke_settings)
+    for need in registry.entry(name).needs:
+        settings.update(request.getfixturevalue(need.replace("-", "_")) or {})
+    return settings
 
 
 @pytest.mark.parametrize("name", PROJECTS)
 def test_metadata_and_settings_are_complete(name):
-    info = registry.info(name)
-    assert info.source and info.dataset and info.published
+    entry = registry.entry(name)
+    assert entry.source and entry.dataset and entry.published
     project = registry.get(name)
-    assert project.name == name
+    assert project.name == name and isinstance(project, KINDS[project.kind])
     for setting, _, _, help_text in describe(project.config_class):
         assert help_text, f"setting {setting} has no help"
     resolve(project.config_class)  # the published defaults pass their own checks
+    assert set(entry.goals.values()) <= {"max", "min"}
+    assert bool(entry.generates) == callable(getattr(project, "generate", None))
+    if entry.serves == "digits":
+        assert type(project).images_to_inputs is not KINDS["trained"].images_to_inputs
+    for need in entry.needs:  # a catalog dataset that is downloaded, or an input the user gives
+        assert need in catalog.CATALOG or need in ("pretrained-model", "labelled-texts", "tagged-sentences"), need
+    for figure in entry.reproduce:
+        assert figure.metric and (not figure.data or figure.data in catalog.CATALOG)
+        resolve(project.config_class, figure.settings)
 
 
 @pytest.mark.parametrize("name", TRAINED)
 def test_short_run_learns_and_its_saved_model_predicts_the_same(name, tmp_path, request):
     project = registry.get(name)
-    if getattr(project, "needs_download", False):  # its data in the real format, written by the tests
-        request.getfixturevalue(f"{name.split('-')[0]}_files")
-    run_dir = run(name, dict(project.smoke_settings), out=tmp_path / "run", progress=False)
+    settings = smoke_settings(name, request)
+    run_dir = run(name, settings, out=tmp_path / "run", progress=False)
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     losses = [row["loss"] for row in history]
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["completed"] is True
 
-    cfg = resolve(project.config_class, project.smoke_settings)
+    cfg = resolve(project.config_class, settings)
     data = project.prepare(cfg)
     assert list((run_dir / "plots").glob("*.png"))
     outputs = []

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mlprojects.experiments.sweep import Sweep, parse_grid, state
+from mlprojects.experiments.sweep import Sweep, parse_grid
+from mlprojects.rundir import state
 
 GRID = ["--grid", "widths=16x2,32x2", "--grid", "lr=0.05,0.2", "--set", "epochs=1"]
 

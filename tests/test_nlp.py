@@ -97,14 +97,21 @@ def test_finetune_classify_bad_files_are_one_line(text_files, tmp_path, cli, eva
     assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
 
 
-def test_long_texts_are_truncated_with_a_warning(text_files, tmp_path, capsys):
+def test_long_texts_are_truncated_with_a_warning(text_files, tmp_path, cli):
     from mlprojects.runner import run
 
     long = tmp_path / "long.csv"
     long.write_text("text,label\n" + "the cat sat on the mat " * 20 + ",pos\nthe film was bad,neg\n")
-    run("text-classify", {**text_files, "eval": str(long), "epochs": 1, "max_length": 16}, out=tmp_path / "r",
-        progress=False)
-    assert "1 evaluation inputs are longer than max_length=16" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="0 training and 1 evaluation inputs are longer than max_length=16"):
+        run("text-classify", {**text_files, "eval": str(long), "epochs": 1, "max_length": 16}, out=tmp_path / "r",
+            progress=False)
+    # the command line shows the same warning as one line on stderr
+    result = cli("run", "text-classify", *[f"--set={k}={v}" for k, v in text_files.items() if k != "eval"],
+                 f"--set=eval={long}", "--set=epochs=1", "--set=max_length=16", "--out", str(tmp_path / "cli"),
+                 "--quiet")
+    assert result.code == 0, result.err
+    assert ("warning: 0 training and 1 evaluation inputs are longer than max_length=16 tokens and were truncated"
+            in result.err.splitlines())
 
 
 def test_the_real_minilm_fine_tunes_well_above_chance(tmp_path):
@@ -207,7 +214,7 @@ def test_finetune_tokens_learns_entities_and_plain_transformers_reloads_it(token
 # --- task pipelines ------------------------------------------------------------------------------
 
 def test_best_span_by_hand():
-    from mlprojects.nlp.tasks import best_span
+    from mlprojects.nlp.qa import best_span
 
     start = torch.tensor([0.0, 1.0, 5.0, 0.0, 4.0, 0.0])
     end = torch.tensor([0.0, 0.0, 1.0, 3.0, 0.0, 9.0])
@@ -317,7 +324,7 @@ def test_text_classification_gives_the_pipelines_answers_in_input_order(tiny_nli
 def test_nli_scores_premise_hypothesis_pairs_by_hand(tiny_nli, tmp_path, cli):
     import json
 
-    from mlprojects.nlp.tasks import pairs
+    from mlprojects.nlp.classify import pairs
 
     assert pairs(["the cat sat ||| a dog ran", "the mat\tis bad"]) == [("the cat sat", "a dog ran"),
                                                                       ("the mat", "is bad")]
@@ -511,7 +518,7 @@ def _rigged_qa(tiny_bert, folder):
 def test_long_contexts_are_read_in_windows_and_questions_in_batches(tiny_bert, tmp_path, cli):
     import json
 
-    from mlprojects.nlp.tasks import answer_questions
+    from mlprojects.nlp.qa import answer_questions
 
     qa = _rigged_qa(tiny_bert, tmp_path / "qa")
     # 90 word pieces: the tiny BERT takes 32 positions, so the answer is only in a late window

@@ -1,27 +1,23 @@
 """Running a project end to end: settings -> data -> model -> engine -> run directory.
 
-A run directory holds ``config.yaml`` (resolved settings), ``history.jsonl``, ``checkpoint.safetensors``
-(weights, optimizer, RNG and epoch state), ``model.safetensors``, ``plots/``, ``tensorboard/`` and,
-only once everything is written, ``metrics.json`` with ``completed: true``.
+The runner dispatches on the project's kind (``mlprojects.project``): a trained project goes through
+the engine in epochs, an estimator is fitted once, a demonstration computes its figures. What a run
+directory holds, and how a finished one is read back, is ``mlprojects.rundir``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
-
-import yaml
 
 from mlprojects import config as configuration
 from mlprojects import registry
 from mlprojects.errors import UserError
+from mlprojects.rundir import CHECKPOINT, HISTORY, METRICS, TENSORBOARD, WEIGHTS, default_out, fresh_run, open_run, \
+    read_settings
 
-CONFIG, METRICS, HISTORY, CHECKPOINT, WEIGHTS = "config.yaml", "metrics.json", "history.jsonl", "checkpoint.safetensors", "model.safetensors"
 RESUMABLE = {"epochs", "early_stopping", "eval_batch_size"}
 
 
@@ -41,22 +37,6 @@ def resolve_settings(name: str, overrides: dict[str, Any], config_file: str | No
     return project, configuration.resolve(project.config_class, *layers)
 
 
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a run directory (no {CONFIG})")
-    return configuration.load_yaml(path)
-
-
-def default_out(name: str, root: Path = Path("runs")) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / name / stamp
-    candidate, suffix = base, 1
-    while candidate.exists():
-        candidate, suffix = base.with_name(f"{stamp}-{suffix}"), suffix + 1
-    return candidate
-
-
 def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, config_file: str | None = None,
         out: str | Path | None = None, device: str = "auto", seed: int | None = None,
         resume: str | Path | None = None, progress: bool = True) -> Path:
@@ -72,26 +52,24 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
 
     overrides = dict(overrides or {})
     if resume is not None:
-        saved = read_run_config(Path(resume))
+        saved = read_settings(resume)
         name = saved.pop("project", None)
-        if is_estimator_project(registry.get(name)) or is_demo_project(registry.get(name)):
+        project = registry.get(name)
+        if project.kind != "trained":
             raise UserError(f"{resume}: {name} fits in one pass; there is nothing to resume, run it again")
         changed = set(overrides) - RESUMABLE
         if changed:
             raise UserError(f"cannot change {', '.join(sorted(changed))} when resuming; only {', '.join(sorted(RESUMABLE))}")
-        project = registry.get(name)
         cfg = configuration.resolve(project.config_class, saved, overrides)
     else:
         project, cfg = resolve_settings(name, overrides, config_file, seed)
 
     context = distributed.from_environment()
-    if is_demo_project(project):
+    if project.kind != "trained":
         if context.distributed:
-            raise UserError(f"{name} is a demonstration without training; --nproc is for trained networks")
-        return run_demo(name, project, cfg, out)
-    if is_estimator_project(project):
-        if context.distributed:
-            raise UserError(f"{name} fits one estimator in one process; --nproc is for trained networks")
+            raise UserError(one_process(project))
+        if project.kind == "demo":
+            return run_demo(name, project, cfg, out)
         return run_estimator(name, project, cfg, out, devices.resolve(device))
     target = devices.resolve(device, context.local_rank)
     if context.distributed and target.type == "cpu":
@@ -122,7 +100,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_out(name)
         run_dir = Path(distributed.broadcast_text(str(run_dir), target))
         if context.is_main:
-            open_run_dir(run_dir, name, cfg, resuming=resume is not None)
+            open_run(run_dir, name, cfg, resuming=resume is not None)
         distributed.barrier()
 
         metrics = project.metrics(cfg)
@@ -131,7 +109,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
             callbacks.append(EarlyStopping("val_loss", cfg.early_stopping))
         if context.is_main:
             callbacks += [Checkpointer(run_dir / CHECKPOINT), HistoryWriter(run_dir / HISTORY),
-                          TensorBoardLogger(run_dir / "tensorboard")]
+                          TensorBoardLogger(run_dir / TENSORBOARD)]
             if progress:
                 callbacks.append(ProgressBar(cfg.epochs, list(metrics)))
         trainer = Trainer(model, project.loss_fn(cfg), optimizer, scheduler, device=target, context=context,
@@ -160,15 +138,11 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         distributed.shutdown()
 
 
-def is_estimator_project(project) -> bool:
-    from mlprojects.projects.base import EstimatorProject
-
-    return isinstance(project, EstimatorProject)
-
-
-def is_demo_project(project) -> bool:
-    """A demonstration (conv-demo): ``project.run(run_dir, cfg)`` writes its figures, nothing is trained."""
-    return callable(getattr(project, "run", None))
+def one_process(project) -> str:
+    """Why --nproc does not apply to a project that is not trained on the engine."""
+    if project.kind == "demo":
+        return f"{project.name} is a demonstration without training; --nproc is for trained networks"
+    return f"{project.name} fits one estimator in one process; --nproc is for trained networks"
 
 
 def run_demo(name: str, project, cfg, out: str | Path | None) -> Path:
@@ -176,48 +150,18 @@ def run_demo(name: str, project, cfg, out: str | Path | None) -> Path:
 
     started = time.perf_counter()
     run_dir = Path(out) if out is not None else default_out(name)
-    with fresh_run_dir(run_dir, name, cfg):
+    with fresh_run(run_dir, name, cfg):
         figures = project.run(run_dir, cfg)
         write_json(run_dir / METRICS, {**figures, "duration_s": round(time.perf_counter() - started, 2),
                                        "completed": True})
     return run_dir
 
 
-@contextlib.contextmanager
-def fresh_run_dir(run_dir: Path, name: str, cfg):
-    """A new run directory for a one-pass run; removed again if the run fails (bad data, a bad image),
-    so a mistake leaves nothing half-written behind."""
-    existed = run_dir.exists()
-    open_run_dir(run_dir, name, cfg)
-    try:
-        yield run_dir
-    except BaseException:
-        if existed:
-            for leftover in (CONFIG, METRICS, WEIGHTS, HISTORY):
-                (run_dir / leftover).unlink(missing_ok=True)
-            shutil.rmtree(run_dir / "plots", ignore_errors=True)
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-
-
-def open_run_dir(run_dir: Path, name: str, cfg, resuming: bool = False) -> None:
-    """Create the run directory and write its settings; a finished run is never overwritten."""
-    from mlprojects.engine.io import write_text
-
-    if not resuming and (run_dir / CONFIG).exists():
-        raise UserError(f"{run_dir} already holds a run: choose another --out, or --resume it")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if (run_dir / METRICS).exists():  # resuming: the run is not complete until it ends again
-        os.unlink(run_dir / METRICS)
-    write_text(run_dir / CONFIG, yaml.safe_dump({"project": name, **configuration.to_dict(cfg)}, sort_keys=False))
-
-
 def run_estimator(name: str, project, cfg, out: str | Path | None, device) -> Path:
     """Fit a classic-model project: data -> estimator -> test figures, plots, model.safetensors."""
     started = time.perf_counter()
     run_dir = Path(out) if out is not None else default_out(name)
-    with fresh_run_dir(run_dir, name, cfg):
+    with fresh_run(run_dir, name, cfg):
         return _fit_estimator(run_dir, project, cfg, device, started)
 
 

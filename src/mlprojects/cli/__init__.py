@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 
@@ -33,15 +34,30 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from mlprojects.cli import data, experiments, generate, info, nlp, run, serve  # noqa: F401  (each adds its commands to cli)
+    """Each command module lists its commands; the group is assembled here, so no module imports this one."""
+    from mlprojects.cli import data, experiments, generate, info, nlp, run, serve
+
+    for module in (data, experiments, generate, info, nlp, run, serve):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    """The library warns with ``warnings.warn`` (a program can filter or catch them); the CLI shows each
+    warning as one line on stderr."""
+    click.echo(f"warning: {message}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors are one line on stderr and exit code 2 (MLPROJECTS_DEBUG=1: traceback)."""
+    """Entry point: user errors are one line on stderr and exit code 2 (MLPROJECTS_DEBUG=1: traceback);
+    warnings are one line each on stderr."""
     _register()
     argv = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=argv or ["--help"], prog_name="mlprojects", standalone_mode=False)
+        with warnings.catch_warnings():
+            if not os.environ.get("MLPROJECTS_DEBUG"):
+                warnings.showwarning = _warn
+            cli.main(args=argv or ["--help"], prog_name="mlprojects", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:  # usage errors: click's message, exit 2

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 
-from mlprojects.cli import cli
 from mlprojects.cli.info import _table
 
 
-@cli.group()
+@click.group()
 def data() -> None:
     """The dataset catalog: what each dataset is, where it is, and how to get it."""
 
@@ -64,3 +63,6 @@ def fetch(name: str, from_dir: Path | None) -> None:
 
     for file, path in fetch_dataset(name, from_dir).items():
         click.echo(f"ok  {file}  {path}")
+
+
+COMMANDS = (data,)  # added to the mlprojects group by mlprojects.cli

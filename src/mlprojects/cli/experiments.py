@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from mlprojects.cli import cli
 
 
-@cli.command(context_settings={"show_default": True})
+@click.command(context_settings={"show_default": True})
 @click.argument("project")
 @click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...", required=True,
               help="a setting and the values to try (repeatable; every combination runs); link settings "
@@ -21,7 +20,7 @@ from mlprojects.cli import cli
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="sweep directory  [default: sweeps/PROJECT/<time>]")
 @click.option("--metric", default="", help="the metric to sort and plot  [default: the project's test metric]")
-@click.option("--device", default="cpu", help="device of every trial: cpu, cuda, auto")
+@click.option("--device", default="auto", help="device of every trial: auto, cpu, cuda, cuda:N or mps")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
               help="local processes, or a Ray cluster (pip install 'mlprojects[ray]')")
 @click.option("--address", default=None, help="Ray cluster address (ray://HOST:10001 or auto)  [default: a local Ray]")
@@ -55,7 +54,7 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
         raise SystemExit(1)
 
 
-@cli.command(context_settings={"show_default": True})
+@click.command(context_settings={"show_default": True})
 @click.argument("projects", nargs=-1)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduction"),
               help="where the runs and REPRODUCTION.md go")
@@ -68,3 +67,6 @@ def reproduce(projects, out, quick, workers) -> None:
     from mlprojects.experiments.reproduce import reproduce as run
 
     click.echo(f"report: {run(projects, out, quick, workers, echo=click.echo)}")
+
+
+COMMANDS = (sweep, reproduce,)  # added to the mlprojects group by mlprojects.cli

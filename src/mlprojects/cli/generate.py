@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 
-from mlprojects.cli import cli
 from mlprojects.errors import UserError
 
 
-@cli.command(context_settings={"show_default": True})
+@click.command(context_settings={"show_default": True})
 @click.argument("project")
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="a finished run of the project")
@@ -23,10 +22,15 @@ from mlprojects.errors import UserError
 def generate(project: str, run_dir: Path, prime: str, length: int, temperature: float, seed: int,
              out: Path | None) -> None:
     """Sample tunes from a trained PROJECT (bach-charrnn); report how many are valid ABC."""
-    if project != "bach-charrnn":
-        raise UserError(f"generate works for bach-charrnn, not {project!r}")
-    from mlprojects.projects.music import generate as sample_tunes
+    from mlprojects import registry, rundir
 
-    result = sample_tunes(run_dir, prime.replace("\\n", "\n"), length, temperature, seed, out)
+    if not registry.entry(project).generates:
+        able = [entry.name for entry in registry.entries() if entry.generates]
+        raise UserError(f"generate works for {', '.join(able)}, not {project!r}")
+    run = rundir.load(run_dir, expect=project)
+    result = run.project.generate(run, prime.replace("\\n", "\n"), length, temperature, seed, out)
     click.echo(f"{result['abc']}: {result['valid_tunes']} of {result['tunes']} tunes are valid ABC "
                f"({result['valid_fraction']:.0%}), {result['bars_in_meter_fraction']:.0%} of their bars fill the meter; MIDI: {', '.join(result['midi_files']) or 'none'}")
+
+
+COMMANDS = (generate,)  # added to the mlprojects group by mlprojects.cli

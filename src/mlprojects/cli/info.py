@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from mlprojects.cli import cli
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -22,15 +21,15 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     Console(width=max(100, Console().width)).print(table)
 
 
-@cli.command("list")
+@click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def list_projects(as_json: bool) -> None:
     """Every registered project: name, source, dataset, published figure."""
     from dataclasses import asdict
 
-    from mlprojects.registry import all_projects
+    from mlprojects.registry import entries
 
-    projects = all_projects()
+    projects = sorted(entries(), key=lambda entry: entry.name)
     if as_json:
         click.echo(json.dumps([asdict(p) for p in projects], indent=2))
         return
@@ -38,16 +37,15 @@ def list_projects(as_json: bool) -> None:
            [[p.name, p.source, p.dataset, p.published] for p in projects])
 
 
-@cli.command()
+@click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def show(run_dir: Path, as_json: bool) -> None:
     """Settings and metrics of a run directory."""
-    from mlprojects.runner import METRICS, read_run_config
+    from mlprojects.rundir import read_metrics, read_settings
 
-    settings = read_run_config(run_dir)
-    metrics_path = run_dir / METRICS
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"completed": False}
+    settings = read_settings(run_dir)
+    metrics = read_metrics(run_dir) or {"completed": False}
     if as_json:
         click.echo(json.dumps({"config": settings, "metrics": metrics}, indent=2))
         return
@@ -56,7 +54,7 @@ def show(run_dir: Path, as_json: bool) -> None:
            [[k, f"{v:.6g}" if isinstance(v, float) else str(v)] for k, v in metrics.items()])
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def devices(as_json: bool) -> None:
     """CPU and GPU devices with name, memory and compute capability."""
@@ -70,3 +68,6 @@ def devices(as_json: bool) -> None:
            [[d["device"], d["name"], str(d["memory_gib"]), d["capability"],
              ", ".join(f"{k} {v}" for k, v in d.items() if k not in ("device", "name", "memory_gib", "capability"))]
             for d in found])
+
+
+COMMANDS = (list_projects, show, devices,)  # added to the mlprojects group by mlprojects.cli

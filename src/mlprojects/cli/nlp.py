@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from mlprojects.cli import cli
 
 
-@cli.group()
+@click.group()
 def nlp() -> None:
     """Pretrained transformers (Hugging Face): look inside a model, fine-tune it."""
 
@@ -117,7 +116,7 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
               help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX, outputs differ slightly); "
                    "auto: bf16 where the hardware has it")
-@click.option("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+@click.option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32)
 @click.option("--out", type=click.Path(dir_okay=False), help="write the results as JSON lines here")
 @click.pass_context
@@ -131,13 +130,11 @@ def run_task(ctx, task, model_name, texts, input_file, context, labels, batch_si
     from rich.progress import Progress
 
     from mlprojects.errors import UserError
-    from mlprojects.nlp.tasks import DEFAULT_MODELS, to_json
+    from mlprojects.nlp.tasks import find, to_json
     from mlprojects.nlp.tasks import run_task as run
 
     if not model_name:
-        if task not in DEFAULT_MODELS:
-            raise UserError(f"unknown task {task!r}: one of {', '.join(DEFAULT_MODELS)}")
-        model_name = DEFAULT_MODELS[task]
+        model_name = find(task).default_model
         click.echo(f"--model not given: using {model_name}, the usual model for {task}", err=True)
 
     from click.core import ParameterSource
@@ -167,3 +164,6 @@ def run_task(ctx, task, model_name, texts, input_file, context, labels, batch_si
         click.echo(f"{len(lines)} results written to {out}")
     else:
         click.echo("\n".join(lines))
+
+
+COMMANDS = (nlp,)  # added to the mlprojects group by mlprojects.cli

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,11 +9,10 @@ from pathlib import Path
 
 import click
 
-from mlprojects.cli import cli
 from mlprojects.errors import UserError
 
 
-@cli.command(context_settings={"show_default": True})
+@click.command(context_settings={"show_default": True})
 @click.argument("project", required=False)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a setting (repeatable)")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of settings")
@@ -39,28 +37,29 @@ def run(project, sets, config_file, out, device, seed, nproc, resume, show_setti
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         sys.exit(_launch(project, sets, overrides, config_file, out, device, seed, nproc, resume, quiet))
 
-    from mlprojects.runner import METRICS, run as run_project
+    from mlprojects.rundir import read_metrics
+    from mlprojects.runner import run as run_project
 
     run_dir = run_project(project, overrides, config_file=config_file, out=out, device=device, seed=seed,
                           resume=resume, progress=not quiet)
     if int(os.environ.get("RANK", 0)) == 0:
-        metrics = json.loads((run_dir / METRICS).read_text())
+        metrics = read_metrics(run_dir)
         figures = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("test_") and isinstance(v, float))
         click.echo(f"{run_dir}  {figures}")
 
 
 def _launch(project, sets, overrides, config_file, out, device, seed, nproc, resume, quiet) -> int:
     """Re-run this command as ``nproc`` processes under torchrun, all writing to one run directory."""
-    from mlprojects.runner import default_out, is_estimator_project, read_run_config, resolve_settings
-    from mlprojects import registry
+    from mlprojects import rundir
+    from mlprojects.runner import one_process, resolve_settings
 
     if resume is None:
         spec, _ = resolve_settings(project, overrides, config_file, seed)  # bad settings fail here, before any process starts
-        out = out or str(default_out(project))
+        out = out or str(rundir.default_out(project))
     else:
-        spec = registry.get(read_run_config(resume).get("project"))
-    if is_estimator_project(spec):
-        raise UserError(f"{spec.name} fits one estimator in one process; --nproc is for trained networks")
+        spec, _ = rundir.project_of(resume)
+    if spec.kind != "trained":
+        raise UserError(one_process(spec))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "mlprojects", "run"]
     command += ["--resume", str(resume)] if resume is not None else [project, "--out", str(out)]
@@ -85,3 +84,6 @@ def _print_settings(project: str | None) -> None:
     _table(f"{project} settings (--set KEY=VALUE)", ["setting", "type", "default", "help"],
            [[name, kind, ",".join(map(str, d)) if isinstance(d, tuple) else str(d), text]
             for name, kind, d, text in describe(spec.config_class)])
+
+
+COMMANDS = (run,)  # added to the mlprojects group by mlprojects.cli

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 
-from mlprojects.cli import cli
 from mlprojects.errors import UserError
 
 
-@cli.group()
+@click.group()
 def serve() -> None:
     """Web apps over trained models (Gradio)."""
 
@@ -51,3 +50,6 @@ def _app():
     except ImportError as error:
         raise UserError(f"the web app needs Gradio ({error.name} is missing): pip install 'mlprojects[web]'") from None
     return app
+
+
+COMMANDS = (serve,)  # added to the mlprojects group by mlprojects.cli

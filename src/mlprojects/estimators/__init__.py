@@ -5,9 +5,9 @@ attributes ending in ``_``) and works in ``Pipeline`` and ``GridSearchCV``; ``de
 the arithmetic runs. :func:`save` and :func:`load` keep a fitted model in one safetensors file.
 """
 
-from mlprojects.estimators._base import load, save
 from mlprojects.estimators.kmeans import KMeans
 from mlprojects.estimators.linear import LinearRegression, LogisticRegression
 from mlprojects.estimators.neighbors import KNeighborsClassifier
+from mlprojects.estimators.persistence import load, save
 
 __all__ = ["KMeans", "KNeighborsClassifier", "LinearRegression", "LogisticRegression", "load", "save"]

@@ -21,7 +21,8 @@ import numpy as np
 from mlprojects import plots
 from mlprojects.config import ProjectConfig, non_negative, positive, setting
 from mlprojects.data import synthetic
-from mlprojects.projects.base import EstimatorProject, RingsConfig, Table
+from mlprojects.project import EstimatorProject, Table
+from mlprojects.projects.rings import RingsConfig
 
 
 @dataclass
@@ -81,7 +82,6 @@ class _KMeansProject(EstimatorProject):
 
 
 class KMeansBlobs(_KMeansProject):
-    name = "kmeans-blobs"
     config_class = BlobsConfig
     smoke_settings = {"n_samples": 60}
 
@@ -119,7 +119,6 @@ class KMeansBlobs(_KMeansProject):
 
 
 class KMeansCircles(_KMeansProject):
-    name = "kmeans-circles"
     config_class = CirclesConfig
     smoke_settings = {"n_samples": 60}
 

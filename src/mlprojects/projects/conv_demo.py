@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from mlprojects.config import ProjectConfig, positive, setting
 from mlprojects.errors import UserError
+from mlprojects.project import DemoProject
 
 KERNELS = {
     "edge": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],  # the book's edge detector (a Laplacian)
@@ -72,10 +73,9 @@ def pool(feature: np.ndarray, size: int, kind: str) -> np.ndarray:
     return pooling(torch.from_numpy(feature)[None, None], size)[0, 0].numpy()
 
 
-class ConvDemo:
+class ConvDemo(DemoProject):
     """A demonstration: no training, just the images a convolution and the poolings produce."""
 
-    name = "conv-demo"
     config_class = ConvDemoConfig
     smoke_settings = {"image": "leopard"}
 

@@ -29,7 +29,7 @@ from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, 
 from mlprojects.data import images
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.nn.convnets import BookCifarNet, LeNet, ResNet9
-from mlprojects.projects.base import Prepared
+from mlprojects.project import Prepared
 from mlprojects.projects.mnist_mlp import MnistMLP
 
 
@@ -61,7 +61,6 @@ class MnistCNNConfig(TrainConfig):
 class MnistCNN(MnistMLP):
     """The MLP project's data, plots and serving, with LeNet in place of the MLP."""
 
-    name = "mnist-cnn"
     config_class = MnistCNNConfig
     smoke_settings = {"epochs": 2, "channels": "4,8", "dense": 32}
 
@@ -119,10 +118,8 @@ class Cifar10Config(TrainConfig):
 
 
 class Cifar10CNN(MnistMLP):
-    name = "cifar10-cnn"
     config_class = Cifar10Config
     smoke_settings = {"epochs": 2, "width": 4, "train_limit": 200, "batch_size": 50, "lr": 0.02}
-    needs_download = True  # its data is never embedded: tests provide an archive in CIFAR's layout
 
     def prepare(self, cfg: Cifar10Config) -> Prepared:
         from mlprojects.data import cifar

@@ -31,7 +31,7 @@ from mlprojects.data import tables
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.nn import MLP, Rescale
 from mlprojects.nn.mlp import ACTIVATIONS
-from mlprojects.projects.base import Prepared, Project
+from mlprojects.project import Prepared, Project
 
 
 def absolute_error_sum(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -109,7 +109,6 @@ def quadratic(x: np.ndarray) -> np.ndarray:
 
 
 class NonlinearRegression(_RegressionProject):
-    name = "nonlinear-regression"
     config_class = NonlinearConfig
     smoke_settings = {"epochs": 5}
 
@@ -182,7 +181,6 @@ def auto_mpg_features(frame, train_rows: np.ndarray) -> tuple[np.ndarray, dict[s
 
 
 class AutoMpg(_RegressionProject):
-    name = "auto-mpg"
     config_class = AutoMpgConfig
     smoke_settings = {"epochs": 3}
 
@@ -240,7 +238,6 @@ WINE_CLASSES = ["cultivar 1", "cultivar 2", "cultivar 3"]
 
 
 class Wine(Project):
-    name = "wine"
     config_class = WineConfig
     smoke_settings = {"epochs": 3}
 

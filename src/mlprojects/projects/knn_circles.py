@@ -16,7 +16,8 @@ from typing import Any, Literal
 from mlprojects import plots
 from mlprojects.config import positive, setting
 from mlprojects.data import synthetic
-from mlprojects.projects.base import EstimatorProject, RingsConfig, Table
+from mlprojects.project import EstimatorProject, Table
+from mlprojects.projects.rings import RingsConfig
 
 
 @dataclass
@@ -35,7 +36,6 @@ class KnnCirclesConfig(RingsConfig):
 
 
 class KnnCircles(EstimatorProject):
-    name = "knn-circles"
     config_class = KnnCirclesConfig
     smoke_settings = {"n_samples": 60}
 

@@ -35,7 +35,7 @@ from mlprojects import plots
 from mlprojects.config import ProjectConfig, positive, setting
 from mlprojects.data import synthetic, tables
 from mlprojects.estimators.linear import GRADIENT_SOLVERS
-from mlprojects.projects.base import EstimatorProject, Table
+from mlprojects.project import EstimatorProject, Table
 
 
 @dataclass
@@ -124,7 +124,6 @@ class SyntheticLineConfig(LinearConfig):
 
 
 class LinregSynthetic(_LinearProject):
-    name = "linreg-synthetic"
     config_class = SyntheticLineConfig
     smoke_settings = {"epochs": 5}
 
@@ -165,7 +164,6 @@ class BostonConfig(LinearConfig):
 
 
 class LinregBoston(_LinearProject):
-    name = "linreg-boston"
     config_class = BostonConfig
     smoke_settings = {"epochs": 5}
 
@@ -236,7 +234,6 @@ class _LogisticProject(_LinearProject):
 
 
 class LogregChd(_LogisticProject):
-    name = "logreg-chd"
     config_class = ChdConfig
     smoke_settings = {"epochs": 5}
 
@@ -267,7 +264,6 @@ class LogregChd(_LogisticProject):
 
 
 class SoftmaxIris(_LogisticProject):
-    name = "softmax-iris"
     config_class = IrisConfig
     smoke_settings = {"epochs": 5}
 

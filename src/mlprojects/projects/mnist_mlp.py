@@ -23,7 +23,7 @@ from mlprojects.data import images
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.nn import MLP
 from mlprojects.nn.mlp import ACTIVATIONS
-from mlprojects.projects.base import Prepared, Project
+from mlprojects.project import Prepared, Project
 
 
 @dataclass
@@ -54,7 +54,6 @@ def softmax_mse(outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "
 
 
 class MnistMLP(Project):
-    name = "mnist-mlp"
     config_class = MnistMLPConfig
     smoke_settings = {"epochs": 2, "widths": "64,64"}
 

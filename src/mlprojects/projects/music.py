@@ -26,7 +26,7 @@ from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, 
 from mlprojects.data import abc
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
-from mlprojects.projects.base import Prepared, Project
+from mlprojects.project import Prepared, Project
 
 VOCAB_FILE = "vocabulary.json"
 TUNE_SEPARATOR = "\n"  # tunes are separated by a blank line: each ends in "\n", one more follows
@@ -131,7 +131,6 @@ def judge(text: str) -> tuple[list[str], list]:
 
 
 class BachCharRNN(Project):
-    name = "bach-charrnn"
     config_class = CharRNNConfig
     smoke_settings = {"corpus": "nottingham", "max_tunes": 60, "epochs": 2, "hidden": 32, "sample_length": 200}
 
@@ -159,6 +158,28 @@ class BachCharRNN(Project):
 
     def build_model(self, cfg: CharRNNConfig) -> CharRNN:
         return CharRNN(len(self.vocabulary(cfg)), cfg.embedding, cfg.hidden, cfg.layers)
+
+    def model_for_run(self, cfg: CharRNNConfig, run_dir: Path) -> CharRNN:
+        """The model of a finished run, sized by the vocabulary the run saved (the corpus is not read again);
+        the vocabulary rides along as ``model.vocabulary``."""
+        try:
+            vocabulary = json.loads((Path(run_dir) / VOCAB_FILE).read_text())
+        except (OSError, ValueError):
+            raise UserError(f"{run_dir} has no readable {VOCAB_FILE}: the run did not finish") from None
+        model = CharRNN(len(vocabulary), cfg.embedding, cfg.hidden, cfg.layers)
+        model.vocabulary = vocabulary
+        return model
+
+    def generate(self, run, prime: str = "X:1\n", length: int = 1000, temperature: float = 0.8, seed: int = 0,
+                 out: Path | None = None) -> dict[str, Any]:
+        """Sample from a loaded run (``mlprojects.rundir.load``); write the ABC text, MIDI for the valid tunes
+        and a piano roll."""
+        if length <= 0:
+            raise UserError(f"--length {length}: must be greater than 0")
+        text = sample(run.model, run.model.vocabulary, prime, length, temperature, seed)
+        out = Path(out) if out is not None else run.path / "generated" / f"seed{seed}-t{temperature}.abc"
+        figures = write_generated(text, out, out.with_suffix(".png"))
+        return {"abc": str(out), **figures}
 
     def loss_fn(self, cfg: CharRNNConfig):
         return sequence_loss
@@ -219,36 +240,6 @@ def bars_in_meter(score) -> tuple[int, int]:
     except Exception:  # no meter to check against
         return 0, 0
     return int(ok), len(measures)
-
-
-def load_run(run_dir: Path) -> tuple[CharRNN, list[str], CharRNNConfig]:
-    """A finished bach-charrnn run's model and vocabulary (config.yaml, model.safetensors, vocabulary.json)."""
-    from mlprojects import config as configuration
-    from mlprojects.engine import checkpoint
-    from mlprojects.runner import WEIGHTS, read_run_config
-
-    settings = read_run_config(run_dir)
-    if settings.pop("project", None) != BachCharRNN.name:
-        raise UserError(f"{run_dir} is not a bach-charrnn run")
-    if not (run_dir / WEIGHTS).is_file() or not (run_dir / VOCAB_FILE).is_file():
-        raise UserError(f"{run_dir} has no trained model yet: the run did not finish")
-    cfg = configuration.resolve(CharRNNConfig, settings)
-    vocabulary = json.loads((run_dir / VOCAB_FILE).read_text())
-    model = CharRNN(len(vocabulary), cfg.embedding, cfg.hidden, cfg.layers)
-    checkpoint.load_weights(run_dir / WEIGHTS, model)
-    return model, vocabulary, cfg
-
-
-def generate(run_dir: Path, prime: str = "X:1\n", length: int = 1000, temperature: float = 0.8, seed: int = 0,
-             out: Path | None = None) -> dict[str, Any]:
-    """Sample from a trained run; write the ABC text, MIDI for the valid tunes and a piano roll."""
-    model, vocabulary, _ = load_run(Path(run_dir))
-    if length <= 0:
-        raise UserError(f"--length {length}: must be greater than 0")
-    text = sample(model, vocabulary, prime, length, temperature, seed)
-    out = Path(out) if out is not None else Path(run_dir) / "generated" / f"seed{seed}-t{temperature}.abc"
-    figures = write_generated(text, out, out.with_suffix(".png"))
-    return {"abc": str(out), **figures}
 
 
 BACH_CHARRNN = BachCharRNN()

@@ -29,7 +29,7 @@ from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.data import tables
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
-from mlprojects.projects.base import Prepared, Project
+from mlprojects.project import Prepared, Project
 from mlprojects.projects.feedforward import absolute_error_sum
 
 DAY = 96  # readings per day at 15 minutes
@@ -140,7 +140,6 @@ class LSTMForecaster(nn.Module):
 
 
 class EnergyLSTM(Project):
-    name = "energy-lstm"
     config_class = EnergyConfig
     smoke_settings = {"epochs": 2, "hidden": 8, "window": 8, "stride": 50}
 

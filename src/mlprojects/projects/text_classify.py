@@ -22,7 +22,7 @@ from torch import nn
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
-from mlprojects.projects.base import Prepared, Project
+from mlprojects.project import Prepared, Project
 
 
 @dataclass
@@ -67,7 +67,6 @@ class FineTune(Project):
     the training file, truncation counted, the result written with ``save_pretrained``."""
 
     auto_class = ""  # the transformers Auto class of the head
-    needs_download = True  # a model and labelled files: nothing embedded, the tests provide them
     usage = ""
 
     def labels(self, cfg) -> list[str]:
@@ -92,8 +91,8 @@ class FineTune(Project):
             train, cut_train = self.encode(cfg, tokenizer, cfg.train, label2id)
             test, cut_eval = self.encode(cfg, tokenizer, cfg.eval, label2id)
         if cut_train or cut_eval:
-            print(f"warning: {cut_train} training and {cut_eval} evaluation inputs are longer than "
-                  f"max_length={cfg.max_length} tokens and were truncated", flush=True)
+            warnings.warn(f"{cut_train} training and {cut_eval} evaluation inputs are longer than "
+                          f"max_length={cfg.max_length} tokens and were truncated", stacklevel=2)
         return Prepared(train, test, {"tokenizer": tokenizer, "label2id": label2id,
                                       "truncated": {"train": cut_train, "eval": cut_eval}})
 
@@ -118,9 +117,9 @@ class FineTune(Project):
 
 
 class TextClassify(FineTune):
-    name = "text-classify"
     config_class = TextClassifyConfig
-    smoke_settings: dict[str, Any] = {"epochs": 2}  # plus model/train/eval, set by the tests' fixture
+    # plus what its entry needs (model, train, eval): the tests write them, a user gives them
+    smoke_settings: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 0.005}
     auto_class = "AutoModelForSequenceClassification"
     usage = "mlprojects nlp finetune-classify --model M --train train.csv --eval eval.csv"
 

@@ -1,13 +1,12 @@
 """A trained digit classifier behind ``preprocess -> forward -> postprocess``, returning plain data.
 
-The model comes from a run directory (its ``config.yaml`` and ``model.safetensors``); without one,
-the newest completed ``mnist-mlp`` or ``mnist-cnn`` run under ``runs/`` is used, and if there is
+The model comes from a run directory of a project whose registry entry says it serves ``digits``;
+without one, the newest completed run of such a project under ``runs/`` is used, and if there is
 none, ``mnist-mlp`` is trained on the embedded data first.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlprojects import config as configuration
-from mlprojects import registry
-from mlprojects.errors import UserError
-from mlprojects.runner import CONFIG, METRICS, WEIGHTS, read_run_config
+from mlprojects import registry, rundir
 from mlprojects.serve.preprocess import to_mnist
 
-DIGIT_PROJECTS = ("mnist-mlp", "mnist-cnn")
+APP = "digits"
+FIRST_PROJECT = "mnist-mlp"  # trained when there is no run to serve
+
+
+def digit_projects() -> tuple[str, ...]:
+    return tuple(entry.name for entry in registry.serving(APP))
 
 
 @dataclass
@@ -33,23 +34,11 @@ class Prediction:
 
 class DigitPredictor:
     def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
-        settings = read_run_config(self.run_dir)
-        self.project_name = settings.pop("project", None)
-        if self.project_name not in DIGIT_PROJECTS:
-            raise UserError(f"{run_dir} is a {self.project_name} run; the digit app serves {', '.join(DIGIT_PROJECTS)} runs")
-        if not (self.run_dir / WEIGHTS).is_file():
-            raise UserError(f"{run_dir} has no {WEIGHTS}: the run did not finish; resume it or choose another")
-        self.project = registry.get(self.project_name)
-        self.cfg = configuration.resolve(self.project.config_class, settings)
+        run = rundir.load(run_dir, expect=digit_projects())
+        self.run_dir, self.project, self.cfg, self.metrics, self.model = run.path, run.project, run.cfg, run.metrics, \
+            run.model
+        self.project_name = run.name
         self.class_names = self.project.class_names(self.cfg)
-        self.model = self.project.build_model(self.cfg)
-        from mlprojects.engine import checkpoint
-
-        checkpoint.load_weights(self.run_dir / WEIGHTS, self.model)
-        self.model.eval()
-        metrics_path = self.run_dir / METRICS
-        self.metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
 
     def describe(self) -> str:
         accuracy = self.metrics.get("test_accuracy")
@@ -74,16 +63,8 @@ class DigitPredictor:
 
 
 def newest_run(root: Path = Path("runs")) -> Path | None:
-    """The newest completed run of a digit project under ``root``."""
-    candidates = []
-    for project in DIGIT_PROJECTS:
-        for metrics in (root / project).glob(f"*/{METRICS}"):
-            try:
-                if json.loads(metrics.read_text()).get("completed") and (metrics.parent / CONFIG).is_file():
-                    candidates.append(metrics)
-            except (OSError, ValueError):
-                continue
-    return max(candidates, key=lambda p: p.stat().st_mtime).parent if candidates else None
+    """The newest completed run under ROOT of a project the digit app serves."""
+    return rundir.newest(digit_projects(), root)
 
 
 def load_or_train(model_dir: str | Path | None = None, root: Path = Path("runs")) -> DigitPredictor:
@@ -91,8 +72,8 @@ def load_or_train(model_dir: str | Path | None = None, root: Path = Path("runs")
         return DigitPredictor(Path(model_dir))
     found = newest_run(root)
     if found is None:
-        from mlprojects.runner import default_out, run
+        from mlprojects.runner import run
 
-        print("no trained digit model under runs/: training mnist-mlp on the embedded data first", flush=True)
-        found = run("mnist-mlp", {}, out=default_out("mnist-mlp", root))
+        print(f"no trained digit model under {root}/: training {FIRST_PROJECT} on the embedded data first", flush=True)
+        found = run(FIRST_PROJECT, {}, out=rundir.default_out(FIRST_PROJECT, root))
     return DigitPredictor(found)

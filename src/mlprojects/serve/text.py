@@ -14,31 +14,10 @@ from mlprojects.errors import UserError
 from mlprojects.nlp import tasks
 
 EMPTY_MESSAGE = "Write one input per line, choose a task and a model, and press Run."
-HINTS = {"question-answering": "Inputs are questions; Context holds the text with the answers.",
-         "nli": "Inputs are 'premise ||| hypothesis', or hypotheses with the premise in Context.",
-         "zero-shot-classification": "Labels: the candidate labels, comma-separated.",
-         "fill-mask": "Each input holds the model's mask token, e.g. [MASK]."}
 
 
-def describe(task: str, result: Any) -> str:
-    """One short line for a result, for people (the JSON beside it is for programs)."""
-    if result is None:
-        return "(no answer in the context)"
-    if task in ("text-classification", "sentiment", "nli"):
-        return f"{result['label']} ({result['score']:.1%})"
-    if task == "zero-shot-classification":
-        return f"{result['labels'][0]} ({result['scores'][0]:.1%})"
-    if task in ("ner", "token-classification"):
-        return ", ".join(f"{group['word']} ({group['entity_group']})" for group in result) or "(no entities)"
-    if task == "fill-mask":
-        return " / ".join(candidate["token_str"] for candidate in result[:3])
-    if task == "text-generation":
-        return result[0]["generated_text"]
-    if task == "feature-extraction":
-        return f"a vector of {len(result)} numbers"
-    if task == "question-answering":
-        return f"{result.answer} ({result.score:.1%})"
-    return result.get("summary_text") or result.get("translation_text", "")
+def hint(task: str) -> str:
+    return tasks.BY_NAME[task].hint if task in tasks.BY_NAME else ""
 
 
 def run_text(task: str, model: str, text: str, context: str = "", labels: str = "") -> tuple[list, str]:
@@ -53,7 +32,7 @@ def run_text(task: str, model: str, text: str, context: str = "", labels: str = 
                                  labels=[label.strip() for label in (labels or "").split(",") if label.strip()])
     except UserError as error:
         raise gr.Error(str(error)) from None
-    rows = "\n".join(f"| {cell(line)} | {cell(describe(task, result))} |" for line, result in zip(inputs, results))
+    rows = "\n".join(f"| {cell(line)} | {cell(tasks.describe(task, result))} |" for line, result in zip(inputs, results))
     return [{"input": line, "result": tasks.to_json(result)} for line, result in zip(inputs, results)], \
         f"| input | {task} |\n|---|---|\n{rows}"
 
@@ -66,16 +45,16 @@ def build_text_tab(model: str = "", task: str = "sentiment") -> None:
     """The Text tab's components and events, inside the caller's Blocks."""
     with gr.Row():
         with gr.Column():
-            chosen = gr.Dropdown(list(tasks.TASKS), value=task, label="task", elem_id="text-task")
+            chosen = gr.Dropdown(list(tasks.NAMES), value=task, label="task", elem_id="text-task")
             name = gr.Textbox(model, label="model (hub id or folder)", elem_id="text-model")
             text = gr.Textbox(label="inputs, one per line", lines=5, elem_id="text-inputs")
             context = gr.Textbox(label="context (question answering: the text; NLI: the premise)", lines=3,
                                  elem_id="text-context")
             labels = gr.Textbox(label="labels (zero-shot, comma-separated)", elem_id="text-labels")
-            hint = gr.Markdown(HINTS.get(task, ""))
+            shown = gr.Markdown(hint(task))
             button = gr.Button("Run", variant="primary", elem_id="text-run")
         with gr.Column():
             table = gr.Markdown(EMPTY_MESSAGE, elem_id="text-table")
             output = gr.JSON(label="results", elem_id="text-json")
-    chosen.change(lambda value: HINTS.get(value, ""), chosen, hint, api_name=False)
+    chosen.change(hint, chosen, shown, api_name=False)
     button.click(run_text, [chosen, name, text, context, labels], [output, table], api_name="run_text")

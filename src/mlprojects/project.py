@@ -1,21 +1,44 @@
-"""What a trained project declares; the runner (``mlprojects.runner``) does the rest.
+"""What a project is: three kinds, each a base class that declares what the runner calls.
 
-A project gives: its config dataclass (defaults = the published configuration), its data as
-tensors, its model, its loss and metrics, and the plots and extra figures of its report.
+- :class:`Project` (kind ``"trained"``): a network trained on the engine. It gives its settings, its
+  data as tensors, its model, its loss and metrics, and the plots and figures of its report; the
+  runner trains it in epochs (checkpoints, ``--resume``, ``--nproc``).
+- :class:`EstimatorProject` (kind ``"estimator"``): one scikit-learn-style estimator fitted in one
+  pass (``mlprojects.estimators``); nothing to resume, one process.
+- :class:`DemoProject` (kind ``"demo"``): a demonstration that computes and draws, with nothing to
+  train or to load afterwards.
+
+A project module defines a subclass and one instance; its entry in the registry (``mlprojects.registry``,
+the table in ``mlprojects/projects/__init__.py``) gives its name and everything other parts ask about
+it. The name is set on the instance by the registry when it is loaded, so it is written once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import torch
-from torch import nn
+from mlprojects.config import ProjectConfig, TrainConfig
 
-from mlprojects.config import ProjectConfig, TrainConfig, non_negative, positive, setting
-from mlprojects.engine import TensorData, Trainer
-from mlprojects.engine.trainer import LossFn, MetricFn, correct_count
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from mlprojects.engine import TensorData, Trainer
+    from mlprojects.engine.trainer import LossFn, MetricFn
+
+Kind = Literal["trained", "estimator", "demo"]
+
+
+class BaseProject:
+    """What every kind has: a name (set by the registry), settings, and settings for a run of seconds."""
+
+    kind: ClassVar[Kind]
+    name: str = ""
+    config_class: type[ProjectConfig] = ProjectConfig
+    #: settings for a run of a few seconds, used by the contract tests and ``reproduce --quick``
+    smoke_settings: dict[str, Any] = {}
 
 
 @dataclass
@@ -25,10 +48,9 @@ class Prepared:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class Project:
-    name: str = ""
+class Project(BaseProject):
+    kind = "trained"
     config_class: type[TrainConfig] = TrainConfig
-    #: settings for a run of a few seconds, used by the contract tests over every project
     smoke_settings: dict[str, Any] = {"epochs": 2}
 
     def prepare(self, cfg: TrainConfig) -> Prepared:
@@ -37,6 +59,11 @@ class Project:
     def build_model(self, cfg: TrainConfig) -> nn.Module:
         """The model, from the settings alone (serving builds it without loading any data)."""
         raise NotImplementedError
+
+    def model_for_run(self, cfg: TrainConfig, run_dir: Path) -> nn.Module:
+        """The model of a finished run, before its weights are loaded. Most projects build it from the
+        settings alone; one whose shape depends on its data (a vocabulary) reads what its run saved."""
+        return self.build_model(cfg)
 
     def validation(self, cfg: TrainConfig, data: Prepared) -> TensorData | None:
         """A project's own validation data (a time series holds out the period after training);
@@ -55,9 +82,13 @@ class Project:
         raise NotImplementedError(f"{self.name} does not take 28x28 images")
 
     def loss_fn(self, cfg: TrainConfig) -> LossFn:
-        return nn.functional.cross_entropy
+        from torch.nn.functional import cross_entropy
+
+        return cross_entropy
 
     def metrics(self, cfg: TrainConfig) -> dict[str, MetricFn]:
+        from mlprojects.engine.trainer import correct_count
+
         return {"accuracy": correct_count}
 
     def train_transform(self, cfg: TrainConfig):
@@ -73,22 +104,6 @@ class Project:
 
 
 @dataclass
-class RingsConfig(ProjectConfig):
-    """Settings of the projects on generated concentric rings (scikit-learn's make_circles)."""
-
-    n_samples: int = setting(200, "points to generate")
-    noise: float = setting(0.01, "standard deviation of the noise added to the rings")
-    factor: float = setting(0.4, "inner ring radius / outer ring radius")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "n_samples")
-        non_negative(self, "noise")
-        if not 0 < self.factor < 1:
-            raise ValueError(f"factor={self.factor}: must be in (0, 1)")
-
-
-@dataclass
 class Table:
     """Numeric arrays of a classic-model project; ``y_*`` is None for clustering."""
 
@@ -99,7 +114,7 @@ class Table:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class EstimatorProject:
+class EstimatorProject(BaseProject):
     """A project that fits one scikit-learn-style estimator (``mlprojects.estimators``).
 
     The runner calls ``prepare`` -> ``build_estimator`` -> ``fit`` -> ``evaluate`` -> ``report``; the
@@ -107,9 +122,7 @@ class EstimatorProject:
     processes to spread: a fit takes seconds.
     """
 
-    name: str = ""
-    config_class: type[ProjectConfig] = ProjectConfig
-    smoke_settings: dict[str, Any] = {}
+    kind = "estimator"
 
     def prepare(self, cfg: ProjectConfig) -> Table:
         raise NotImplementedError
@@ -127,3 +140,16 @@ class EstimatorProject:
     def report(self, run_dir: Path, cfg: ProjectConfig, estimator: Any, data: Table) -> dict[str, Any]:
         """Write plots under ``run_dir/plots`` and return extra figures for metrics.json."""
         return {}
+
+
+class DemoProject(BaseProject):
+    """A demonstration: ``run`` computes, writes its figures under ``run_dir/plots`` and returns the
+    numbers for metrics.json. Nothing is trained, so there is nothing to resume, spread or load."""
+
+    kind = "demo"
+
+    def run(self, run_dir: Path, cfg: ProjectConfig) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+KINDS: dict[str, type[BaseProject]] = {"trained": Project, "estimator": EstimatorProject, "demo": DemoProject}

@@ -1,0 +1,106 @@
+"""Where a sweep's trials run: local processes, or a Ray cluster.
+
+A local trial is ``mlprojects run`` in a child process with its share of the cores. On Ray
+(``ray.init(address)``; a local instance when no address is given) a trial runs in a scratch folder
+on whichever node Ray picks and comes back as an archive, so the nodes need the same Python
+environment but no shared filesystem. A cluster started with token authentication needs its token
+where the sweep runs; a join that fails says which variables to set.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from mlprojects.errors import UserError
+
+Runner = Callable[[list[str], Path, Path], int]  # (command, run directory, log file) -> exit code
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+            "OPENBLAS_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+
+
+def local_runner(threads: int) -> Runner:
+    return lambda args, run_dir, log: run_local(args, log, threads)
+
+
+def run_local(args: list[str], log: Path, threads: int) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as handle:
+        return subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, env=thread_env(threads),
+                              check=False).returncode
+
+
+def pack(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, folder: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        archive.extractall(folder, filter="data")  # our own archives; "data" refuses links and absolute paths
+
+
+def remote_trial(args: list[str], run_dir: str, partial: bytes | None, threads: int) -> tuple[int, str, bytes]:
+    """On a Ray worker: the trial in a scratch folder; (exit code, log, the run directory as .tar.gz)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(scratch) / "run"
+        if partial is not None:
+            local.mkdir()
+            unpack(partial, local)
+        args = [str(local) if arg == run_dir else arg for arg in args]
+        args[0] = sys.executable
+        result = subprocess.run(args, capture_output=True, text=True, env=thread_env(threads), check=False)
+        return result.returncode, result.stdout + result.stderr, pack(local) if local.exists() else b""
+
+RAY_TOKEN = "RAY_AUTH_TOKEN=<token>, or RAY_AUTH_TOKEN_PATH=<a file holding it> (default ~/.ray/auth_token)"
+
+
+def ray_runner(address: str | None, threads: int):
+    try:
+        import ray
+        import ray.exceptions
+    except ImportError:
+        raise UserError("--backend ray needs Ray: pip install 'mlprojects[ray]'") from None
+    no_token = getattr(ray.exceptions, "AuthenticationError", ())  # Ray >= 2.52
+    where = f"--address {address}" if address else "a local Ray instance"
+    try:
+        ray.init(address=address or None, num_cpus=None if address else os.cpu_count(),
+                 include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    except no_token as error:  # RAY_AUTH_MODE=token, but no readable token on this machine
+        raise UserError(f"{where}: RAY_AUTH_MODE=token but no usable token here ({str(error).split('. ')[0]}); "
+                        f"set the token the head was started with: {RAY_TOKEN}") from None
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        question = ("is `ray start --head` running there, and is the token here "
+                    f"({RAY_TOKEN}) the one the head was started with?" if os.environ.get("RAY_AUTH_MODE") == "token"
+                    else "is `ray start --head` running there? A head started with RAY_AUTH_MODE=token needs "
+                    f"RAY_AUTH_MODE=token here too, and its token: {RAY_TOKEN}")
+        raise UserError(f"{where}: cannot join the Ray cluster ({str(error).splitlines()[0]}); {question}") from None
+    remote = ray.remote(num_cpus=threads)(remote_trial)
+
+    def run(args: list[str], run_dir: Path, log: Path) -> int:
+        partial = pack(run_dir) if run_dir.exists() else None
+        code, text, archive = ray.get(remote.remote(args, str(run_dir), partial, threads))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(text)
+        if archive:
+            target = run_dir.with_name(run_dir.name + ".incoming")
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            unpack(archive, target)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            target.rename(run_dir)
+        return code
+
+    return run

@@ -1,0 +1,178 @@
+"""The run directory: its layout, its settings and metrics, whether it completed, and loading it back.
+
+Every run, of every kind of project, is one folder::
+
+    config.yaml              the resolved settings, with "project: NAME" first
+    history.jsonl            one line per epoch (projects trained in epochs)
+    checkpoint.safetensors   weights, optimizer, RNG and epoch state, rewritten each epoch (trained projects)
+    model.safetensors        the trained model or fitted estimator, once training ends
+    plots/  tensorboard/     figures; TensorBoard scalars
+    metrics.json             written last, with "completed": true
+
+A run is complete only when metrics.json says so, and everything that uses finished runs (the web
+app, ``generate``, sweeps, ``reproduce``, ``show``) asks :func:`state` or :func:`load` here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from mlprojects import config as configuration
+from mlprojects import registry
+from mlprojects.errors import UserError
+
+CONFIG, METRICS, HISTORY, CHECKPOINT, WEIGHTS = ("config.yaml", "metrics.json", "history.jsonl",
+                                                 "checkpoint.safetensors", "model.safetensors")
+PLOTS, TENSORBOARD = "plots", "tensorboard"
+#: which way the figures the runner writes for every project are better (a project's entry declares its own)
+RUN_GOALS: dict[str, registry.Goal] = {"test_loss": "min", "val_loss": "min", "train_loss": "min",
+                                       "train_samples_per_sec": "max", "duration_s": "min", "fit_seconds": "min"}
+State = Literal["done", "partial", "broken", "new"]
+
+
+def read_settings(run_dir: str | Path) -> dict[str, Any]:
+    """config.yaml as written (``project`` first, then every setting)."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a run directory (no {CONFIG})")
+    return configuration.load_yaml(path)
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """metrics.json, or {} while the run has not completed (or the file is unreadable)."""
+    try:
+        metrics = json.loads((Path(run_dir) / METRICS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    return read_metrics(run_dir).get("completed") is True
+
+
+def state(run_dir: str | Path) -> State:
+    """'done', 'partial' (it has a checkpoint to continue from), 'broken' (started, nothing to keep) or 'new'."""
+    run_dir = Path(run_dir)
+    if is_complete(run_dir):
+        return "done"
+    if (run_dir / CHECKPOINT).is_file():
+        return "partial"
+    return "broken" if run_dir.exists() else "new"
+
+
+def goal(metric: str, entry: registry.Entry | None = None) -> registry.Goal | None:
+    """'max' or 'min' when a larger or smaller METRIC is better, as declared; None when neither is."""
+    return (entry.goals.get(metric) if entry else None) or RUN_GOALS.get(metric)
+
+
+# --- making run directories --------------------------------------------------------------------------
+
+def default_out(name: str, root: str | Path = "runs") -> Path:
+    """runs/NAME/<date-time>, with a suffix when that folder is taken."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / name / stamp
+    candidate, suffix = base, 1
+    while candidate.exists():
+        candidate, suffix = base.with_name(f"{stamp}-{suffix}"), suffix + 1
+    return candidate
+
+
+def open_run(run_dir: Path, name: str, cfg, resuming: bool = False) -> None:
+    """Create the run directory and write its settings; a finished run is never overwritten."""
+    import yaml
+
+    from mlprojects.engine.io import write_text
+
+    if not resuming and (run_dir / CONFIG).exists():
+        raise UserError(f"{run_dir} already holds a run: choose another --out, or --resume it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / METRICS).exists():  # resuming: the run is not complete until it ends again
+        os.unlink(run_dir / METRICS)
+    write_text(run_dir / CONFIG, yaml.safe_dump({"project": name, **configuration.to_dict(cfg)}, sort_keys=False))
+
+
+@contextlib.contextmanager
+def fresh_run(run_dir: Path, name: str, cfg) -> Iterator[Path]:
+    """A new run directory for a one-pass run; removed again if the run fails (bad data, a bad image),
+    so a mistake leaves nothing half-written behind."""
+    existed = run_dir.exists()
+    open_run(run_dir, name, cfg)
+    try:
+        yield run_dir
+    except BaseException:
+        if existed:
+            for leftover in (CONFIG, METRICS, WEIGHTS, HISTORY):
+                (run_dir / leftover).unlink(missing_ok=True)
+            shutil.rmtree(run_dir / PLOTS, ignore_errors=True)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+# --- using finished runs --------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """A completed run loaded back: its project, resolved settings, metrics and model (a torch module in
+    eval mode, or a fitted estimator)."""
+
+    path: Path
+    project: Any
+    cfg: Any
+    metrics: dict[str, Any]
+    model: Any
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+
+def project_of(run_dir: str | Path):
+    """(the project, its resolved settings) of a run directory, without loading any weights."""
+    settings = read_settings(run_dir)
+    name = settings.pop("project", None)
+    if not name:
+        raise UserError(f"{run_dir}/{CONFIG} names no project")
+    project = registry.get(name)
+    return project, configuration.resolve(project.config_class, settings)
+
+
+def load(run_dir: str | Path, expect: str | tuple[str, ...] = ()) -> Run:
+    """A completed run's project, settings and trained model. EXPECT: the project names that are
+    acceptable here (a one-line error names them otherwise)."""
+    run_dir = Path(run_dir)
+    project, cfg = project_of(run_dir)
+    expect = (expect,) if isinstance(expect, str) else expect
+    if expect and project.name not in expect:
+        raise UserError(f"{run_dir} is a {project.name} run; this needs a run of {' or '.join(expect)}")
+    if project.kind == "demo":
+        raise UserError(f"{run_dir} is a {project.name} run, a demonstration: it has no model to use")
+    if not is_complete(run_dir):
+        raise UserError(f"{run_dir}: the run did not complete; continue it (mlprojects run --resume {run_dir}) "
+                        "or choose another")
+    if project.kind == "estimator":
+        from mlprojects import estimators
+
+        model = estimators.load(run_dir / WEIGHTS)
+    else:
+        from mlprojects.engine import checkpoint
+
+        model = project.model_for_run(cfg, run_dir)
+        checkpoint.load_weights(run_dir / WEIGHTS, model)
+        model.eval()
+    return Run(run_dir, project, cfg, read_metrics(run_dir), model)
+
+
+def newest(names: list[str] | tuple[str, ...], root: str | Path = "runs") -> Path | None:
+    """The newest completed run under ROOT/NAME/ of any of these projects."""
+    found = [path.parent for name in names for path in Path(root, name).glob(f"*/{METRICS}")
+             if is_complete(path.parent) and (path.parent / CONFIG).is_file()]
+    return max(found, key=lambda path: (path / METRICS).stat().st_mtime) if found else None
