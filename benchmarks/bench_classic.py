@@ -110,7 +110,8 @@ def memory(device: str, queries: int, train_size: int) -> None:
     predicted = estimators.KNeighborsClassifier(5, device=device).fit(train, labels).predict(many)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"k-NN on {source} ({len(train):,} training images): {queries:,} queries of 784 float32 ({many.nbytes / 2**30:.2f} GiB of input) in "
+    print(f"k-NN on {source} ({len(train):,} training images): {queries:,} queries of 784 float32 "
+          f"({many.nbytes / 2**30:.2f} GiB of input) in "
           f"{seconds:.1f} s; peak memory {peak:.2f} GiB (before the search {before:.2f} GiB: training set and "
           f"queries); {len(predicted):,} predictions")
 
@@ -144,7 +145,7 @@ def main() -> None:
             ours, theirs = (np.load(os.path.join(folder, f"knn-{i}.npy"), allow_pickle=False) for i in IMPLS)
             agreement = float(np.mean(ours == theirs))
     print(f"\nthreads {harness.THREADS}, device {args.device}; medians (min-max) over rounds")
-    for kind, metric, better in (("kmeans", "s_per_iter", "lower"), ("knn", "seconds", "lower")):
+    for kind, metric in (("kmeans", "s_per_iter"), ("knn", "seconds")):  # lower is better for both
         if kind not in args.kinds:
             continue
         for impl in samples:
@@ -154,7 +155,8 @@ def main() -> None:
             print(f"  {kind:6s} speed vs scikit-learn: x{ratio[0]:.2f} (per-round range {ratio[1]:.2f}-{ratio[2]:.2f})")
     if "kmeans" in args.kinds and {"mlprojects", "sklearn"} <= set(samples):
         ours, theirs = samples["mlprojects"]["kmeans"]["inertia"][0], samples["sklearn"]["kmeans"]["inertia"][0]
-        print(f"  kmeans inertia: ours {ours:.6g}, scikit-learn {theirs:.6g} (relative difference {abs(ours - theirs) / theirs:.1e})")
+        print(f"  kmeans inertia: ours {ours:.6g}, scikit-learn {theirs:.6g} "
+              f"(relative difference {abs(ours - theirs) / theirs:.1e})")
     if agreement is not None:
         print(f"  knn predictions identical to scikit-learn's: {agreement:.4%}")
     print(json.dumps({impl: {kind: {m: v for m, v in metrics.items()} for kind, metrics in kinds.items()}

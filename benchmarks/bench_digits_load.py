@@ -80,7 +80,8 @@ def main() -> None:
     server.close()
     ms = sorted(1000 * x for x in latencies)
     total = args.clients * args.requests
-    print(f"{args.clients} clients x {args.requests} requests = {total}: {len(ms)} ok, {len(errors)} errors, {wall:.1f}s wall")
+    print(f"{args.clients} clients x {args.requests} requests = {total}: {len(ms)} ok, {len(errors)} errors, "
+          f"{wall:.1f}s wall")
     if ms:
         p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
         print(f"latency ms: p50 {statistics.median(ms):.0f}  p95 {p95:.0f}  max {ms[-1]:.0f}; "

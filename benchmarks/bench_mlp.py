@@ -44,7 +44,8 @@ def keras_child(batch: int) -> None:
     targets = keras.utils.to_categorical(ytr, 10)
     model = keras.Sequential([keras.Input((N_IN,))] + [keras.layers.Dense(HIDDEN, activation="relu") for _ in range(4)]
                              + [keras.layers.Dense(N_OUT, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LR), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LR), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
     model.fit(xtr[: 100 * batch], targets[: 100 * batch], batch_size=batch, epochs=1, verbose=0)  # warm-up
     model.predict(xte, batch_size=1000, verbose=0)
     harness.serve_throughput(lambda: model.fit(xtr, targets, batch_size=batch, epochs=1, verbose=0), N_TRAIN,
@@ -107,7 +108,9 @@ def main() -> None:
     parser.add_argument("--json", help="write the raw samples here")
     args = parser.parse_args()
     if args.impl:
-        return keras_child(args.batch) if args.impl == "keras-tf" else torch_child(args.impl, args.batch, args.precision)
+        if args.impl == "keras-tf":
+            return keras_child(args.batch)
+        return torch_child(args.impl, args.batch, args.precision)
     impls = harness.without_missing_keras(args.impls) + (["mlprojects-bf16"] if args.precision == "bf16" else [])
     samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(2, args.rounds // 2))],
                           ["--batch", str(args.batch), "--precision", args.precision])

@@ -125,8 +125,8 @@ def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[s
                 result = json.loads(_read(processes[impl], "@@M@@"))
                 for key, value in result.items():
                     samples[impl].setdefault(kind, {}).setdefault(key, []).append(value)
-                print(f"  [{kind} round {round_index}] {impl:16s} " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()),
-                      flush=True)
+                figures = "  ".join(f"{k} {v:.4g}" for k, v in result.items())
+                print(f"  [{kind} round {round_index}] {impl:16s} {figures}", flush=True)
     for process in processes.values():
         process.stdin.write("end\n")
         process.stdin.flush()

@@ -323,8 +323,8 @@ def write_tagged(path, count: int, seed: int = 0):
     kinds = {"cat": "B-ANI", "dog": "B-ANI", "cats": "B-ANI", "mat": "B-OBJ", "film": "B-OBJ"}
     blocks = []
     for _ in range(count):
-        words = [rng.choice(["the", "a"]), rng.choice(["cat", "dog", "cats", "film"]), rng.choice(["sat", "ran", "was"]),
-                 "on", "the", rng.choice(["mat", "film"]), "."]
+        words = [rng.choice(["the", "a"]), rng.choice(["cat", "dog", "cats", "film"]),
+                 rng.choice(["sat", "ran", "was"]), "on", "the", rng.choice(["mat", "film"]), "."]
         blocks.append("\n".join(f"{w} {kinds.get(w, 'O')}" for w in words))
     path.write_text("-DOCSTART- O\n\n" + "\n\n".join(blocks) + "\n")
     return path

@@ -19,7 +19,6 @@ from mlprojects.nn.convnets import LeNet, ResNet9
 from mlprojects.projects.conv_demo import convolve, pool
 from mlprojects.runner import run
 
-
 # --- networks -------------------------------------------------------------------------------------
 
 def test_lenet_has_the_books_shape_and_parameter_count():

@@ -90,7 +90,8 @@ def test_checksum_mismatch_keeps_nothing_and_names_both_hashes(served, registere
 
 def test_offline_and_not_cached_is_one_line_with_the_fix(registered):
     files = {"a.gz": b"x"}
-    registered(DatasetSpec("digits-offline", "d", (FileSpec("a.gz", "0" * 64, 1, ("http://127.0.0.1:9/a.gz",)),), "t", "t"))
+    registered(DatasetSpec("digits-offline", "d", (FileSpec("a.gz", "0" * 64, 1, ("http://127.0.0.1:9/a.gz",)),),
+                           "t", "t"))
     with pytest.raises(UserError) as error:
         store.locate("digits-offline")
     message = str(error.value)
@@ -136,7 +137,8 @@ def test_embedded_mnist_10k_split_is_fixed_and_complete():
     assert counts.tolist() == [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]  # the published counts
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist not installed")
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist not installed")
 def test_debian_fashion_mnist_is_found_and_verified_by_content():
     splits = images.load("fashion-mnist")
     assert splits.train_images.shape == (60000, 28, 28) and splits.test_images.shape == (10000, 28, 28)

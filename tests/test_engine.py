@@ -43,7 +43,9 @@ def test_one_sgd_step_by_hand():
     # loss = mean((w x - y)^2) with x = 1, y = 3, w = 1: gradient 2 (w - 3) = -4, new w = 1 + 0.1 * 4
     model = nn.Linear(1, 1, bias=False)
     nn.init.ones_(model.weight)
-    mse = lambda out, y, reduction="mean": nn.functional.mse_loss(out.squeeze(1), y, reduction=reduction)
+    def mse(out, y, reduction="mean"):
+        return nn.functional.mse_loss(out.squeeze(1), y, reduction=reduction)
+
     trainer = Trainer(model, mse, torch.optim.SGD(model.parameters(), lr=0.1), device=torch.device("cpu"), metrics={})
     logs = trainer.train_epoch(TensorData(torch.ones(1, 1), torch.full((1,), 3.0)), batch_size=1, seed=0, epoch=0)
     assert logs["loss"] == pytest.approx(4.0)

@@ -51,7 +51,8 @@ def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished
         ("16x2", "0.05", "42"), ("16x2", "0.2", "42"), ("32x2", "0.05", "42"), ("32x2", "0.2", "42")]
     for row in rows:  # each row is its own run's metrics.json
         metrics = json.loads((out / row["run_dir"] / "metrics.json").read_text())
-        assert float(row["test_accuracy"]) == pytest.approx(metrics["test_accuracy"]) and metrics["epochs_completed"] == 1
+        assert float(row["test_accuracy"]) == pytest.approx(metrics["test_accuracy"])
+        assert metrics["epochs_completed"] == 1
         settings = (out / row["run_dir"] / "config.yaml").read_text()
         assert f"lr: {row['lr']}" in settings and "epochs: 1" in settings
     summary = (out / "summary.md").read_text()
@@ -59,7 +60,8 @@ def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished
     means = [float(line.split("|")[4].split("±")[0]) for line in table]
     assert len(table) == 4 and means == sorted(means, reverse=True)  # best first: higher accuracy is better
     best = max(rows, key=lambda r: float(r["test_accuracy"]))
-    assert table[0].startswith(f"| `{best['widths']}` | `{best['lr']}` | 1 | {float(best['test_accuracy']):.4f} ± 0.0000")
+    best_row = f"| `{best['widths']}` | `{best['lr']}` | 1 | {float(best['test_accuracy']):.4f} ± 0.0000"
+    assert table[0].startswith(best_row)
     assert (out / "plots" / "test_accuracy_vs_widths.png").stat().st_size > 5000
     assert "plots/test_accuracy_vs_lr.png" in summary
     stamps = {row["run_dir"]: (out / row["run_dir"] / "metrics.json").stat().st_mtime_ns for row in rows}
@@ -115,7 +117,8 @@ def test_bad_sweeps_are_one_line_and_run_nothing(tmp_path, cli):
         (["mnist-mlp", "--grid", "lr=0.1", "--address", "ray://x:1"], "--backend ray"),
     ]:
         result = cli("sweep", *args, "--out", str(tmp_path / "bad"))
-        assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1, (args, result.err)
+        assert result.code == 2 and message in result.err, (args, result.err)
+        assert len(result.err.strip().splitlines()) == 1, (args, result.err)
         assert not (tmp_path / "bad" / "trials").exists()
 
 
@@ -186,7 +189,8 @@ def test_reproduce_writes_the_report_rows(tmp_path, cli):
     assert result.code == 0, result.err
     report = (out / "REPRODUCTION.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| `")]
-    assert [row.split("|")[1].strip() for row in rows] == ["`kmeans-blobs`", "`logreg-chd`", "`cifar10-cnn preset=book`"]
+    names = [row.split("|")[1].strip() for row in rows]
+    assert names == ["`kmeans-blobs`", "`logreg-chd`", "`cifar10-cnn preset=book`"]
     blobs, chd, cifar = rows
     metrics = json.loads(next((out / "runs").glob("kmeans-blobs/trials/*/metrics.json")).read_text())
     assert f"iterations **{metrics['iterations']}**" in blobs

@@ -12,6 +12,7 @@ transformers = pytest.importorskip("transformers")
 
 from mlprojects.nlp.inspect import inspect  # noqa: E402
 
+
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
     from conftest import make_tiny_bert
@@ -413,6 +414,7 @@ def test_translation_picks_the_models_language_pair(tiny_t5, tiny_bert, tmp_path
     import json
 
     from conftest import make_tiny_t5
+
     from mlprojects.nlp.tasks import run_task
 
     ours = run_task("translation", str(tiny_t5), SENTENCES[:2], precision="fp32")
@@ -463,8 +465,9 @@ def test_japanese_bert_tokenizes_words_with_mecab(tmp_path, cli, monkeypatch):
     transformers.BertJapaneseTokenizer(vocab_file=str(tmp_path / "vocab.txt"), word_tokenizer_type="mecab",
                                        subword_tokenizer_type="wordpiece",
                                        mecab_kwargs={"mecab_dic": "unidic_lite"}).save_pretrained(tmp_path)
-    transformers.BertModel(transformers.BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
-                                                   num_attention_heads=2, intermediate_size=32)).save_pretrained(tmp_path)
+    config = transformers.BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32)
+    transformers.BertModel(config).save_pretrained(tmp_path)
     tokenizer = hub.load_tokenizer(str(tmp_path))
     assert tokenizer.tokenize("私は猫が好きです。") == ["私", "は", "猫", "が", "好き", "です", "。"]
     assert tokenizer("東京に行きました")["input_ids"] == [2, 5, 6, 7, 8, 9, 3]

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from conftest import FAST, run_subprocess
 from safetensors.torch import load_file
 
-from conftest import FAST, run_subprocess
 from mlprojects import registry
 from mlprojects.config import resolve
 from mlprojects.engine import checkpoint
@@ -48,9 +48,11 @@ def test_run_directory_holds_everything(cli, tmp_path):
 
 def test_same_command_twice_gives_identical_metrics(cli, tmp_path):
     for name in ("a", "b"):
-        assert cli("run", "mnist-mlp", *FAST, "--set", "dropout=0.2", "--seed", "7", "--out", str(tmp_path / name)).code == 0
+        result = cli("run", "mnist-mlp", *FAST, "--set", "dropout=0.2", "--seed", "7", "--out", str(tmp_path / name))
+        assert result.code == 0
     a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
-    assert (a["test_loss"], a["test_accuracy"], a["train_loss"]) == (b["test_loss"], b["test_accuracy"], b["train_loss"])
+    keys = ("test_loss", "test_accuracy", "train_loss")
+    assert [a[key] for key in keys] == [b[key] for key in keys]
     assert (tmp_path / "a/model.safetensors").read_bytes() == (tmp_path / "b/model.safetensors").read_bytes()
 
 

@@ -65,7 +65,8 @@ def test_predict_function_reads_digits_drawn_on_a_big_canvas(predictor):
 def test_empty_canvas_is_a_message_and_bad_input_a_gradio_error(predictor, tmp_path):
     predict = web.make_predict(predictor)
     assert predict(None) == (None, None, web.EMPTY_MESSAGE)
-    assert predict({"background": None, "layers": [np.zeros((800, 800, 4), np.uint8)], "composite": None})[2] == web.EMPTY_MESSAGE
+    empty = {"background": None, "layers": [np.zeros((800, 800, 4), np.uint8)], "composite": None}
+    assert predict(empty)[2] == web.EMPTY_MESSAGE
     (tmp_path / "x.png").write_text("not an image")
     with pytest.raises(gr.Error, match="not an image"):
         predict(str(tmp_path / "x.png"))

@@ -121,7 +121,8 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
         if origin is tuple:
             item_type = typing.get_args(annotation)[0]
             if isinstance(value, str):
-                items = _parse_int_tuple(value) if item_type is int else [v for v in re.split(r"[,\s]+", value.strip("[]() ")) if v]
+                items = (_parse_int_tuple(value) if item_type is int
+                         else [v for v in re.split(r"[,\s]+", value.strip("[]() ")) if v])
             else:
                 items = value
             if isinstance(items, (int, float, str)):

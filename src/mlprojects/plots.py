@@ -198,7 +198,9 @@ def _scaled(image: np.ndarray, reference: np.ndarray | None = None) -> np.ndarra
     default), so that a few extreme values (strong edges) do not leave the rest black."""
     low, high = (float(v) for v in np.percentile(image if reference is None else reference, (0.5, 99.5)))
     image = np.clip(image, low, high)
-    return np.zeros(image.shape, np.uint8) if high <= low else ((image - low) / (high - low) * 255).round().astype(np.uint8)
+    if high <= low:
+        return np.zeros(image.shape, np.uint8)
+    return ((image - low) / (high - low) * 255).round().astype(np.uint8)
 
 
 def side_by_side(panels: dict[str, np.ndarray], out: Path, reference: np.ndarray | None = None) -> Path:

@@ -15,8 +15,17 @@ from typing import Any, Sequence
 from mlprojects import config as configuration
 from mlprojects import registry
 from mlprojects.errors import UserError
-from mlprojects.rundir import CHECKPOINT, HISTORY, METRICS, TENSORBOARD, WEIGHTS, default_out, fresh_run, open_run, \
-    read_settings
+from mlprojects.rundir import (
+    CHECKPOINT,
+    HISTORY,
+    METRICS,
+    TENSORBOARD,
+    WEIGHTS,
+    default_out,
+    fresh_run,
+    open_run,
+    read_settings,
+)
 
 RESUMABLE = {"epochs", "early_stopping", "eval_batch_size"}
 
@@ -59,7 +68,8 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
             raise UserError(f"{resume}: {name} fits in one pass; there is nothing to resume, run it again")
         changed = set(overrides) - RESUMABLE
         if changed:
-            raise UserError(f"cannot change {', '.join(sorted(changed))} when resuming; only {', '.join(sorted(RESUMABLE))}")
+            raise UserError(f"cannot change {', '.join(sorted(changed))} when resuming; "
+                            f"only {', '.join(sorted(RESUMABLE))}")
         cfg = configuration.resolve(project.config_class, saved, overrides)
     else:
         project, cfg = resolve_settings(name, overrides, config_file, seed)

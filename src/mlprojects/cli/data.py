@@ -27,7 +27,8 @@ def list_datasets() -> None:
     rows = []
     for spec in CATALOG.values():
         states = status(spec).values()
-        where = "embedded" if spec.embedded else ("available" if all(s.startswith("ok") for s in states) else "not fetched")
+        fetched = all(state.startswith("ok") for state in states)
+        where = "embedded" if spec.embedded else ("available" if fetched else "not fetched")
         rows.append([spec.name, spec.description, _size(spec.size), spec.licence, where])
     _table("datasets", ["name", "description", "size", "licence", "status"], rows)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 
-
 @click.command(context_settings={"show_default": True})
 @click.argument("project")
 @click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...", required=True,

@@ -30,7 +30,8 @@ def generate(project: str, run_dir: Path, prime: str, length: int, temperature: 
     run = rundir.load(run_dir, expect=project)
     result = run.project.generate(run, prime.replace("\\n", "\n"), length, temperature, seed, out)
     click.echo(f"{result['abc']}: {result['valid_tunes']} of {result['tunes']} tunes are valid ABC "
-               f"({result['valid_fraction']:.0%}), {result['bars_in_meter_fraction']:.0%} of their bars fill the meter; MIDI: {', '.join(result['midi_files']) or 'none'}")
+               f"({result['valid_fraction']:.0%}), {result['bars_in_meter_fraction']:.0%} of their bars fill the "
+               f"meter; MIDI: {', '.join(result['midi_files']) or 'none'}")
 
 
 COMMANDS = (generate,)  # added to the mlprojects group by mlprojects.cli

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 
-
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 
-
 @click.group()
 def nlp() -> None:
     """Pretrained transformers (Hugging Face): look inside a model, fine-tune it."""

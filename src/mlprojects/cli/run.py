@@ -20,7 +20,8 @@ from mlprojects.errors import UserError
 @click.option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 @click.option("--seed", type=int, help="seed for splits, initialisation and shuffling (same as --set seed=N)")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, help="processes on this machine (torchrun)")
-@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), help="continue this run from its checkpoint")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
+              help="continue this run from its checkpoint")
 @click.option("--settings", "show_settings", is_flag=True, help="list the project's settings and defaults, then exit")
 @click.option("--quiet", is_flag=True, help="no progress output")
 def run(project, sets, config_file, out, device, seed, nproc, resume, show_settings, quiet) -> None:
@@ -44,7 +45,8 @@ def run(project, sets, config_file, out, device, seed, nproc, resume, show_setti
                           resume=resume, progress=not quiet)
     if int(os.environ.get("RANK", 0)) == 0:
         metrics = read_metrics(run_dir)
-        figures = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("test_") and isinstance(v, float))
+        figures = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                            if k.startswith("test_") and isinstance(v, float))
         click.echo(f"{run_dir}  {figures}")
 
 
@@ -54,7 +56,8 @@ def _launch(project, sets, overrides, config_file, out, device, seed, nproc, res
     from mlprojects.runner import one_process, resolve_settings
 
     if resume is None:
-        spec, _ = resolve_settings(project, overrides, config_file, seed)  # bad settings fail here, before any process starts
+        # bad settings fail here, before any process starts
+        spec, _ = resolve_settings(project, overrides, config_file, seed)
         out = out or str(rundir.default_out(project))
     else:
         spec, _ = rundir.project_of(resume)

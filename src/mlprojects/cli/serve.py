@@ -45,8 +45,10 @@ def text(text_model: str, host: str, port: int) -> None:
 
 def _app():
     try:
-        from mlprojects.serve import app
-        from mlprojects.serve import text  # noqa: F401
+        from mlprojects.serve import (
+            app,
+            text,  # noqa: F401
+        )
     except ImportError as error:
         raise UserError(f"the web app needs Gradio ({error.name} is missing): pip install 'mlprojects[web]'") from None
     return app

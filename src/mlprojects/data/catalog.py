@@ -90,7 +90,8 @@ _add(DatasetSpec(
         },
     ),
     "CC BY-SA 3.0",
-    "Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, Gradient-based learning applied to document recognition, Proc. IEEE 1998",
+    "Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, Gradient-based learning applied to document recognition, "
+    "Proc. IEEE 1998",
     "http://yann.lecun.com/exdb/mnist/",
 ))
 _add(DatasetSpec(
@@ -110,20 +111,24 @@ _add(DatasetSpec(
         },
     ),
     "MIT",
-    "H. Xiao, K. Rasul, R. Vollgraf, Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning Algorithms, arXiv:1708.07747",
+    "H. Xiao, K. Rasul, R. Vollgraf, Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning "
+    "Algorithms, arXiv:1708.07747",
     "https://github.com/zalandoresearch/fashion-mnist",
     system_dirs=("/usr/share/datasets/fashion-mnist",),
     notes="found automatically where Debian's dataset-fashion-mnist package is installed",
 ))
 _add(_csv("iris", "iris.csv", "0a705391effaeeffb619728273cf800947b180d24d0c8ff8c8fed8b2e2c4a622", 3801,
-          "Fisher's iris: 150 rows, 4 features + species, no header", "R. A. Fisher (1936); UCI Machine Learning Repository"))
+          "Fisher's iris: 150 rows, 4 features + species, no header",
+          "R. A. Fisher (1936); UCI Machine Learning Repository"))
 _add(_csv("boston", "boston.csv", "522c42ba87f1e8f11f44ce6ab0c433639962db7161752db66af59b7af6b2c598", 31862,
           "Boston housing: 506 rows, 12 features + MEDV (B column removed)",
           "Harrison & Rubinfeld (1978); StatLib",
-          notes="withdrawn from scikit-learn because its B column encoded a racial variable; used here only to reproduce the book"))
+          notes="withdrawn from scikit-learn because its B column encoded a racial variable; used here only to "
+                "reproduce the book"))
 _add(_csv("chd", "chd.csv", "d7a17f15decd62b04591ed4c6da644e3d84666c39dea7c09cfdcc8de3bdae2c1", 609,
           "coronary heart disease: 100 rows, age and chd (0/1)", "Hosmer & Lemeshow, Applied Logistic Regression"))
-_add(_csv("ucla-admissions", "ucla_admissions.csv", "41e2312ca09d50e99c2db67fbabc78d215df6ce71eefe880df5e9310a9fa8397", 5489,
+_add(_csv("ucla-admissions", "ucla_admissions.csv",
+          "41e2312ca09d50e99c2db67fbabc78d215df6ce71eefe880df5e9310a9fa8397", 5489,
           "graduate admissions: 400 rows, admit, gre, gpa, rank", "UCLA IDRE example data"))
 _add(_csv("auto-mpg", "auto_mpg.csv", "235ce94e610d741ac92394ec7a82d40339e3a2f7732d67c4ae368eea05e8683d", 17727,
           "UCI Auto MPG: 398 cars; the 6 missing horsepower values are stored as 0", "UCI Machine Learning Repository"))
@@ -132,7 +137,8 @@ _add(_csv("wine", "wine.csv", "f295f06d18e62351ee3c0ea3b508558d07e1d72d7fb5bb848
 _add(_csv("elec-load", "elec_load.csv", "61bec0ef983046e0bb44babee1ddb97f843975ba06dd3cf8c38014b9ab10ba45", 2361660,
           "one client's 15-minute electricity load 2011-2014: 140,256 readings, column Load",
           "UCI ElectricityLoadDiagrams20112014"))
-_add(_csv("cifar10-classes", "cifar10_classes.txt", "558e74b5e208382e186da55784b4bac2cd52e558448e1b5800990fdb28ed8033", 61,
+_add(_csv("cifar10-classes", "cifar10_classes.txt",
+          "558e74b5e208382e186da55784b4bac2cd52e558448e1b5800990fdb28ed8033", 61,
           "the 10 CIFAR-10 class names", "A. Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009"))
 
 _add(DatasetSpec(
@@ -149,7 +155,8 @@ _add(DatasetSpec(
 _add(DatasetSpec(
     "book-images",
     "the book's sample images for the convolution and pooling demonstration: blue_jay.jpg, leopard.jpg",
-    (FileSpec("blue_jay.jpg", "c87f177cfae41ce3a9e51fd2a2ab1b6e97b099fbd41f244fb2aba9c1d7d0580e", 620473), FileSpec("leopard.jpg", "fac75f8b2b9553a118be047b8c631afb9bb003e9366e1cd3ecd32e72e0479cee", 146114)),
+    (FileSpec("blue_jay.jpg", "c87f177cfae41ce3a9e51fd2a2ab1b6e97b099fbd41f244fb2aba9c1d7d0580e", 620473),
+     FileSpec("leopard.jpg", "fac75f8b2b9553a118be047b8c631afb9bb003e9366e1cd3ecd32e72e0479cee", 146114)),
     "as published with the book's example code",
     _BOOK,
     embedded=True,

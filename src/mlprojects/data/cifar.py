@@ -87,7 +87,8 @@ def read_archive(path: str | Path) -> ImageSplits:
             for name in (*TRAIN_BATCHES, "test_batch"):
                 member = members.get(f"{FOLDER}/{name}")
                 if member is None:
-                    raise UserError(f"{path}: {FOLDER}/{name} is missing; this is not the CIFAR-10 Python-version archive")
+                    raise UserError(f"{path}: {FOLDER}/{name} is missing; this is not the CIFAR-10 Python-version "
+                                    "archive")
                 batches[name] = read_batch(archive.extractfile(member).read(), f"{path}:{FOLDER}/{name}")
     except (tarfile.TarError, OSError, EOFError) as error:
         raise UserError(f"{path}: not a gzip tar archive ({error}); delete it and fetch the dataset again") from None

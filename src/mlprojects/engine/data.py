@@ -76,7 +76,8 @@ class GlobalBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = epoch_order(self.n, self.seed, self.epoch, torch.device("cpu")) if self.shuffle else torch.arange(self.n)
+        order = (epoch_order(self.n, self.seed, self.epoch, torch.device("cpu")) if self.shuffle
+                 else torch.arange(self.n))
         for start in range(0, self.n, self.batch_size):
             index = order[start:start + self.batch_size]
             if len(index) >= self.world_size:

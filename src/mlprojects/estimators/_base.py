@@ -8,9 +8,7 @@ messages, and pandas column names are tracked the same way.
 
 from __future__ import annotations
 
-import json
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -21,8 +21,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mlprojects.estimators._base import (FLOATS, TorchEstimatorMixin, as_tensor, check_choice,
-                                         check_positive_int, rows_per_chunk)
+from mlprojects.estimators._base import (
+    FLOATS,
+    TorchEstimatorMixin,
+    as_tensor,
+    check_choice,
+    check_positive_int,
+    rows_per_chunk,
+)
 
 INITS = ("k-means++", "random", "first")
 
@@ -183,7 +189,7 @@ def lloyd(points: torch.Tensor, centers: torch.Tensor, max_iter: int, tolerance:
     """One k-means run: (labels, inertia, centres, iterations)."""
     previous = None
     strict = False
-    for iteration in range(max_iter):
+    for iteration in range(max_iter):  # noqa: B007  (the count is returned after the loop)
         labels = assign(points, centers, chunk)
         new_centers = update(points, labels, centers, chunk)
         shift = float((new_centers - centers).pow(2).sum())

@@ -127,7 +127,8 @@ class _LinearModel(TorchEstimatorMixin, BaseEstimator):
         device = self._torch_device()
         coef = as_tensor(self.coef_, device)
         points = as_tensor(X, device, coef.dtype)
-        return points @ coef.reshape(-1, coef.shape[-1]).T + as_tensor(np.atleast_1d(self.intercept_), device, coef.dtype)
+        intercept = as_tensor(np.atleast_1d(self.intercept_), device, coef.dtype)
+        return points @ coef.reshape(-1, coef.shape[-1]).T + intercept
 
 
 class LinearRegression(RegressorMixin, _LinearModel):

@@ -19,8 +19,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mlprojects.estimators._base import (FLOATS, TorchEstimatorMixin, as_tensor, check_choice,
-                                         check_positive_int, rows_per_chunk)
+from mlprojects.estimators._base import (
+    FLOATS,
+    TorchEstimatorMixin,
+    as_tensor,
+    check_choice,
+    check_positive_int,
+    rows_per_chunk,
+)
 
 EXTRA_CANDIDATES = 8  # re-ranked exactly beyond n_neighbors: covers float32 rounding in the first pass
 

@@ -74,5 +74,6 @@ def load(path: str | Path, device: str | None = None) -> Any:
     target = estimator._torch_device()
     for key, value in merged.items():
         if key.startswith("state."):
-            setattr(estimator, key.removeprefix("state."), value.to(target) if isinstance(value, torch.Tensor) else value)
+            value = value.to(target) if isinstance(value, torch.Tensor) else value
+            setattr(estimator, key.removeprefix("state."), value)
     return estimator

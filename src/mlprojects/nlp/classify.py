@@ -64,7 +64,8 @@ def _entailment_index(model) -> tuple[int, int]:
     if entailment is None:
         raise UserError(f"zero-shot classification needs an NLI model whose labels include 'entailment'; this "
                         f"model's labels are {sorted(ids)}")
-    contradiction = next((i for label, i in ids.items() if label.startswith("contra")), 1 - entailment if len(ids) == 2 else 0)
+    contradiction = next((i for label, i in ids.items() if label.startswith("contra")),
+                         1 - entailment if len(ids) == 2 else 0)
     return entailment, contradiction
 
 

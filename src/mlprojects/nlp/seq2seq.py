@@ -8,7 +8,7 @@ import inspect
 from typing import Any
 
 from mlprojects.errors import UserError
-from mlprojects.nlp.batching import Progress, apply, input_limit, load
+from mlprojects.nlp.batching import Progress, apply, load
 
 SEQ2SEQ = "AutoModelForSeq2SeqLM"
 RESULT_KEYS = {"summarization": "summary_text", "translation": "translation_text"}

@@ -28,9 +28,11 @@ from mlprojects.projects.rings import RingsConfig
 @dataclass
 class KMeansConfig(ProjectConfig):
     k: int = setting(4, "number of clusters")
-    init: Literal["first", "k-means++"] = setting("first", "start: first (the first k points, as the book) or k-means++")
+    init: Literal["first", "k-means++"] = setting("first",
+                                                  "start: first (the first k points, as the book) or k-means++")
     max_iter: int = setting(100, "the most iterations")
-    tol: float = setting(0.0, "stop when the centres move less than this (x mean feature variance); 0: when no label changes")
+    tol: float = setting(0.0, "stop when the centres move less than this (x mean feature variance); "
+                              "0: when no label changes")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -32,13 +32,14 @@ from mlprojects.nn.convnets import BookCifarNet, LeNet, ResNet9
 from mlprojects.project import Prepared
 from mlprojects.projects.mnist_mlp import MnistMLP
 
-
 # --- mnist-cnn ---------------------------------------------------------------------------------
 
 @dataclass
 class MnistCNNConfig(TrainConfig):
-    data: Literal["mnist-10k", "mnist", "fashion-mnist"] = setting("mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist")
-    channels: tuple[int, ...] = setting((32, 64), "output channels of each 5x5 convolution (each followed by a 2x2 pool)")
+    data: Literal["mnist-10k", "mnist", "fashion-mnist"] = setting(
+        "mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist")
+    channels: tuple[int, ...] = setting((32, 64),
+                                        "output channels of each 5x5 convolution (each followed by a 2x2 pool)")
     dense: int = setting(1024, "units of the dense layer")
     dropout: float = setting(0.5, "dropout before the output layer")
     pool: Literal["max", "avg"] = setting("max", "pooling: max (the book's text) or avg")
@@ -92,8 +93,10 @@ def cifar_inputs(pixels: np.ndarray) -> torch.Tensor:
 @dataclass
 class Cifar10Config(TrainConfig):
     preset: Literal["modern", "book"] = setting("modern", "modern: ResNet-9, batch norm, crops and flips, SGD with "
-                                                          "momentum and a cosine schedule; book: the book's network and recipe")
-    net: Literal["resnet9", "book"] = setting("resnet9", "resnet9 (batch norm, residual blocks) or book (2 conv blocks, dense 512)")
+                                                          "momentum and a cosine schedule; book: the book's network "
+                                                          "and recipe")
+    net: Literal["resnet9", "book"] = setting("resnet9", "resnet9 (batch norm, residual blocks) or book (2 conv "
+                                                         "blocks, dense 512)")
     width: int = setting(64, "resnet9: channels of its first layer (64 is the published network)")
     augment: Literal["crop-flip", "flip", "none"] = setting("crop-flip", "training augmentation: random 4-pixel crops "
                                                                          "and mirror flips, flips only, or none")

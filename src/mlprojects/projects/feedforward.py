@@ -217,7 +217,8 @@ class AutoMpg(_RegressionProject):
 
 @dataclass
 class WineConfig(TrainConfig):
-    model: Literal["mlp", "softmax"] = setting("mlp", "mlp, or softmax (the book's softmax regression: no hidden layer)")
+    model: Literal["mlp", "softmax"] = setting("mlp",
+                                               "mlp, or softmax (the book's softmax regression: no hidden layer)")
     widths: tuple[int, ...] = setting((32,), "hidden layer widths of the mlp")
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
     dropout: float = setting(0.0, "dropout after each hidden layer")
@@ -250,8 +251,8 @@ class Wine(Project):
             raise ValueError(f"wine classes must be 1, 2 or 3; found {sorted(set(labels) - {1, 2, 3})}")
         table = split_and_standardize(frame[list(tables.WINE_FEATURES)].to_numpy(dtype=np.float64), labels - 1,
                                       cfg.test_fraction, cfg.seed, stratify=True)
-        return Prepared(_as_tensors(table.X_train, table.y_train, False), _as_tensors(table.X_test, table.y_test, False),
-                        table.meta)
+        return Prepared(_as_tensors(table.X_train, table.y_train, False),
+                        _as_tensors(table.X_test, table.y_test, False), table.meta)
 
     def build_model(self, cfg: WineConfig) -> MLP:
         widths = cfg.widths if cfg.model == "mlp" else ()

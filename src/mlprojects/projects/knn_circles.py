@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-
 from mlprojects import plots
 from mlprojects.config import positive, setting
 from mlprojects.data import synthetic
@@ -54,7 +53,8 @@ class KnnCircles(EstimatorProject):
 
     def report(self, run_dir: Path, cfg: KnnCirclesConfig, estimator, data: Table) -> dict[str, Any]:
         accuracy = estimator.score(data.X_test, data.y_test)
-        plots.decision_regions(estimator.predict, data.X_train, data.y_train, run_dir / "plots" / "decision_regions.png",
+        plots.decision_regions(estimator.predict, data.X_train, data.y_train,
+                               run_dir / "plots" / "decision_regions.png",
                                f"{cfg.n_neighbors}-NN on two rings: test accuracy {accuracy:.3f}",
                                test_points=data.X_test, test_labels=data.y_test)
         return {"train_samples": int(len(data.y_train))}

@@ -215,7 +215,8 @@ class IrisConfig(ChdConfig):
     batch_size: int = setting(16, "samples per step of the gradient solvers; 0: the whole training set")
     shuffle: bool = setting(True, "shuffle the samples every epoch")
     C: float = setting(1.0, "inverse L2 penalty (scikit-learn's default 1.0); inf: none")
-    grid_search: bool = setting(False, "choose C by 5-fold cross-validation over a Pipeline (the book's skflow example)")
+    grid_search: bool = setting(False,
+                                "choose C by 5-fold cross-validation over a Pipeline (the book's skflow example)")
 
 
 class _LogisticProject(_LinearProject):
@@ -247,9 +248,9 @@ class LogregChd(_LogisticProject):
         mean, scale = data.meta["feature_mean"][0], data.meta["feature_scale"][0]
         ages = np.linspace(15, 75, 200)
         standardized = ((ages - mean) / scale)[:, None]
-        plots.probability_curves(data.X_train[:, 0] * scale + mean, data.y_train, ages,
-                                 {f"{cfg.solver}, {estimator.n_iter_} steps": estimator.predict_proba(standardized)[:, 1],
-                                  "optimum (L-BFGS)": exact.predict_proba(standardized)[:, 1]},
+        curves = {f"{cfg.solver}, {estimator.n_iter_} steps": estimator.predict_proba(standardized)[:, 1],
+                  "optimum (L-BFGS)": exact.predict_proba(standardized)[:, 1]}
+        plots.probability_curves(data.X_train[:, 0] * scale + mean, data.y_train, ages, curves,
                                  run_dir / "plots" / "logistic_curve.png", "age (years)", "P(CHD)",
                                  f"CHD against age: test accuracy {estimator.score(data.X_test, data.y_test):.3f}")
         self.learning_curve(run_dir, estimator)
@@ -278,7 +279,8 @@ class SoftmaxIris(_LogisticProject):
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
         search = GridSearchCV(estimator, {"C": [0.01, 0.1, 1.0, 10.0, 100.0]},
-                              cv=StratifiedKFold(5, shuffle=True, random_state=cfg.seed)).fit(data.X_train, data.y_train)
+                              cv=StratifiedKFold(5, shuffle=True, random_state=cfg.seed))
+        search.fit(data.X_train, data.y_train)
         data.meta["grid_search"] = {"best_C": search.best_params_["C"],
                                     "mean_cv_accuracy": dict(zip(map(str, search.cv_results_["param_C"]),
                                                                  np.round(search.cv_results_["mean_test_score"], 4)

@@ -28,12 +28,16 @@ from mlprojects.project import Prepared, Project
 
 @dataclass
 class MnistMLPConfig(TrainConfig):
-    data: Literal["mnist-10k", "mnist", "fashion-mnist"] = setting("mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist")
-    widths: tuple[int, ...] = setting((256, 256, 256, 256), "hidden layer widths, e.g. 256,256 or 128x4 or 128-64-32-16")
+    data: Literal["mnist-10k", "mnist", "fashion-mnist"] = setting(
+        "mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist")
+    widths: tuple[int, ...] = setting((256, 256, 256, 256),
+                                      "hidden layer widths, e.g. 256,256 or 128x4 or 128-64-32-16")
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
-    loss: Literal["cce", "mse"] = setting("cce", "cce: categorical cross-entropy; mse: squared error of the softmax vs one-hot")
+    loss: Literal["cce", "mse"] = setting("cce", "cce: categorical cross-entropy; mse: squared error of the softmax "
+                                                 "vs one-hot")
     dropout: float = setting(0.0, "dropout after each hidden layer")
-    init: Literal["keras", "torch"] = setting("keras", "weight initialisation: keras (Glorot uniform, as the notebook) or torch")
+    init: Literal["keras", "torch"] = setting("keras", "weight initialisation: keras (Glorot uniform, as the "
+                                                       "notebook) or torch")
     epochs: int = setting(15, "passes over the training data")
     batch_size: int = setting(32, "global batch size")
     lr: float = setting(0.087, "learning rate")

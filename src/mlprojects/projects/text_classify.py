@@ -101,7 +101,7 @@ class FineTune(Project):
 
         labels = self.labels(cfg)
         hf_model, _ = hub.load(cfg.model, self.auto_class, num_labels=len(labels),
-                               id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+                               id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
         return SequenceClassifier(hf_model)
 
     def save(self, run_dir: Path, trainer: Trainer, data: Prepared) -> dict[str, Any]:

@@ -67,7 +67,8 @@ def _as_array(image: Any) -> np.ndarray:
         try:
             with Image.open(image) as opened:
                 if max(opened.size) > MAX_SIDE:  # checked before decoding a single pixel
-                    raise UserError(f"image of {opened.size[0]}x{opened.size[1]} pixels: the limit is {MAX_SIDE}x{MAX_SIDE}")
+                    raise UserError(f"image of {opened.size[0]}x{opened.size[1]} pixels: the limit is "
+                                    f"{MAX_SIDE}x{MAX_SIDE}")
                 opened.load()
                 return _as_array(opened)
         except (OSError, ValueError, Image.DecompressionBombError) as error:

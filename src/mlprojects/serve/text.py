@@ -6,8 +6,6 @@ which keeps the last models it loaded, so a second request on the same model doe
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from mlprojects.errors import UserError
@@ -32,7 +30,8 @@ def run_text(task: str, model: str, text: str, context: str = "", labels: str = 
                                  labels=[label.strip() for label in (labels or "").split(",") if label.strip()])
     except UserError as error:
         raise gr.Error(str(error)) from None
-    rows = "\n".join(f"| {cell(line)} | {cell(tasks.describe(task, result))} |" for line, result in zip(inputs, results))
+    rows = "\n".join(f"| {cell(line)} | {cell(tasks.describe(task, result))} |"
+                     for line, result in zip(inputs, results))
     return [{"input": line, "result": tasks.to_json(result)} for line, result in zip(inputs, results)], \
         f"| input | {task} |\n|---|---|\n{rows}"
 
