@@ -3,7 +3,7 @@
 Each held-out test digit is drawn, as black ink on a transparent 800x800 RGBA canvas (what
 Gradio's sketchpad hands the app), at a random position, a random height (15% to 90% of the
 canvas) and a random stroke width (thinner or thicker by up to half an MNIST pixel on each side).
-The model then sees it through the app's preprocessing (``mlprojects.serve.preprocess.to_mnist``)
+The model then sees it through the app's preprocessing (``mlprojects.data.digits.to_mnist``)
 and through the Keras notebook's whole-canvas resize; both are compared with its accuracy on
 the original 28x28 digits. Target: the app within 3 percentage points of the original.
 
@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from mlprojects.data import images
+from mlprojects.data.digits import to_mnist, whole_canvas_resize
 from mlprojects.runner import run
 from mlprojects.serve.predictor import DigitPredictor
-from mlprojects.serve.preprocess import to_mnist, whole_canvas_resize
 
 CANVAS = 800
 UPSCALE = 4  # stroke width is changed at 4 px per MNIST pixel, before the final resize

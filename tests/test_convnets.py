@@ -11,12 +11,12 @@ import torch
 from conftest import write_cifar_archive
 
 from mlprojects import registry
+from mlprojects.builtin.conv_demo import convolve, pool
 from mlprojects.config import resolve
 from mlprojects.data import cifar, store
 from mlprojects.data.augment import random_crop_flip
 from mlprojects.errors import UserError
 from mlprojects.nn.convnets import LeNet, ResNet9
-from mlprojects.projects.conv_demo import convolve, pool
 from mlprojects.runner import run
 
 # --- networks -------------------------------------------------------------------------------------

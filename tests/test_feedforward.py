@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from mlprojects import registry
+from mlprojects.builtin.feedforward import absolute_error_sum, auto_mpg_preparation, quadratic
 from mlprojects.config import resolve
 from mlprojects.errors import UserError
 from mlprojects.nn import Rescale
-from mlprojects.projects.feedforward import absolute_error_sum, auto_mpg_features, quadratic
 from mlprojects.runner import run
 
 
@@ -24,22 +24,24 @@ def _cars() -> pd.DataFrame:
 
 
 def test_auto_mpg_features_impute_from_training_rows_standardise_and_one_hot():
-    train = np.array([0, 1, 2])  # the 0 horsepower of row 1 is missing; the median of 90 and 150 is 120
-    X, meta = auto_mpg_features(_cars(), train)
-    assert meta["horsepower_missing"] == 1 and meta["horsepower_fill"] == 120.0
+    cars = _cars()  # the 0 horsepower of row 1 is unknown; the median of the known training 90 and 150 is 120
+    prep = auto_mpg_preparation(cars.iloc[:3])
+    assert prep.fill["horsepower"] == 120.0
+    X = prep.transform(cars)
     horsepower = np.array([90.0, 120, 150, 70])
     expected = (horsepower - horsepower[:3].mean()) / horsepower[:3].std()  # training statistics only
     np.testing.assert_allclose(X[:, 2], expected)
     np.testing.assert_allclose(X[:3, :6].mean(0), 0, atol=1e-12)
     np.testing.assert_array_equal(X[:, 6:], [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
-    assert meta["features"][-3:] == ["origin_usa", "origin_europe", "origin_japan"]
+    cars.loc[3, "horsepower"] = None  # an empty cell is unknown too
+    assert prep.transform(cars)[3, 2] == prep.transform(cars.assign(horsepower=[90.0, 0, 150, 120]))[3, 2]
 
 
 def test_auto_mpg_refuses_an_unknown_origin():
     cars = _cars()
     cars.loc[3, "origin"] = 7
-    with pytest.raises(ValueError, match="origin must be 1, 2 or 3"):
-        auto_mpg_features(cars, np.arange(3))
+    with pytest.raises(UserError, match="column origin row 4: 7 is not one of 1, 2, 3"):
+        auto_mpg_preparation(cars.iloc[:3]).transform(cars)
 
 
 def test_rescale_adapts_to_the_targets_and_is_saved_with_the_weights():

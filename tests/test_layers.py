@@ -14,15 +14,15 @@ import mlprojects
 PACKAGE = Path(mlprojects.__file__).parent
 # lowest first; a module belongs to the first prefix that matches it
 LAYERS = [
-    ("mlprojects", "mlprojects.errors"),
+    ("mlprojects.errors",),
     ("mlprojects.config", "mlprojects.engine.io"),
     ("mlprojects.engine", "mlprojects.data", "mlprojects.nn", "mlprojects.plots"),
     ("mlprojects.estimators", "mlprojects.nlp"),
     ("mlprojects.project", "mlprojects.registry"),
-    ("mlprojects.rundir", "mlprojects.projects"),
-    ("mlprojects.runner",),
-    ("mlprojects.experiments", "mlprojects.serve"),
-    ("mlprojects.cli", "mlprojects.__main__"),
+    ("mlprojects.rundir", "mlprojects.builtin"),
+    ("mlprojects.runner", "mlprojects.predict"),
+    ("mlprojects.experiments", "mlprojects.serve", "mlprojects.api"),
+    ("mlprojects.cli", "mlprojects.__main__", "mlprojects"),  # the package itself is the public facade
 ]
 
 

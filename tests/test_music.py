@@ -7,8 +7,8 @@ import torch
 
 m21 = pytest.importorskip("music21")
 
+from mlprojects.builtin.music import CharRNN, bars_in_meter, sample, sequence_loss, sequences  # noqa: E402
 from mlprojects.data import abc  # noqa: E402
-from mlprojects.projects.music import CharRNN, bars_in_meter, sample, sequence_loss, sequences  # noqa: E402
 from mlprojects.runner import run  # noqa: E402
 
 

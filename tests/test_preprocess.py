@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from mlprojects.data import images
+from mlprojects.data.digits import EmptyDrawing, center_by_mass, to_mnist, whole_canvas_resize
 from mlprojects.errors import UserError
-from mlprojects.serve.preprocess import EmptyDrawing, center_by_mass, to_mnist, whole_canvas_resize
 
 
 def _rgba_canvas(size=200):

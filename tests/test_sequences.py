@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from mlprojects import registry
+from mlprojects.builtin.sequences import DAY, baselines, chronological_split, windows
 from mlprojects.config import resolve
 from mlprojects.errors import UserError
-from mlprojects.projects.sequences import DAY, baselines, chronological_split, windows
 from mlprojects.runner import run
 
 

@@ -8,3 +8,7 @@ class UserError(Exception):
     """
 
     exit_code = 2
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython and Jupyter show a user's mistake as its one line, not as a traceback."""
+        return [f"UserError: {self}"]

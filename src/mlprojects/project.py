@@ -9,7 +9,7 @@
   train or to load afterwards.
 
 A project module defines a subclass and one instance; its entry in the registry (``mlprojects.registry``,
-the table in ``mlprojects/projects/__init__.py``) gives its name and everything other parts ask about
+the table in ``mlprojects/builtin/__init__.py``) gives its name and everything other parts ask about
 it. The name is set on the instance by the registry when it is loaded, so it is written once.
 """
 
@@ -35,6 +35,9 @@ class BaseProject:
     """What every kind has: a name (set by the registry), settings, and settings for a run of seconds."""
 
     kind: ClassVar[Kind]
+    #: what ``mlprojects predict`` and ``serve`` take: "table" (a CSV of the training columns), "image",
+    #: "series" (recent readings), "text", or "" (nothing to predict: a demonstration, a generator)
+    inputs: ClassVar[str] = ""
     name: str = ""
     config_class: type[ProjectConfig] = ProjectConfig
     #: settings for a run of a few seconds, used by the contract tests and ``reproduce --quick``
@@ -46,6 +49,10 @@ class Prepared:
     train: TensorData
     test: TensorData
     meta: dict[str, Any] = field(default_factory=dict)
+    #: how raw inputs become model inputs (mlprojects.data.preparation), saved with the model for predict
+    preparation: Any = None
+    #: the test split's raw rows (a DataFrame of the input columns and the target), as a user's file holds them
+    raw_test: Any = None
 
 
 class Project(BaseProject):
@@ -78,8 +85,14 @@ class Project(BaseProject):
         raise NotImplementedError(f"{self.name} is not a classifier")
 
     def images_to_inputs(self, cfg: TrainConfig, pixels: Any) -> torch.Tensor:
-        """uint8 (N, 28, 28) digits in MNIST's form -> model input; image classifiers define it."""
-        raise NotImplementedError(f"{self.name} does not take 28x28 images")
+        """uint8 pixels (N, H, W) or (N, H, W, 3) in the project's form -> model input; image classifiers
+        define it."""
+        raise NotImplementedError(f"{self.name} does not take images")
+
+    def image_pixels(self, cfg: TrainConfig, image: Any) -> Any:
+        """One image (a file, a PIL image or an array, any size and mode) -> uint8 pixels in the project's form,
+        as the web app prepares a drawing; image classifiers define it."""
+        raise NotImplementedError(f"{self.name} does not take images")
 
     def loss_fn(self, cfg: TrainConfig) -> LossFn:
         from torch.nn.functional import cross_entropy
@@ -112,6 +125,8 @@ class Table:
     X_test: Any
     y_test: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    preparation: Any = None  # as Prepared.preparation
+    raw_test: Any = None  # as Prepared.raw_test
 
 
 class EstimatorProject(BaseProject):
@@ -123,12 +138,18 @@ class EstimatorProject(BaseProject):
     """
 
     kind = "estimator"
+    inputs = "table"
 
     def prepare(self, cfg: ProjectConfig) -> Table:
         raise NotImplementedError
 
     def build_estimator(self, cfg: ProjectConfig, device: str) -> Any:
         raise NotImplementedError
+
+    def features(self, cfg: ProjectConfig, X: Any) -> Any:
+        """The estimator's inputs from the prepared matrix (k-means on rings can cluster on the radius);
+        prediction applies it too."""
+        return X
 
     def fit(self, cfg: ProjectConfig, estimator: Any, data: Table) -> Any:
         return estimator.fit(data.X_train, data.y_train)

@@ -6,7 +6,7 @@ are better (``sweep`` sorts by them), what it serves and generates, what data it
 embedded, and where its implementation lives, as ``"module:attribute"`` (the form of Python's entry
 points), imported only when the project is used. A new project is its module plus one entry.
 
-Entries are registered by the modules that hold them: the built-in table, ``mlprojects.projects``;
+Entries are registered by the modules that hold them: the built-in table, ``mlprojects.builtin``;
 any installed package that declares an entry point in the group ``mlprojects.projects``; and the
 modules named in ``MLPROJECTS_PROJECTS`` (comma-separated module names, importable from
 ``sys.path``/``PYTHONPATH``), which is how a project of your own joins ``list``, ``run``,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mlprojects.project import BaseProject
 
 Goal = Literal["max", "min"]
-BUILTIN = "mlprojects.projects"
+BUILTIN = "mlprojects.builtin"
 PLUGINS_VARIABLE = "MLPROJECTS_PROJECTS"
 ENTRY_POINT_GROUP = "mlprojects.projects"
 

@@ -129,6 +129,7 @@ class Run:
     cfg: Any
     metrics: dict[str, Any]
     model: Any
+    preparation: Any = None  # how raw inputs become model inputs, as saved with the model (or None)
 
     @property
     def name(self) -> str:
@@ -168,7 +169,17 @@ def load(run_dir: str | Path, expect: str | tuple[str, ...] = ()) -> Run:
         model = project.model_for_run(cfg, run_dir)
         checkpoint.load_weights(run_dir / WEIGHTS, model)
         model.eval()
-    return Run(run_dir, project, cfg, read_metrics(run_dir), model)
+    return Run(run_dir, project, cfg, read_metrics(run_dir), model, preparation(run_dir))
+
+
+def preparation(run_dir: Path):
+    """The preparation of raw inputs saved in model.safetensors' metadata (mlprojects.data.preparation)."""
+    from safetensors import safe_open
+
+    from mlprojects.data.preparation import from_json
+
+    with safe_open(str(Path(run_dir) / WEIGHTS), framework="pt") as handle:
+        return from_json((handle.metadata() or {}).get("preparation"))
 
 
 def newest(names: list[str] | tuple[str, ...], root: str | Path = "runs") -> Path | None:

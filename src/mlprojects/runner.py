@@ -138,7 +138,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
                     start_epoch=start_epoch)
         test = trainer.evaluate(data.test)
         if context.is_main:
-            checkpoint.save_weights(run_dir / WEIGHTS, trainer.model, {"project": name})
+            checkpoint.save_weights(run_dir / WEIGHTS, trainer.model, {"project": name, **model_metadata(data)})
             extra = project.report(run_dir, cfg, trainer, data)
             write_json(run_dir / METRICS, summarize(trainer.history, test, extra, target, context.world_size,
                                                     time.perf_counter() - started))
@@ -146,6 +146,12 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         return run_dir
     finally:
         distributed.shutdown()
+
+
+def model_metadata(data) -> dict[str, str]:
+    """What model.safetensors carries besides the weights: how raw inputs are prepared (for predict)."""
+    preparation = getattr(data, "preparation", None)
+    return {"preparation": preparation.to_json()} if preparation is not None else {}
 
 
 def one_process(project) -> str:
@@ -195,7 +201,7 @@ def _fit_estimator(run_dir: Path, project, cfg, device, started: float) -> Path:
     if len(history) > 1:  # an estimator trained in epochs: its loss curve, like a network's history
         write_text(run_dir / HISTORY, "".join(json.dumps(row) + "\n" for row in history))
     test = project.evaluate(cfg, estimator, data)
-    estimators.save(estimator, run_dir / WEIGHTS)
+    estimators.save(estimator, run_dir / WEIGHTS, {"project": project.name, **model_metadata(data)})
     extra = project.report(run_dir, cfg, estimator, data)
     result = {f"test_{k}": v for k, v in test.items()}
     result.update(extra)

@@ -25,6 +25,7 @@ def cli() -> None:
     mlprojects list                      the projects and the figures they reproduce
     mlprojects run mnist-mlp             train and evaluate one (runs/mnist-mlp/<time>/)
     mlprojects show runs/mnist-mlp/...   its settings and metrics
+    mlprojects predict RUN_DIR digit.png  apply a finished run to new data (CSV, images, texts)
     mlprojects serve digits              the sketchpad web app
     mlprojects generate bach-charrnn --run RUN_DIR   sample tunes (ABC and MIDI)
     mlprojects sweep mnist-mlp --grid lr=0.1,0.01 --seeds 3   a grid of runs, a results table
@@ -35,9 +36,9 @@ def cli() -> None:
 
 def _register() -> None:
     """Each command module lists its commands; the group is assembled here, so no module imports this one."""
-    from mlprojects.cli import data, experiments, generate, info, nlp, run, serve
+    from mlprojects.cli import data, experiments, generate, info, nlp, run, serve, use
 
-    for module in (data, experiments, generate, info, nlp, run, serve):
+    for module in (data, experiments, generate, info, nlp, run, serve, use):
         for command in module.COMMANDS:
             cli.add_command(command)
 

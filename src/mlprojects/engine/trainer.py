@@ -33,6 +33,23 @@ def correct_count(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (outputs.argmax(1) == targets).sum()
 
 
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int, device: torch.device | str = "cpu",
+            autocast=None, memory_format=None) -> torch.Tensor:
+    """A model's float32 outputs for ``inputs``, in batches, in eval mode: how the trainer predicts, and how
+    a finished run is applied to new data (``mlprojects predict``), so both give the same numbers."""
+    model = unwrap(model)
+    model.eval()
+    outputs = []
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start:start + batch_size].to(device)
+        if memory_format is not None and batch.dim() == 4:
+            batch = batch.contiguous(memory_format=memory_format)
+        with autocast or contextlib.nullcontext():
+            outputs.append(model(batch).float().cpu())
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
 class Callback:
     def on_train_begin(self, trainer: "Trainer") -> None: ...
     def on_epoch_begin(self, trainer: "Trainer", epoch: int, steps: int) -> None: ...
@@ -163,12 +180,8 @@ class Trainer:
     @torch.inference_mode()
     def predict(self, inputs: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         """Model outputs for ``inputs`` on this process (no sharding)."""
-        model = unwrap(self.model)
-        model.eval()
-        size = batch_size or self.eval_batch_size
-        outputs = [self._forward(model, inputs[i:i + size].to(self.device)).float()
-                   for i in range(0, len(inputs), size)]
-        return torch.cat(outputs) if outputs else torch.empty(0)
+        return predict(self.model, inputs, batch_size or self.eval_batch_size, self.device, self.autocast,
+                       self.memory_format)
 
     def _forward(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         if self.memory_format is not None and inputs.dim() == 4:

@@ -18,8 +18,9 @@ from mlprojects.estimators.neighbors import KNeighborsClassifier
 CLASSES = {cls.__name__: cls for cls in (KMeans, KNeighborsClassifier, LinearRegression, LogisticRegression)}
 
 
-def save(estimator: Any, path: str | Path) -> Path:
-    """Write a fitted estimator: arrays as tensors, everything else as JSON metadata."""
+def save(estimator: Any, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write a fitted estimator: arrays as tensors, everything else as JSON metadata (plus METADATA, such as
+    the preparation of its inputs, which ``load`` leaves to the caller)."""
     from safetensors.torch import save_file
 
     from mlprojects.engine.io import atomic_write
@@ -41,7 +42,8 @@ def save(estimator: Any, path: str | Path) -> Path:
             scalars[key] = value.item()
         else:
             scalars[key] = value
-    metadata = {"class": type(estimator).__name__, "kinds": json.dumps(kinds), "values": json.dumps(scalars)}
+    metadata = {**(metadata or {}), "class": type(estimator).__name__, "kinds": json.dumps(kinds),
+                "values": json.dumps(scalars)}
     return atomic_write(path, lambda temporary: save_file(tensors, temporary, metadata=metadata))
 
 

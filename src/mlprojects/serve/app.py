@@ -17,9 +17,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from mlprojects.data.digits import EmptyDrawing  # noqa: E402
 from mlprojects.errors import UserError  # noqa: E402
 from mlprojects.serve.predictor import DigitPredictor  # noqa: E402
-from mlprojects.serve.preprocess import EmptyDrawing  # noqa: E402
 
 BRUSH_PX = 48  # on the 800x800 canvas: a digit drawn ~500 px tall gets MNIST's stroke-to-height ratio
 VIEW_PX = 224  # the 28x28 model view, shown enlarged with hard pixel edges

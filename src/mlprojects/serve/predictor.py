@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mlprojects import registry, rundir
-from mlprojects.serve.preprocess import to_mnist
+from mlprojects.data.digits import to_mnist
 
 APP = "digits"
 FIRST_PROJECT = "mnist-mlp"  # trained when there is no run to serve

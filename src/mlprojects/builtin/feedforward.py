@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from mlprojects import plots
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.data import tables
+from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.nn import MLP, Rescale
 from mlprojects.nn.mlp import ACTIVATIONS
@@ -55,6 +57,8 @@ def _as_tensors(X: np.ndarray, y: np.ndarray, regression: bool) -> TensorData:
 
 class _RegressionProject(Project):
     """A network predicting one number: squared-error loss, mean absolute error as its metric."""
+
+    inputs = "table"
 
     def network(self, cfg) -> MLP:
         raise NotImplementedError
@@ -118,7 +122,9 @@ class NonlinearRegression(_RegressionProject):
         y = quadratic(x) + rng.normal(0, cfg.noise, cfg.n_points)
         order = rng.permutation(cfg.n_points)
         train, test = np.sort(order[:cfg.n_train]), np.sort(order[cfg.n_train:])
-        return Prepared(_as_tensors(x[train, None], y[train], True), _as_tensors(x[test, None], y[test], True))
+        prep = TablePrep(["x"], "y")
+        return Prepared(_as_tensors(x[train, None], y[train], True), _as_tensors(x[test, None], y[test], True),
+                        preparation=prep, raw_test=test_frame(prep, x[test, None], y[test]))
 
     def network(self, cfg: NonlinearConfig) -> MLP:
         return MLP(1, (cfg.hidden,), 1, cfg.activation)
@@ -160,24 +166,12 @@ class AutoMpgConfig(TrainConfig):
         _check_split(self)
 
 
-def auto_mpg_features(frame, train_rows: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-    """Numeric columns (0 horsepower = missing, filled with the training median), standardised with
-    training statistics, then ``origin`` one-hot. Returns the matrix and the statistics used."""
-    numeric = frame[list(AUTO_MPG_NUMERIC)].to_numpy(dtype=np.float64).copy()
-    horsepower = numeric[:, AUTO_MPG_NUMERIC.index("horsepower")]
-    missing = horsepower <= 0
-    fill = float(np.median(horsepower[train_rows][~missing[train_rows]]))
-    horsepower[missing] = fill
-    mean, scale = numeric[train_rows].mean(0), numeric[train_rows].std(0)
-    scale[scale == 0] = 1.0
-    origin = frame["origin"].to_numpy().astype(int)
-    if not set(origin) <= {1, 2, 3}:
-        raise ValueError(f"origin must be 1, 2 or 3; found {sorted(set(origin) - {1, 2, 3})}")
-    onehot = np.eye(3)[origin - 1]
-    return np.hstack([(numeric - mean) / scale, onehot]), {
-        "horsepower_missing": int(missing.sum()), "horsepower_fill": fill,
-        "feature_mean": mean.tolist(), "feature_scale": scale.tolist(),
-        "features": list(AUTO_MPG_NUMERIC) + [f"origin_{o}" for o in ORIGINS]}
+def auto_mpg_preparation(train: pd.DataFrame) -> TablePrep:
+    """Numeric columns (0 horsepower = unknown, filled with the training median), standardised with
+    training statistics, then ``origin`` one-hot (1 usa, 2 europe, 3 japan)."""
+    prep = TablePrep(list(AUTO_MPG_NUMERIC), "mpg", one_hot={"origin": [1.0, 2.0, 3.0]},
+                     missing_at_most={"horsepower": 0.0})
+    return prep.fitted(train)
 
 
 class AutoMpg(_RegressionProject):
@@ -190,11 +184,16 @@ class AutoMpg(_RegressionProject):
         frame = tables.load("auto-mpg")
         train_rows, test_rows = train_test_split(np.arange(len(frame)), test_size=cfg.test_fraction,
                                                  random_state=cfg.seed)
-        X, meta = auto_mpg_features(frame, train_rows)
-        y = frame["mpg"].to_numpy(dtype=np.float64)
-        meta["names"] = frame["name"].to_numpy()[test_rows].tolist()
-        return Prepared(_as_tensors(X[train_rows], y[train_rows], True), _as_tensors(X[test_rows], y[test_rows], True),
-                        meta)
+        train, test = frame.iloc[train_rows], frame.iloc[test_rows]
+        prep = auto_mpg_preparation(train)
+        meta = {"horsepower_missing": int((frame["horsepower"] <= 0).sum()), "horsepower_fill": prep.fill["horsepower"],
+                "feature_mean": prep.mean, "feature_scale": prep.scale,
+                "features": list(AUTO_MPG_NUMERIC) + [f"origin_{o}" for o in ORIGINS],
+                "names": test["name"].tolist()}
+        raw_test = test[["name", *prep.inputs, "mpg"]].reset_index(drop=True)
+        return Prepared(_as_tensors(prep.transform(train), train["mpg"].to_numpy(dtype=np.float64), True),
+                        _as_tensors(prep.transform(test), test["mpg"].to_numpy(dtype=np.float64), True), meta,
+                        prep, raw_test)
 
     def network(self, cfg: AutoMpgConfig) -> MLP:
         return MLP(len(AUTO_MPG_NUMERIC) + len(ORIGINS), cfg.widths if cfg.model == "mlp" else (), 1, cfg.activation)
@@ -239,20 +238,22 @@ WINE_CLASSES = ["cultivar 1", "cultivar 2", "cultivar 3"]
 
 
 class Wine(Project):
+    inputs = "table"
     config_class = WineConfig
     smoke_settings = {"epochs": 3}
 
     def prepare(self, cfg: WineConfig) -> Prepared:
-        from mlprojects.projects.linear_models import split_and_standardize
+        from mlprojects.builtin.linear_models import split_and_standardize
 
         frame = tables.load("wine")
         labels = frame["Wine"].to_numpy().astype(int)
         if not set(labels) <= {1, 2, 3}:
             raise ValueError(f"wine classes must be 1, 2 or 3; found {sorted(set(labels) - {1, 2, 3})}")
-        table = split_and_standardize(frame[list(tables.WINE_FEATURES)].to_numpy(dtype=np.float64), labels - 1,
-                                      cfg.test_fraction, cfg.seed, stratify=True)
+        frame["Wine"] = [WINE_CLASSES[label - 1] for label in labels]
+        prep = TablePrep(list(tables.WINE_FEATURES), "Wine", "classification", WINE_CLASSES)
+        table = split_and_standardize(frame, prep, labels - 1, cfg.test_fraction, cfg.seed, stratify=True)
         return Prepared(_as_tensors(table.X_train, table.y_train, False),
-                        _as_tensors(table.X_test, table.y_test, False), table.meta)
+                        _as_tensors(table.X_test, table.y_test, False), table.meta, prep, table.raw_test)
 
     def build_model(self, cfg: WineConfig) -> MLP:
         widths = cfg.widths if cfg.model == "mlp" else ()

@@ -25,12 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlprojects.builtin.mnist_mlp import MnistMLP
 from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
 from mlprojects.data import images
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.nn.convnets import BookCifarNet, LeNet, ResNet9
 from mlprojects.project import Prepared
-from mlprojects.projects.mnist_mlp import MnistMLP
 
 # --- mnist-cnn ---------------------------------------------------------------------------------
 
@@ -70,6 +70,9 @@ class MnistCNN(MnistMLP):
 
     def images_to_inputs(self, cfg: MnistCNNConfig, pixels: np.ndarray) -> torch.Tensor:
         return images.to_model_input(pixels, flatten=False)
+
+    def image_preparation(self, cfg: MnistCNNConfig) -> dict:
+        return {**super().image_preparation(cfg), "input_shape": "N,1,28,28"}
 
     def loss_fn(self, cfg: MnistCNNConfig):
         return F.cross_entropy
@@ -134,7 +137,8 @@ class Cifar10CNN(MnistMLP):
         train = TensorData(cifar_inputs(train_images), torch.from_numpy(train_labels))
         test = TensorData(cifar_inputs(splits.test_images), torch.from_numpy(splits.test_labels))
         return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
-                                      "test_images": splits.test_images})
+                                      "test_images": splits.test_images},
+                        raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))
 
     def build_model(self, cfg: Cifar10Config) -> nn.Module:
         return ResNet9(10, cfg.width) if cfg.net == "resnet9" else BookCifarNet(10)
@@ -146,6 +150,23 @@ class Cifar10CNN(MnistMLP):
 
     def images_to_inputs(self, cfg: Cifar10Config, pixels: np.ndarray) -> torch.Tensor:
         return cifar_inputs(pixels)
+
+    def image_preparation(self, cfg: Cifar10Config) -> dict:
+        return {"pixels": "uint8 32x32 RGB", "divide_by": 255, "minus_mean": list(CIFAR_MEAN),
+                "over_std": list(CIFAR_STD), "input_shape": "N,3,32,32"}
+
+    def image_pixels(self, cfg: Cifar10Config, image) -> np.ndarray:
+        """Any photograph -> uint8 (32, 32, 3) RGB, resized (Lanczos, aspect ratio not kept) when it is
+        another size, as CIFAR-10's own images were made."""
+        from PIL import Image
+
+        from mlprojects.data.digits import as_array
+
+        array = as_array(image)
+        picture = Image.fromarray(array).convert("RGB")
+        if picture.size != (32, 32):
+            picture = picture.resize((32, 32), Image.LANCZOS)
+        return np.asarray(picture, dtype=np.uint8)
 
     def loss_fn(self, cfg: Cifar10Config):
         return F.cross_entropy

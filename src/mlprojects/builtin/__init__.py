@@ -8,7 +8,7 @@ instance), then add its entry here.
 from mlprojects.registry import Entry, Published, register
 
 _BOOK = "Bonnin, Building ML Projects with TensorFlow"
-_HERE = "mlprojects.projects"
+_HERE = "mlprojects.builtin"
 
 # which way the figures of each family of projects are better (losses and time: mlprojects.rundir)
 CLASSIFIER = {"test_accuracy": "max", "train_accuracy": "max", "worst_class_accuracy": "max"}

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlprojects import plots
+from mlprojects.builtin.rings import RingsConfig
 from mlprojects.config import positive, setting
 from mlprojects.data import synthetic
+from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.project import EstimatorProject, Table
-from mlprojects.projects.rings import RingsConfig
 
 
 @dataclass
@@ -41,7 +42,8 @@ class KnnCircles(EstimatorProject):
     def prepare(self, cfg: KnnCirclesConfig) -> Table:
         X, y = synthetic.circles(cfg.n_samples, cfg.noise, cfg.factor, cfg.seed)
         cut = int(cfg.n_samples * (1 - cfg.test_fraction))  # the book's split: already shuffled
-        return Table(X[:cut], y[:cut], X[cut:], y[cut:])
+        prep = TablePrep(["x1", "x2"], "ring", "classification")
+        return Table(X[:cut], y[:cut], X[cut:], y[cut:], preparation=prep, raw_test=test_frame(prep, X[cut:], y[cut:]))
 
     def build_estimator(self, cfg: KnnCirclesConfig, device: str):
         from mlprojects.estimators import KNeighborsClassifier

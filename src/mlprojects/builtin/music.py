@@ -159,6 +159,9 @@ class BachCharRNN(Project):
     def build_model(self, cfg: CharRNNConfig) -> CharRNN:
         return CharRNN(len(self.vocabulary(cfg)), cfg.embedding, cfg.hidden, cfg.layers)
 
+    def dynamic_dims(self, cfg: CharRNNConfig) -> dict[int, str]:
+        return {0: "batch", 1: "characters"}
+
     def model_for_run(self, cfg: CharRNNConfig, run_dir: Path) -> CharRNN:
         """The model of a finished run, sized by the vocabulary the run saved (the corpus is not read again);
         the vocabulary rides along as ``model.vocabulary``."""

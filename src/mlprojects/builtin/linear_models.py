@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mlprojects import plots
 from mlprojects.config import ProjectConfig, positive, setting
 from mlprojects.data import synthetic, tables
+from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.estimators.linear import GRADIENT_SOLVERS
 from mlprojects.project import EstimatorProject, Table
 
@@ -61,16 +63,22 @@ class LinearConfig(ProjectConfig):
             raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
 
 
-def split_and_standardize(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, stratify: bool) -> Table:
-    """Held-out split, then features scaled by the training split's mean and standard deviation only."""
+def split_and_standardize(frame: pd.DataFrame, prep: TablePrep, y: np.ndarray, test_fraction: float, seed: int,
+                          stratify: bool) -> Table:
+    """Held-out split, then PREP's columns scaled by the training split's mean and standard deviation only
+    (scikit-learn's StandardScaler); the preparation and the raw test rows travel with the table."""
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_fraction, random_state=seed,
-                                                        stratify=y if stratify else None)
-    scaler = StandardScaler().fit(X_train)
-    return Table(scaler.transform(X_train), y_train, scaler.transform(X_test), y_test,
-                 {"feature_mean": scaler.mean_.tolist(), "feature_scale": scaler.scale_.tolist()})
+    train_rows, test_rows, y_train, y_test = train_test_split(np.arange(len(frame)), y, test_size=test_fraction,
+                                                              random_state=seed, stratify=y if stratify else None)
+    train, test = frame.iloc[train_rows], frame.iloc[test_rows]
+    scaler = StandardScaler().fit(prep.numbers(train))
+    prep.mean, prep.scale = scaler.mean_.tolist(), scaler.scale_.tolist()
+    raw_test = test[prep.inputs].reset_index(drop=True)
+    raw_test[prep.target] = test[prep.target].to_numpy()
+    return Table(prep.transform(train), y_train, prep.transform(test), y_test,
+                 {"feature_mean": prep.mean, "feature_scale": prep.scale}, preparation=prep, raw_test=raw_test)
 
 
 class _LinearProject(EstimatorProject):
@@ -131,7 +139,8 @@ class LinregSynthetic(_LinearProject):
         args = (cfg.n_samples, cfg.slope, cfg.intercept, cfg.noise)
         X, y = synthetic.noisy_line(*args, seed=cfg.seed)
         X_test, y_test = synthetic.noisy_line(*args, seed=cfg.seed + 1)  # fresh noise on the same line
-        return Table(X, y, X_test, y_test)
+        prep = TablePrep(["x"], "y")
+        return Table(X, y, X_test, y_test, preparation=prep, raw_test=test_frame(prep, X_test, y_test))
 
     def estimator_options(self, cfg) -> dict[str, Any]:
         return {"record_path": cfg.solver != cfg.exact_solver}
@@ -170,8 +179,8 @@ class LinregBoston(_LinearProject):
     def prepare(self, cfg: BostonConfig) -> Table:
         frame = tables.load("boston")
         features = [c for c in frame.columns if c != "MEDV"]
-        table = split_and_standardize(frame[features].to_numpy(), frame["MEDV"].to_numpy(), cfg.test_fraction,
-                                      cfg.seed, stratify=False)
+        table = split_and_standardize(frame, TablePrep(features, "MEDV"), frame["MEDV"].to_numpy(),
+                                      cfg.test_fraction, cfg.seed, stratify=False)
         table.meta["features"] = features
         return table
 
@@ -240,8 +249,8 @@ class LogregChd(_LogisticProject):
 
     def prepare(self, cfg: ChdConfig) -> Table:
         frame = tables.load("chd")
-        return split_and_standardize(frame[["age"]].to_numpy(), frame["chd"].to_numpy().astype(int),
-                                     cfg.test_fraction, cfg.seed, stratify=True)
+        return split_and_standardize(frame, TablePrep(["age"], "chd", "classification"),
+                                     frame["chd"].to_numpy().astype(int), cfg.test_fraction, cfg.seed, stratify=True)
 
     def report(self, run_dir: Path, cfg: ChdConfig, estimator, data: Table) -> dict[str, Any]:
         exact = self.exact(cfg, data)
@@ -270,8 +279,8 @@ class SoftmaxIris(_LogisticProject):
 
     def prepare(self, cfg: IrisConfig) -> Table:
         frame = tables.load("iris")
-        return split_and_standardize(frame[list(tables.IRIS_FEATURES)].to_numpy(), frame["species"].to_numpy(),
-                                     cfg.test_fraction, cfg.seed, stratify=True)
+        return split_and_standardize(frame, TablePrep(list(tables.IRIS_FEATURES), "species", "classification"),
+                                     frame["species"].to_numpy(), cfg.test_fraction, cfg.seed, stratify=True)
 
     def fit(self, cfg: IrisConfig, estimator, data: Table):
         if not cfg.grid_search:

@@ -20,17 +20,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mlprojects import plots
+from mlprojects.builtin.feedforward import absolute_error_sum
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.data import tables
+from mlprojects.data.preparation import SeriesPrep
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
 from mlprojects.project import Prepared, Project
-from mlprojects.projects.feedforward import absolute_error_sum
 
 DAY = 96  # readings per day at 15 minutes
 BOOK_OFFSET, BOOK_FACTOR = 147.0, 339.0
@@ -140,6 +142,7 @@ class LSTMForecaster(nn.Module):
 
 
 class EnergyLSTM(Project):
+    inputs = "series"
     config_class = EnergyConfig
     smoke_settings = {"epochs": 2, "hidden": 8, "window": 8, "stride": 50}
 
@@ -161,9 +164,12 @@ class EnergyLSTM(Project):
         train = windows(scaled, 0, a, cfg.window, cfg.horizon, cfg.stride)
         test = windows(scaled, b, len(series), cfg.window, cfg.horizon)
         test_targets = np.arange(max(b, cfg.window + cfg.horizon - 1), len(series))
+        first_input = test_targets[0] - cfg.window - cfg.horizon + 1
+        raw_test = pd.DataFrame({cfg.column: series[first_input:]})  # the test targets and the windows before them
         return Prepared(train, test, {"series": series, "offset": offset, "factor": factor, "splits": (a, b),
                                       "val": windows(scaled, a, b, cfg.window, cfg.horizon),
-                                      "test_targets": test_targets})
+                                      "test_targets": test_targets},
+                        SeriesPrep(cfg.column, offset, factor, cfg.window, cfg.horizon), raw_test)
 
     def validation(self, cfg: EnergyConfig, data: Prepared) -> TensorData:
         return data.meta["val"]

@@ -19,10 +19,11 @@ from typing import Any, Literal
 import numpy as np
 
 from mlprojects import plots
+from mlprojects.builtin.rings import RingsConfig
 from mlprojects.config import ProjectConfig, non_negative, positive, setting
 from mlprojects.data import synthetic
+from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.project import EstimatorProject, Table
-from mlprojects.projects.rings import RingsConfig
 
 
 @dataclass
@@ -62,9 +63,6 @@ class _KMeansProject(EstimatorProject):
 
         return KMeans(cfg.k, init=cfg.init, max_iter=cfg.max_iter, tol=cfg.tol, random_state=cfg.seed, device=device)
 
-    def features(self, cfg, points: np.ndarray) -> np.ndarray:
-        return points
-
     def fit(self, cfg: KMeansConfig, estimator, data: Table):
         return estimator.fit(self.features(cfg, data.X_train))
 
@@ -90,7 +88,8 @@ class KMeansBlobs(_KMeansProject):
     def prepare(self, cfg: BlobsConfig) -> Table:
         X, y = synthetic.blobs(cfg.n_samples, cfg.std, cfg.seed)
         X_test, y_test = synthetic.blobs(cfg.n_samples, cfg.std, cfg.seed + 1)  # fresh points, same blobs
-        return Table(X, y, X_test, y_test)
+        prep = TablePrep(["x1", "x2"], "blob", "clustering")
+        return Table(X, y, X_test, y_test, preparation=prep, raw_test=test_frame(prep, X_test, y_test))
 
     def build_estimator(self, cfg: BlobsConfig, device: str):
         from mlprojects.estimators import KMeans
@@ -127,10 +126,16 @@ class KMeansCircles(_KMeansProject):
     def prepare(self, cfg: CirclesConfig) -> Table:
         X, y = synthetic.circles(cfg.n_samples, cfg.noise, cfg.factor, cfg.seed)
         X_test, y_test = synthetic.circles(cfg.n_samples, cfg.noise, cfg.factor, cfg.seed + 1)
-        return Table(X, y, X_test, y_test)
+        prep = TablePrep(["x1", "x2"], "ring", "clustering")
+        return Table(X, y, X_test, y_test, preparation=prep, raw_test=test_frame(prep, X_test, y_test))
 
-    def features(self, cfg: CirclesConfig, points: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(points, axis=1, keepdims=True) if cfg.features == "radius" else points
+    def features(self, cfg: CirclesConfig, points):
+        """The points, or their radius (an array, or a tensor inside an exported model)."""
+        if cfg.features != "radius":
+            return points
+        if isinstance(points, np.ndarray):
+            return np.linalg.norm(points, axis=1, keepdims=True)
+        return points.norm(dim=1, keepdim=True)
 
     def report(self, run_dir: Path, cfg: CirclesConfig, estimator, data: Table) -> dict[str, Any]:
         ring_means = np.stack([data.X_train[data.y_train == ring].mean(0) for ring in (0, 1)])

@@ -66,7 +66,9 @@ class FineTune(Project):
     """What both fine-tuning projects share: a model and two files from the settings, labels from
     the training file, truncation counted, the result written with ``save_pretrained``."""
 
+    inputs = "text"
     auto_class = ""  # the transformers Auto class of the head
+    text_task = ""  # the task of `mlprojects nlp run` that applies a finished run's model
     usage = ""
 
     def labels(self, cfg) -> list[str]:
@@ -104,6 +106,17 @@ class FineTune(Project):
                                id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
         return SequenceClassifier(hf_model)
 
+    def dynamic_dims(self, cfg) -> dict[int, str]:
+        """Inputs (N, 2, L): token ids and attention mask of any number of texts of any length."""
+        return {0: "batch", 2: "tokens"}
+
+    def model_for_run(self, cfg, run_dir: Path) -> SequenceClassifier:
+        """The fine-tuned model as save_pretrained wrote it (the pretrained model it started from may be gone)."""
+        from mlprojects.nlp import hub
+
+        hf_model, _ = hub.load(str(Path(run_dir) / "model"), self.auto_class)
+        return SequenceClassifier(hf_model)
+
     def save(self, run_dir: Path, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         """The model and tokenizer as save_pretrained writes them, and the learning curves."""
         from mlprojects import plots
@@ -121,6 +134,7 @@ class TextClassify(FineTune):
     # plus what its entry needs (model, train, eval): the tests write them, a user gives them
     smoke_settings: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 0.005}
     auto_class = "AutoModelForSequenceClassification"
+    text_task = "text-classification"
     usage = "mlprojects nlp finetune-classify --model M --train train.csv --eval eval.csv"
 
     def labels(self, cfg: TextClassifyConfig) -> list[str]:

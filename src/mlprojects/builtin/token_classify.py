@@ -17,11 +17,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from mlprojects.builtin.text_classify import FineTune, FineTuneConfig
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
 from mlprojects.nlp.entities import IGNORE
 from mlprojects.project import Prepared
-from mlprojects.projects.text_classify import FineTune, FineTuneConfig
 
 
 @dataclass
@@ -50,6 +50,7 @@ class TokenClassify(FineTune):
     # plus what its entry needs (model, train, eval): the tests write them, a user gives them
     smoke_settings: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 0.005}
     auto_class = "AutoModelForTokenClassification"  # logits (N, L, tags) through the same wrapper
+    text_task = "ner"
     usage = "mlprojects nlp finetune-tokens --model M --train train.conll --eval eval.conll"
 
     def labels(self, cfg: TokenClassifyConfig) -> list[str]:

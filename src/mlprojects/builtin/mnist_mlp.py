@@ -58,6 +58,7 @@ def softmax_mse(outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "
 
 
 class MnistMLP(Project):
+    inputs = "image"
     config_class = MnistMLPConfig
     smoke_settings = {"epochs": 2, "widths": "64,64"}
 
@@ -66,7 +67,8 @@ class MnistMLP(Project):
         train = TensorData(self.images_to_inputs(cfg, splits.train_images), torch.from_numpy(splits.train_labels))
         test = TensorData(self.images_to_inputs(cfg, splits.test_images), torch.from_numpy(splits.test_labels))
         return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
-                                      "test_images": splits.test_images})
+                                      "test_images": splits.test_images},
+                        raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))
 
     def build_model(self, cfg: MnistMLPConfig) -> MLP:
         return MLP(28 * 28, cfg.widths, len(images.CLASS_NAMES[cfg.data]), cfg.activation, cfg.dropout, cfg.init)
@@ -77,6 +79,17 @@ class MnistMLP(Project):
     def images_to_inputs(self, cfg: MnistMLPConfig, pixels: np.ndarray) -> torch.Tensor:
         """uint8 (N, 28, 28) MNIST-form pixels -> what this model was trained on."""
         return images.to_model_input(pixels, flatten=True)
+
+    def image_preparation(self, cfg: MnistMLPConfig) -> dict:
+        """How raw pixels become this model's input, for an exported model's consumers."""
+        return {"pixels": "uint8 28x28 grayscale, ink high, digit centred by mass (MNIST's form)", "divide_by": 255,
+                "input_shape": "N,784 (rows of pixels, flattened)"}
+
+    def image_pixels(self, cfg: MnistMLPConfig, image) -> np.ndarray:
+        """Any image of a digit -> MNIST's own form, as the digit app prepares a drawing."""
+        from mlprojects.data.digits import to_mnist
+
+        return to_mnist(image)
 
     def loss_fn(self, cfg: MnistMLPConfig):
         return F.cross_entropy if cfg.loss == "cce" else softmax_mse

@@ -1,0 +1,52 @@
+"""``mlprojects predict`` and ``mlprojects export``: use what a run trained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="write the predictions to this CSV file  [default: print them]")
+@click.option("--top-k", type=click.IntRange(min=1), default=3, help="image projects: labels per image")
+@click.option("--backtest", is_flag=True,
+              help="forecasting projects: a forecast for every reading of the file, beside the reading")
+def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int, backtest: bool) -> None:
+    """Apply the finished run RUN_DIR to INPUTS: a CSV of the training columns (tabular projects), image files
+    or folders (image projects), a CSV of recent readings (forecasting), or texts and text files (fine-tuned
+    transformers). Writes CSV: the inputs, then the predictions."""
+    from mlprojects import rundir
+    from mlprojects.predict import predict as apply
+    from mlprojects.predict import write
+
+    run = rundir.load(run_dir)
+    if run.project.inputs == "series" and len(inputs) > 1:
+        raise click.UsageError("a forecast reads one CSV of readings")
+    table = apply(run, inputs[0] if run.project.inputs == "series" else list(inputs), top_k=top_k,
+                  backtest=backtest)
+    write(table, out, click.echo)
+    if out is not None:
+        click.echo(f"{len(table)} predictions written to {out}")
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["onnx", "pt2"]), default="onnx",
+              help="onnx (onnxruntime and other runtimes) or pt2 (torch.export, loadable with torch alone)")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="the file  [default: RUN_DIR/model.FORMAT]")
+def export(run_dir: Path, fmt: str, out: Path | None) -> None:
+    """Export the model of the finished run RUN_DIR, checked on the run's test split before it is kept."""
+    from mlprojects import rundir
+    from mlprojects.export import export as write
+
+    result = write(rundir.load(run_dir), fmt, out)
+    click.echo(f"{result['path']}: checked on {result['checked_rows']} test rows against PyTorch, largest "
+               f"difference {result['largest_difference']:.1e}, same class for {result['same_class']:.0%}")
+
+
+COMMANDS = (predict, export)  # added to the mlprojects group by mlprojects.cli

@@ -1,0 +1,171 @@
+"""How a table's columns become a model's inputs, saved with the model so that prediction prepares new
+rows exactly as training prepared the training rows.
+
+A :class:`TablePrep` holds the input columns and the statistics taken from the training split only:
+the values that stand for "unknown" and what fills them (auto-mpg's horsepower 0, filled with the
+training median), the mean and scale of the numeric columns (standardisation), and the categories of
+one-hot columns. Projects build their training and test matrices with :meth:`TablePrep.transform`,
+and ``mlprojects predict`` calls the same method on a user's CSV; the object travels as JSON in the
+metadata of ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mlprojects.errors import UserError
+
+Task = Literal["regression", "classification", "clustering"]
+
+
+@dataclass
+class TablePrep:
+    columns: list[str]  # numeric input columns, in the order of the feature matrix
+    target: str = ""  # the column the model predicts (for output names; absent from new data)
+    task: Task = "regression"
+    classes: list[str] = field(default_factory=list)  # classification: the label of each class index
+    one_hot: dict[str, list[float]] = field(default_factory=dict)  # column -> categories, appended in order
+    mean: list[float] | None = None  # standardisation of the numeric columns (training statistics)
+    scale: list[float] | None = None
+    missing_at_most: dict[str, float] = field(default_factory=dict)  # a value this low means "unknown"
+    fill: dict[str, float] = field(default_factory=dict)  # what replaces an unknown or empty value
+
+    kind = "table"
+
+    @property
+    def inputs(self) -> list[str]:
+        """Every column a CSV must have, in the training file's order."""
+        return list(self.columns) + list(self.one_hot)
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, **asdict(self)})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TablePrep:
+        return cls(**{key: value for key, value in data.items() if key != "kind"})
+
+    def fitted(self, frame: pd.DataFrame, standardize: bool = True) -> TablePrep:
+        """These columns with the fill values and standardisation taken from FRAME (the training rows):
+        unknown values are filled first, then the mean and the population standard deviation (a constant
+        column keeps scale 1)."""
+        numeric = self.numbers(frame, fill=False)
+        for index, column in enumerate(self.columns):
+            if column in self.missing_at_most:
+                known = numeric[:, index][numeric[:, index] > self.missing_at_most[column]]
+                self.fill[column] = float(np.median(known))
+        if standardize:
+            numeric = self.numbers(frame)
+            mean, scale = numeric.mean(0), numeric.std(0)
+            scale[scale == 0] = 1.0
+            self.mean, self.scale = mean.tolist(), scale.tolist()
+        return self
+
+    def numbers(self, frame: pd.DataFrame, source: str = "", fill: bool = True) -> np.ndarray:
+        """The numeric columns as float64 (n, len(columns)), unknown values filled; a column that is
+        missing, a cell that is not a number or an empty cell with nothing to fill it is a UserError."""
+        where = f"{source}: " if source else ""
+        self.check_columns(frame, where)
+        numeric = np.empty((len(frame), len(self.columns)), np.float64)
+        for index, column in enumerate(self.columns):
+            numeric[:, index] = _as_numbers(frame[column], column, where, self.fill.get(column) if fill else None)
+            if fill and column in self.missing_at_most:
+                unknown = numeric[:, index] <= self.missing_at_most[column]
+                numeric[unknown, index] = self.fill[column]
+        return numeric
+
+    def transform(self, frame: pd.DataFrame, source: str = "") -> np.ndarray:
+        """The feature matrix (float64) of FRAME's rows: numeric columns (filled, standardised), then each
+        one-hot column's indicators. Extra columns are ignored."""
+        where = f"{source}: " if source else ""
+        numeric = self.numbers(frame, source)
+        if self.mean is not None:
+            numeric = (numeric - np.asarray(self.mean)) / np.asarray(self.scale)
+        blocks = [numeric]
+        for column, categories in self.one_hot.items():
+            values = _as_numbers(frame[column], column, where, None)
+            unknown = ~np.isin(values, categories)
+            if unknown.any():
+                row = int(np.flatnonzero(unknown)[0])
+                raise UserError(f"{where}column {column} row {row + 1}: {_shown(frame[column].iloc[row])} is not "
+                                f"one of {', '.join(f'{c:g}' for c in categories)}")
+            blocks.append((values[:, None] == np.asarray(categories)[None, :]).astype(np.float64))
+        return np.hstack(blocks)
+
+    def check_columns(self, frame: pd.DataFrame, where: str = "") -> None:
+        found = [str(column) for column in frame.columns]
+        for column in self.inputs:
+            if column not in found:
+                close = difflib.get_close_matches(column, found, n=1, cutoff=0.5)
+                hint = f" (the closest is {close[0]!r})" if close else ""
+                raise UserError(f"{where}no column {column!r}{hint}; the model needs the columns "
+                                f"{', '.join(self.inputs)}")
+
+
+def _shown(value: Any) -> str:
+    """A cell as a user wrote it: text quoted, numbers plain (not NumPy's repr)."""
+    return repr(value) if isinstance(value, str) else repr(value.item() if hasattr(value, "item") else value)
+
+
+def _as_numbers(values: pd.Series, column: str, where: str, fill: float | None) -> np.ndarray:
+    numbers = np.array(pd.to_numeric(values, errors="coerce"), dtype=np.float64)  # a writable copy
+    broken = np.isnan(numbers) & values.notna().to_numpy() & (values.astype(str).str.strip() != "").to_numpy()
+    if broken.any():
+        row = int(np.flatnonzero(broken)[0])
+        raise UserError(f"{where}column {column} row {row + 1}: {_shown(values.iloc[row])} is not a number")
+    empty = np.isnan(numbers)
+    if empty.any():
+        if fill is None:
+            raise UserError(f"{where}column {column} row {int(np.flatnonzero(empty)[0]) + 1} is empty; give a number")
+        numbers[empty] = fill
+    if not np.isfinite(numbers).all():
+        row = int(np.flatnonzero(~np.isfinite(numbers))[0])
+        raise UserError(f"{where}column {column} row {row + 1}: {_shown(values.iloc[row])} is not a finite number")
+    return numbers
+
+
+@dataclass
+class SeriesPrep:
+    """A forecaster's inputs: the series column, its scaling (x -> (x - offset) / factor), the window
+    the model reads and how far ahead it forecasts."""
+
+    column: str
+    offset: float
+    factor: float
+    window: int
+    horizon: int
+    residual: bool = False
+
+    kind = "series"
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, **asdict(self)})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeriesPrep:
+        return cls(**{key: value for key, value in data.items() if key != "kind"})
+
+
+PREPARATIONS = {TablePrep.kind: TablePrep, SeriesPrep.kind: SeriesPrep}
+
+
+def from_json(text: str | None):
+    """The preparation a model was saved with, or None."""
+    if not text:
+        return None
+    data = json.loads(text)
+    return PREPARATIONS[data["kind"]].from_dict(data)
+
+
+def test_frame(prep: TablePrep, X: np.ndarray, y: np.ndarray | None) -> pd.DataFrame:
+    """Raw rows (before any preparation) as a user's CSV would hold them: the input columns, then the target."""
+    frame = pd.DataFrame(X, columns=prep.inputs)
+    if y is not None and prep.target:
+        frame[prep.target] = [prep.classes[int(v)] for v in y] if prep.task == "classification" and prep.classes \
+            and np.issubdtype(np.asarray(y).dtype, np.integer) else y
+    return frame

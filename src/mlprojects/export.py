@@ -1,0 +1,264 @@
+"""``mlprojects export RUN --format onnx|pt2``: a finished run's model for another runtime.
+
+- ONNX, through PyTorch's exporter (``torch.onnx.export(..., dynamo=True)``), with a dynamic batch
+  dimension (and a dynamic length for token and character sequences), and in the model's metadata
+  properties what a consumer needs: the project, the input and output names and shapes, the labels of
+  the classes, and the preparation of raw inputs (columns, fill values, standardisation; pixel scaling
+  and normalisation constants). The file is checked with onnxruntime before it is kept: on the run's
+  test split, outputs within 1e-4 (relative to their size where above 1) of PyTorch's, and the same
+  predicted class for every row.
+- ``pt2``, through ``torch.export``: ``torch.export.load(path).module()`` runs it with torch alone,
+  without this package. Checked the same way.
+
+The fitted estimators are exported as the small torch modules their predictions are (a linear map; a
+sigmoid or softmax over one; the nearest centre; the votes of the nearest training points), checked
+against the estimator itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlprojects.errors import UserError
+from mlprojects.rundir import Run
+
+FORMATS = ("onnx", "pt2")
+TOLERANCE = 1e-4
+
+
+@dataclass
+class Exportable:
+    module: Any  # torch.nn.Module in eval mode
+    test_inputs: Any  # a tensor: the run's test split, prepared
+    input_name: str
+    output_name: str
+    dynamic: dict[int, str]  # input dimension -> its name
+    classify: bool  # whether outputs are class scores (the same argmax is checked)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def exportable(run: Run) -> Exportable:
+    """What to export for RUN and the inputs to check it on; a project with no model is one UserError."""
+    import torch
+
+    project, cfg = run.project, run.cfg
+    if project.kind == "demo":
+        raise UserError(f"{run.name} is a demonstration: it has no model to export")
+    data = project.prepare(cfg)
+    meta: dict[str, Any] = {"mlprojects.project": run.name}
+    if run.preparation is not None:
+        meta["preparation"] = json.loads(run.preparation.to_json())
+    if project.kind == "estimator":
+        return _estimator(run, data, meta)
+    inputs = data.test.inputs
+    classify = project.inputs in ("image", "text") or (project.inputs == "table" and run.preparation.task ==
+                                                       "classification")
+    try:
+        meta["labels"] = project.class_names(cfg)
+    except NotImplementedError:
+        pass
+    if project.inputs == "image":
+        meta["preparation"] = project.image_preparation(cfg)
+    dynamic = getattr(project, "dynamic_dims", lambda cfg: {0: "batch"})(cfg)
+    name = {"table": "features", "image": "pixels", "series": "window", "text": "tokens"}.get(project.inputs, "inputs")
+    meta["input"] = {"name": name, "shape": _shape(inputs, dynamic), "dtype": str(inputs.dtype).removeprefix("torch.")}
+    model = run.model.eval()
+    if getattr(cfg, "channels_last", False):
+        model = model.to(memory_format=torch.channels_last)
+    return Exportable(model, inputs, name, "scores" if classify else "prediction", dynamic, classify, meta)
+
+
+def _shape(inputs, dynamic: dict[int, str]) -> list:
+    return [dynamic.get(i, size) for i, size in enumerate(inputs.shape)]
+
+
+def _estimator(run: Run, data, meta: dict[str, Any]) -> Exportable:
+    import torch
+
+    from mlprojects.estimators import KMeans, KNeighborsClassifier, LinearRegression, LogisticRegression
+    from mlprojects.project import EstimatorProject
+
+    Linear, Logistic, Nearest, Votes, Then = _modules()
+    estimator, project, cfg = run.model, run.project, run.cfg
+    own_features = type(project).features is not EstimatorProject.features  # k-means on the radius
+    X = np.asarray(data.X_test if own_features else project.features(cfg, data.X_test), dtype=np.float32)
+    if isinstance(estimator, LinearRegression):
+        coef = torch.tensor(np.atleast_2d(estimator.coef_), dtype=torch.float32)
+        module, output, classify = Linear(coef, torch.tensor(np.atleast_1d(estimator.intercept_), dtype=torch.float32),
+                                           squeeze=np.ndim(estimator.coef_) == 1), "prediction", False
+    elif isinstance(estimator, LogisticRegression):
+        module = Logistic(torch.tensor(estimator.coef_, dtype=torch.float32),
+                           torch.tensor(estimator.intercept_, dtype=torch.float32))
+        output, classify = "probabilities", True
+        meta["labels"] = [str(c) for c in estimator.classes_]
+    elif isinstance(estimator, KMeans):
+        module = Nearest(torch.tensor(estimator.cluster_centers_, dtype=torch.float32))
+        output, classify = "cluster", False
+    elif isinstance(estimator, KNeighborsClassifier):
+        module = Votes(estimator._fit_X.float().cpu(), estimator._fit_y.cpu(), len(estimator.classes_),
+                        estimator.n_neighbors, estimator.weights)
+        output, classify = "probabilities", True
+        meta["labels"] = [str(c) for c in estimator.classes_]
+    else:
+        raise UserError(f"{run.name}: {type(estimator).__name__} cannot be exported")
+    if own_features:
+        module = Then(project, cfg, module)
+    inputs = torch.from_numpy(X)
+    meta["input"] = {"name": "features", "shape": ["batch", inputs.shape[1]], "dtype": "float32"}
+    return Exportable(module.eval(), inputs, "features", output, {0: "batch"}, classify, meta)
+
+
+@functools.lru_cache(maxsize=1)
+def _modules():
+    """The estimators' predictions as torch modules (built on first use: importing this file stays cheap)."""
+    import torch
+    from torch import nn
+
+    class Linear(nn.Module):
+        def __init__(self, coef, intercept, squeeze: bool):
+            super().__init__()
+            self.register_buffer("coef", coef)
+            self.register_buffer("intercept", intercept)
+            self.squeeze = squeeze
+
+        def forward(self, x):
+            out = x @ self.coef.T + self.intercept
+            return out[:, 0] if self.squeeze else out
+
+    class Logistic(Linear):
+        def __init__(self, coef, intercept):
+            super().__init__(coef, intercept, False)
+
+        def forward(self, x):
+            out = x @ self.coef.T + self.intercept
+            if out.shape[1] == 1:
+                positive = torch.sigmoid(out)
+                return torch.cat([1 - positive, positive], 1)
+            return out.softmax(1)
+
+    class Nearest(nn.Module):
+        def __init__(self, centres):
+            super().__init__()
+            self.register_buffer("centres", centres)
+
+        def forward(self, x):
+            return ((x[:, None, :] - self.centres[None]) ** 2).sum(2).argmin(1)
+
+    class Votes(nn.Module):
+        def __init__(self, points, labels, classes: int, k: int, weights: str):
+            super().__init__()
+            self.register_buffer("points", points)
+            self.register_buffer("one_hot", nn.functional.one_hot(labels, classes).float())
+            self.k, self.distance_weighted = k, weights == "distance"
+
+        def forward(self, x):
+            distances = ((x[:, None, :] - self.points[None]) ** 2).sum(2)
+            nearest, index = distances.topk(self.k, dim=1, largest=False)
+            votes = self.one_hot[index]  # (batch, k, classes)
+            if self.distance_weighted:
+                votes = votes / nearest.sqrt().clamp_min(1e-12)[..., None]
+            votes = votes.sum(1)
+            return votes / votes.sum(1, keepdim=True)
+
+    class Then(nn.Module):
+        """The project's feature step (k-means on the radius), then the estimator's module."""
+
+        def __init__(self, project, cfg, inner):
+            super().__init__()
+            self.project, self.cfg, self.inner = project, cfg, inner
+
+        def forward(self, x):
+            return self.inner(self.project.features(self.cfg, x))
+
+    return Linear, Logistic, Nearest, Votes, Then
+
+
+def export(run: Run, fmt: str = "onnx", out: str | Path | None = None) -> dict[str, Any]:
+    """Export RUN's model to FMT at OUT (default: RUN/model.onnx or RUN/model.pt2), checked before it is
+    kept; returns the path and the check's figures."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt}: one of {', '.join(FORMATS)}")
+    target = Path(out) if out is not None else run.path / f"model.{fmt}"
+    item = exportable(run)
+    handle, temporary = tempfile.mkstemp(dir=target.parent if target.parent.exists() else None, suffix=f".{fmt}")
+    os.close(handle)
+    try:
+        (_onnx if fmt == "onnx" else _pt2)(item, temporary)
+        figures = check(item, fmt, temporary)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return {"path": str(target), "format": fmt, **figures}
+
+
+def _dynamic_shapes(item: Exportable):
+    import torch
+
+    return ({index: torch.export.Dim(name, min=1) for index, name in item.dynamic.items()},)
+
+
+def _example(item: Exportable):
+    example = item.test_inputs[:2]
+    return example if len(example) == 2 else item.test_inputs.repeat(2, *([1] * (item.test_inputs.dim() - 1)))[:2]
+
+
+def _onnx(item: Exportable, path: str) -> None:
+    import warnings
+
+    import onnx
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(item.module, (_example(item),), dynamo=True, verbose=False,
+                                    input_names=[item.input_name], output_names=[item.output_name],
+                                    dynamic_shapes=_dynamic_shapes(item), optimize=True)
+    program.save(path)
+    model = onnx.load(path)
+    for key, value in item.metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.save(model, path)
+
+
+def _pt2(item: Exportable, path: str) -> None:
+    import torch
+
+    program = torch.export.export(item.module, (_example(item),), dynamic_shapes=_dynamic_shapes(item))
+    torch.export.save(program, path, extra_files={"mlprojects.json": json.dumps(item.metadata)})
+
+
+def check(item: Exportable, fmt: str, path: str) -> dict[str, Any]:
+    """The exported file against PyTorch on the test split: the largest difference and the class agreement."""
+    import torch
+
+    with torch.no_grad():
+        expected = item.module(item.test_inputs).float().numpy()
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        found = session.run(None, {item.input_name: item.test_inputs.numpy()})[0]
+    else:
+        with torch.no_grad():
+            found = torch.export.load(path).module()(item.test_inputs).float().numpy()
+    if expected.dtype.kind in "iu" or found.dtype.kind in "iu":  # cluster ids: equal or not
+        agreement = float(np.mean(found == expected))
+        worst = 0.0 if agreement == 1 else float("inf")
+    else:
+        worst = float(np.max(np.abs(found - expected) / np.maximum(1.0, np.abs(expected)), initial=0.0))
+        agreement = float(np.mean(found.argmax(-1) == expected.argmax(-1))) if item.classify else 1.0
+    if worst > TOLERANCE or agreement < 1:
+        raise UserError(f"the exported {fmt} model differs from PyTorch on the test split (largest difference "
+                        f"{worst:.2e}, same class for {agreement:.2%}); it was not kept")
+    return {"checked_rows": int(len(item.test_inputs)), "largest_difference": worst, "same_class": agreement}
