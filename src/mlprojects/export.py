@@ -112,8 +112,28 @@ def _estimator(run: Run, data, meta: dict[str, Any]) -> Exportable:
     if own_features:
         module = Then(project, cfg, module)
     inputs = torch.from_numpy(X)
+    _same_as_estimator(run.name, module, inputs, estimator, project.features(cfg, data.X_test), output)
     meta["input"] = {"name": "features", "shape": ["batch", inputs.shape[1]], "dtype": "float32"}
     return Exportable(module.eval(), inputs, "features", output, {0: "batch"}, classify, meta)
+
+
+def _same_as_estimator(name: str, module, inputs, estimator, X, output: str) -> None:
+    """The module predicts what the estimator predicts, on the test split (float32 against the estimator's
+    own precision: within 1e-4, the same class or cluster everywhere)."""
+    import torch
+
+    with torch.no_grad():
+        found = module.eval()(inputs).numpy()
+    expected = estimator.predict_proba(X) if output == "probabilities" else estimator.predict(X)
+    if output == "cluster" or output == "probabilities":
+        same = np.array_equal(found.argmax(1) if output == "probabilities" else found,
+                              np.asarray(expected).argmax(1) if output == "probabilities" else expected)
+    else:
+        same = True
+    close = output == "cluster" or np.allclose(found, expected, rtol=TOLERANCE, atol=TOLERANCE)
+    if not (same and close):
+        raise UserError(f"{name}: the exported form of {type(estimator).__name__} does not predict what it predicts "
+                        "on the test split; it was not exported")
 
 
 @functools.lru_cache(maxsize=1)
@@ -186,12 +206,22 @@ def export(run: Run, fmt: str = "onnx", out: str | Path | None = None) -> dict[s
     kept; returns the path and the check's figures."""
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        import importlib.util
+
+        missing = [name for name in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise UserError(f"ONNX export needs {', '.join(missing)}: pip install 'mlprojects[export]'")
     target = Path(out) if out is not None else run.path / f"model.{fmt}"
     item = exportable(run)
     handle, temporary = tempfile.mkstemp(dir=target.parent if target.parent.exists() else None, suffix=f".{fmt}")
     os.close(handle)
     try:
-        (_onnx if fmt == "onnx" else _pt2)(item, temporary)
+        try:
+            (_onnx if fmt == "onnx" else _pt2)(item, temporary)
+        except Exception as error:  # an operator the exporter cannot express: say which, in one line
+            first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+            raise UserError(f"{run.name} cannot be exported to {fmt}: {type(error).__name__}: {first}") from None
         figures = check(item, fmt, temporary)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temporary, target)
@@ -202,9 +232,12 @@ def export(run: Run, fmt: str = "onnx", out: str | Path | None = None) -> dict[s
 
 
 def _dynamic_shapes(item: Exportable):
+    """The batch dimension is dynamic; a length (tokens, characters) is dynamic where the model allows it
+    (an LSTM unrolled by torch.export fixes it to the example's)."""
     import torch
 
-    return ({index: torch.export.Dim(name, min=1) for index, name in item.dynamic.items()},)
+    return ({index: torch.export.Dim(name, min=1) if index == 0 else torch.export.Dim.AUTO
+             for index, name in item.dynamic.items()},)
 
 
 def _example(item: Exportable):
