@@ -9,9 +9,48 @@ import click
 from mlprojects.errors import UserError
 
 
-@click.group()
+class _RunOrApp(click.Group):
+    """``serve digits``, ``serve text``, or ``serve RUN_DIR``: a first word that is no app names a run."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "run", self.commands["run"], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_RunOrApp)
 def serve() -> None:
-    """Web apps over trained models (Gradio)."""
+    """Web apps over trained models (Gradio): `serve RUN_DIR` for any finished run, `serve digits` (the
+    sketchpad), `serve text` (the NLP tasks)."""
+
+
+@serve.command("run", context_settings={"show_default": True})
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface: use --auth)")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860)
+@click.option("--auth", default=None, help="USER:PASSWORD for the page and the API  [default: $MLPROJECTS_AUTH]")
+@click.option("--auth-file", type=click.Path(dir_okay=False, path_type=Path), help="a file holding USER:PASSWORD")
+def serve_run(run_dir: Path, host: str, port: int, auth: str | None, auth_file: Path | None) -> None:
+    """A page for the finished run RUN_DIR whose inputs fit its project (a form, an image, texts, a CSV), and
+    the same function as the API endpoint /predict."""
+    import os
+
+    from mlprojects import rundir
+
+    app = _app("run_app")
+    if auth_file is not None:
+        if not auth_file.is_file():
+            raise UserError(f"--auth-file {auth_file}: no such file")
+        credentials = app.parse_auth(auth_file.read_text(), f"--auth-file {auth_file}")
+    else:
+        credentials = app.parse_auth(auth or os.environ.get("MLPROJECTS_AUTH"),
+                                     "--auth" if auth else "MLPROJECTS_AUTH")
+    if host not in app.LOOPBACK and credentials is None:
+        click.echo(f"warning: listening on {host} without --auth: anyone who reaches this machine can use the "
+                   "model", err=True)
+    run = rundir.load(run_dir)
+    click.echo(f"serving {run.name} from {run.path} on http://{host}:{port} (uploads up to {app.MAX_UPLOAD})")
+    app.serve(run, host, port, credentials)
 
 
 @serve.command(context_settings={"show_default": True})
@@ -43,15 +82,15 @@ def text(text_model: str, host: str, port: int) -> None:
     app.serve(None, host, port, text_model=text_model)
 
 
-def _app():
+def _app(module: str = "app"):
+    """The web app's module (Gradio is an extra: without it, one line saying how to install it)."""
+    import importlib
+
     try:
-        from mlprojects.serve import (
-            app,
-            text,  # noqa: F401
-        )
+        importlib.import_module("mlprojects.serve.text")
+        return importlib.import_module(f"mlprojects.serve.{module}")
     except ImportError as error:
         raise UserError(f"the web app needs Gradio ({error.name} is missing): pip install 'mlprojects[web]'") from None
-    return app
 
 
 COMMANDS = (serve,)  # added to the mlprojects group by mlprojects.cli

@@ -1,0 +1,157 @@
+"""``mlprojects serve RUN``: a page and an API for any finished run, tested by function, over HTTP with
+gradio_client (with --auth), and in Chromium for a tabular and an image run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gradio")
+
+from PIL import Image  # noqa: E402
+from test_serve import CHROMIUM, _free_port, app_page  # noqa: E402
+
+from mlprojects import rundir  # noqa: E402
+from mlprojects.runner import run  # noqa: E402
+from mlprojects.serve import run_app  # noqa: E402
+
+AUTH = ("ada", "difference-engine")
+
+
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory) -> rundir.Run:
+    return rundir.load(run("wine", {"epochs": 30}, out=tmp_path_factory.mktemp("wine") / "run", progress=False))
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> rundir.Run:
+    folder = tmp_path_factory.mktemp("digits")
+    return rundir.load(run("mnist-mlp", {"epochs": 2, "widths": "64,64"}, out=folder / "run", progress=False))
+
+
+@pytest.fixture(scope="module")
+def wine_server(wine):
+    port = _free_port()
+    app = run_app.serve(wine, "127.0.0.1", port, AUTH, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def digits_server(digits):
+    port = _free_port()
+    app = run_app.serve(digits, "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def digit_file(folder: Path, index: int = 0) -> tuple[Path, str]:
+    from mlprojects.data import images
+
+    split = images.load("mnist-10k")
+    path = folder / f"digit{index}.png"
+    Image.fromarray(255 - np.kron(split.test_images[index], np.ones((6, 6), np.uint8))).save(path)
+    return path, str(split.test_labels[index])
+
+
+def test_each_kind_of_project_gets_its_page(wine, digits):
+    for finished, names in ((wine, {"predict", "predict_csv"}), (digits, {"predict"})):
+        app = run_app.build(finished)
+        assert names <= {dep.get("api_name") for dep in app.config["dependencies"]}
+
+
+def test_the_form_endpoint_over_http_needs_the_password_and_matches_predict(wine, wine_server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from mlprojects.predict import predict
+
+    raw = wine.project.prepare(wine.cfg).raw_test
+    row = raw[wine.preparation.inputs].iloc[0].tolist()
+    with pytest.raises(Exception, match="credentials were not provided"):
+        Client(wine_server, verbose=False)  # no password: no page, no API
+    client = Client(wine_server, verbose=False, auth=AUTH)
+    probabilities, message, full = client.predict(*row, api_name="/predict")
+    expected = predict(wine, raw.iloc[:1]).iloc[0]
+    assert probabilities["label"] == expected["predicted_Wine"] and expected["predicted_Wine"] in message
+    assert full["probability"] == pytest.approx(expected["probability"])
+
+    raw.to_csv(tmp_path / "rows.csv", index=False)
+    table, download = client.predict(handle_file(str(tmp_path / "rows.csv")), api_name="/predict_csv")
+    assert len(table["data"]) == len(raw) and Path(download).read_text().startswith("Alcohol,")
+    (tmp_path / "bad.csv").write_text("Alcohol,Ash\n1,2\n")
+    with pytest.raises(Exception, match="no column"):
+        client.predict(handle_file(str(tmp_path / "bad.csv")), api_name="/predict_csv")
+    (tmp_path / "big.csv").write_bytes(b"Alcohol\n" + b"1\n" * (6 * 1024 * 1024))  # 12 MB: over the limit
+    with pytest.raises(Exception, match="exceeds the maximum file size of 10485760 bytes"):
+        client.predict(handle_file(str(tmp_path / "big.csv")), api_name="/predict_csv")
+    assert client.predict(*row, api_name="/predict")[0]["label"] == expected["predicted_Wine"]  # still serving
+
+
+def test_an_image_run_over_http(digits_server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(digits_server, verbose=False)
+    hits = 0
+    for index in range(5):
+        path, label = digit_file(tmp_path, index)
+        probabilities, message, _ = client.predict(handle_file(str(path)), api_name="/predict")
+        assert len(probabilities["confidences"]) == 3 and probabilities["label"] in message
+        hits += probabilities["label"] == label
+    assert hits >= 4
+    (tmp_path / "fake.png").write_bytes(b"not an image")
+    with pytest.raises(Exception, match="not an image"):
+        client.predict(handle_file(str(tmp_path / "fake.png")), api_name="/predict")
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_a_real_browser_fills_the_form(wine_server):
+    from playwright.sync_api import sync_playwright  # noqa: F401  (app_page skips without it)
+
+    user, password = AUTH
+    with app_page(wine_server) as page:
+        page.locator("input[type=text]").first.fill(user)
+        page.locator("input[type=password]").fill(password)
+        page.keyboard.press("Enter")
+        field = page.locator("#field-Proline input").first
+        field.wait_for(state="visible", timeout=30_000)
+        field.fill("1500")
+        page.locator("#predict").click()
+        page.wait_for_function(
+            "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
+            timeout=30_000)
+        assert "cultivar" in page.locator("#message").inner_text()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_a_real_browser_uploads_an_image(digits_server, tmp_path):
+    path, label = digit_file(tmp_path, 0)
+    with app_page(digits_server) as page:
+        page.locator("#image input[type=file]").set_input_files(str(path))
+        page.wait_for_function(
+            "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
+            timeout=30_000)
+        assert page.locator("#message").inner_text().startswith(label)
+
+
+def test_listening_beyond_this_machine_without_a_password_warns(wine, tmp_path):
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "mlprojects", "serve", str(wine.path), "--host", "0.0.0.0",
+                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "MLPROJECTS_AUTH": ""})
+    try:
+        warning = process.stderr.readline().strip()
+        served = process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert warning == ("warning: listening on 0.0.0.0 without --auth: anyone who reaches this machine can use the "
+                       "model")
+    assert served.startswith(f"serving wine from {wine.path}") and "uploads up to 10mb" in served
+    bad = subprocess.run([sys.executable, "-m", "mlprojects", "serve", str(wine.path), "--auth", "nopassword"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --auth: write USER:PASSWORD (both non-empty)"
