@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -144,7 +145,10 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
         if annotation is float:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise UserError(_bad(name, value, "a finite number"))
+            return number
         if annotation is str:
             return str(value)
     except (ValueError, TypeError):

@@ -1,6 +1,11 @@
 """The one exception type for mistakes a user can fix; the CLI prints it as one line, exit code 2."""
 
 
+#: where the processes of `mlprojects run --nproc` leave a user error's exit code for the launcher, which
+#: exits with it (torchrun then reports no failure of its own: the one line the error printed is enough)
+EXIT_FILE = "MLPROJECTS_EXIT_FILE"
+
+
 class UserError(Exception):
     """Bad input: unknown project or setting, wrong value, missing or corrupt data.
 

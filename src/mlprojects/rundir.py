@@ -34,7 +34,7 @@ PLOTS, TENSORBOARD = "plots", "tensorboard"
 #: which way the figures the runner writes for every project are better (a project's entry declares its own)
 RUN_GOALS: dict[str, registry.Goal] = {"test_loss": "min", "val_loss": "min", "train_loss": "min",
                                        "train_samples_per_sec": "max", "duration_s": "min", "fit_seconds": "min"}
-State = Literal["done", "partial", "broken", "new"]
+State = Literal["done", "diverged", "partial", "broken", "new"]
 
 
 def read_settings(run_dir: str | Path) -> dict[str, Any]:
@@ -58,11 +58,30 @@ def is_complete(run_dir: str | Path) -> bool:
     return read_metrics(run_dir).get("completed") is True
 
 
+def diverged(run_dir: str | Path) -> dict[str, Any] | None:
+    """Where training diverged ({epoch, step, steps, loss}), or None: a diverged run is kept for inspection
+    (its settings, its history up to the last whole epoch, its last checkpoint) and is never complete."""
+    metrics = read_metrics(run_dir)
+    return metrics.get("diverged") if isinstance(metrics.get("diverged"), dict) else None
+
+
+def mark_diverged(run_dir: Path, epoch: int, step: int, steps: int, loss: float, epochs_completed: int,
+                  message: str) -> None:
+    from mlprojects.engine.io import write_json
+
+    write_json(run_dir / METRICS, {"completed": False, "diverged": {"epoch": epoch, "step": step, "steps": steps,
+                                                                    "loss": str(loss)},
+                                   "epochs_completed": epochs_completed, "message": message})
+
+
 def state(run_dir: str | Path) -> State:
-    """'done', 'partial' (it has a checkpoint to continue from), 'broken' (started, nothing to keep) or 'new'."""
+    """'done', 'diverged', 'partial' (it has a checkpoint to continue from), 'broken' (started, nothing to keep)
+    or 'new'."""
     run_dir = Path(run_dir)
     if is_complete(run_dir):
         return "done"
+    if diverged(run_dir):
+        return "diverged"
     if (run_dir / CHECKPOINT).is_file():
         return "partial"
     return "broken" if run_dir.exists() else "new"
@@ -156,6 +175,7 @@ def load(run_dir: str | Path, expect: str | tuple[str, ...] = ()) -> Run:
         raise UserError(f"{run_dir} is a {project.name} run; this needs a run of {' or '.join(expect)}")
     if project.kind == "demo":
         raise UserError(f"{run_dir} is a {project.name} run, a demonstration: it has no model to use")
+    refuse_diverged(run_dir)
     if not is_complete(run_dir):
         raise UserError(f"{run_dir}: the run did not complete; continue it (mlprojects run --resume {run_dir}) "
                         "or choose another")
@@ -180,6 +200,13 @@ def preparation(run_dir: Path):
 
     with safe_open(str(Path(run_dir) / WEIGHTS), framework="pt") as handle:
         return from_json((handle.metadata() or {}).get("preparation"))
+
+
+def refuse_diverged(run_dir: Path) -> None:
+    where = diverged(run_dir)
+    if where:
+        raise UserError(f"{run_dir} diverged (the loss became {where['loss']} at epoch {where['epoch']}, step "
+                        f"{where['step']}): it has no usable model; run it again with a lower lr or grad_clip")
 
 
 def newest(names: list[str] | tuple[str, ...], root: str | Path = "runs") -> Path | None:

@@ -23,8 +23,10 @@ from mlprojects.rundir import (
     WEIGHTS,
     default_out,
     fresh_run,
+    mark_diverged,
     open_run,
     read_settings,
+    refuse_diverged,
 )
 
 RESUMABLE = {"epochs", "early_stopping", "eval_batch_size"}
@@ -57,7 +59,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     from mlprojects.engine.callbacks import Checkpointer, EarlyStopping, HistoryWriter, ProgressBar, TensorBoardLogger
     from mlprojects.engine.io import write_json
     from mlprojects.engine.optim import build_optimizer, build_scheduler
-    from mlprojects.engine.trainer import Trainer
+    from mlprojects.engine.trainer import Diverged, Trainer
 
     overrides = dict(overrides or {})
     if resume is not None:
@@ -66,6 +68,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         project = registry.get(name)
         if project.kind != "trained":
             raise UserError(f"{resume}: {name} fits in one pass; there is nothing to resume, run it again")
+        refuse_diverged(Path(resume))
         changed = set(overrides) - RESUMABLE
         if changed:
             raise UserError(f"cannot change {', '.join(sorted(changed))} when resuming; "
@@ -134,8 +137,16 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
             for callback in callbacks:
                 callback.load_state_dict(state.get("callbacks", {}).get(type(callback).__name__, {}))
 
-        trainer.fit(train, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, val=val,
-                    start_epoch=start_epoch)
+        try:
+            trainer.fit(train, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, val=val,
+                        start_epoch=start_epoch)
+        except Diverged as error:
+            message = (f"{error}; try a lower lr (it is {cfg.lr:g}), --set grad_clip=1, or another optimizer "
+                       f"(it is {cfg.optimizer}); the run is kept in {run_dir}, marked as diverged")
+            if context.is_main:
+                mark_diverged(run_dir, error.epoch, error.step, error.steps, error.loss, len(trainer.history),
+                              message)
+            raise UserError(message) from None
         test = trainer.evaluate(data.test)
         if context.is_main:
             checkpoint.save_weights(run_dir / WEIGHTS, trainer.model, {"project": name, **model_metadata(data)})
@@ -182,13 +193,12 @@ def run_estimator(name: str, project, cfg, out: str | Path | None, device) -> Pa
 
 
 def _fit_estimator(run_dir: Path, project, cfg, device, started: float) -> Path:
-    import json
 
     import numpy as np
     import torch
 
     from mlprojects import estimators
-    from mlprojects.engine.io import write_json, write_text
+    from mlprojects.engine.io import dumps, write_json, write_text
 
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -199,7 +209,7 @@ def _fit_estimator(run_dir: Path, project, cfg, device, started: float) -> Path:
     fit_seconds = time.perf_counter() - fit_started
     history = [{"epoch": epoch, "loss": loss} for epoch, loss in enumerate(getattr(estimator, "loss_curve_", []), 1)]
     if len(history) > 1:  # an estimator trained in epochs: its loss curve, like a network's history
-        write_text(run_dir / HISTORY, "".join(json.dumps(row) + "\n" for row in history))
+        write_text(run_dir / HISTORY, "".join(dumps(row) + "\n" for row in history))
     test = project.evaluate(cfg, estimator, data)
     estimators.save(estimator, run_dir / WEIGHTS, {"project": project.name, **model_metadata(data)})
     extra = project.report(run_dir, cfg, estimator, data)

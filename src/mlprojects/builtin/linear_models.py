@@ -211,7 +211,7 @@ class ChdConfig(LinearConfig):
     epochs: int = setting(20, "full-batch steps (the book: 5 epochs x 4 repeated batches)")
     batch_size: int = setting(0, "samples per step; 0: the whole training set")
     test_fraction: float = setting(0.3, "fraction held out for testing, stratified")
-    C: float = setting(float("inf"), "inverse L2 penalty; inf: none, as the book")
+    C: float | None = setting(None, "inverse L2 penalty; none: no penalty, as the book")
 
     exact_solver = "lbfgs"
 
@@ -223,7 +223,7 @@ class IrisConfig(ChdConfig):
     epochs: int = setting(100, "the most iterations (L-BFGS) or epochs (gradient solvers)")
     batch_size: int = setting(16, "samples per step of the gradient solvers; 0: the whole training set")
     shuffle: bool = setting(True, "shuffle the samples every epoch")
-    C: float = setting(1.0, "inverse L2 penalty (scikit-learn's default 1.0); inf: none")
+    C: float | None = setting(1.0, "inverse L2 penalty (scikit-learn's default 1.0); none: no penalty")
     grid_search: bool = setting(False,
                                 "choose C by 5-fold cross-validation over a Pipeline (the book's skflow example)")
 
@@ -233,7 +233,7 @@ class _LogisticProject(_LinearProject):
 
     def estimator_options(self, cfg) -> dict[str, Any]:
         # gradient solvers run every epoch (the book's loop); L-BFGS stops at its gradient tolerance
-        return {"C": cfg.C, "tol": 1e-6 if cfg.solver == "lbfgs" else None}
+        return {"C": np.inf if cfg.C is None else cfg.C, "tol": 1e-6 if cfg.solver == "lbfgs" else None}
 
     def evaluate(self, cfg, estimator, data: Table) -> dict[str, Any]:
         from sklearn.metrics import log_loss

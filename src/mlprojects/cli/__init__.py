@@ -13,7 +13,7 @@ import warnings
 import click
 
 from mlprojects import __version__
-from mlprojects.errors import UserError
+from mlprojects.errors import EXIT_FILE, UserError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -69,7 +69,13 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as error:
         if os.environ.get("MLPROJECTS_DEBUG"):
             raise
-        click.echo(f"error: {error}", err=True)
+        if int(os.environ.get("RANK", "0")) == 0:  # one line, from one process of a multi-process run
+            click.echo(f"error: {error}", err=True)
+        exit_file = os.environ.get(EXIT_FILE)
+        if exit_file and "RANK" in os.environ:  # a rank under `mlprojects run --nproc`: the launcher exits with
+            with open(exit_file, "w") as handle:  # this code, and torchrun adds no failure report of its own
+                handle.write(str(error.exit_code))
+            sys.exit(0)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

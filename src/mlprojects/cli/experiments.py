@@ -47,7 +47,10 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
         raise UserError("--address is for --backend ray")
     outcomes = execute(plan, backend, address, echo=click.echo)
     failed = [outcome for _, outcome in outcomes if outcome.startswith("failed")]
+    diverged = sum(outcome == "diverged" for _, outcome in outcomes)
     click.echo(f"results: {out / 'results.csv'}\nsummary: {out / 'summary.md'}")
+    if diverged:
+        click.echo(f"{diverged} of {len(outcomes)} trials diverged: kept, and left out of the means")
     if failed:
         click.echo(f"{len(failed)} of {len(outcomes)} trials failed; the first: {failed[0]}", err=True)
         raise SystemExit(1)

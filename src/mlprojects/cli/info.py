@@ -45,6 +45,10 @@ def show(run_dir: Path, as_json: bool) -> None:
 
     settings = read_settings(run_dir)
     metrics = read_metrics(run_dir) or {"completed": False}
+    if isinstance(metrics.get("diverged"), dict) and not as_json:
+        where = metrics["diverged"]
+        click.echo(f"{run_dir}: diverged (the loss became {where['loss']} at epoch {where['epoch']}, step "
+                   f"{where['step']} of {where['steps']}); not a usable model")
     if as_json:
         click.echo(json.dumps({"config": settings, "metrics": metrics}, indent=2))
         return

@@ -73,7 +73,16 @@ def _launch(project, sets, overrides, config_file, out, device, seed, nproc, res
             command += [flag, str(value)]
     if quiet:
         command.append("--quiet")
-    return subprocess.call(command)
+    import tempfile
+
+    from mlprojects.errors import EXIT_FILE
+
+    with tempfile.TemporaryDirectory() as scratch:  # a rank's user error (one line, printed by rank 0) comes
+        exit_file = os.path.join(scratch, "exit-code")  # back as its exit code, without torchrun's report
+        code = subprocess.call(command, env={**os.environ, EXIT_FILE: exit_file})
+        if os.path.exists(exit_file):
+            return int(open(exit_file).read() or 2)
+    return code
 
 
 def _print_settings(project: str | None) -> None:

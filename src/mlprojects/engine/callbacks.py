@@ -6,7 +6,6 @@ comes from all-reduced metrics and so is the same on every rank.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -18,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from mlprojects.engine import checkpoint
-from mlprojects.engine.io import write_text
+from mlprojects.engine.io import dumps, write_text
 from mlprojects.engine.trainer import Callback, Trainer
 
 
@@ -64,6 +63,11 @@ class ProgressBar(Callback):
         share = seen / trainer.context.world_size if trainer.context.distributed else seen
         self.progress.update(self.task, completed=step + 1, status=f"loss {float(loss_sum) / max(share, 1):.4f}")
 
+    def on_train_abort(self, trainer: Trainer, error: BaseException) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         keys = ["loss", *self.metric_names, "val_loss", *[f"val_{m}" for m in self.metric_names]]
         status = f"{_format(logs, keys)} - {logs['samples_per_sec']:.0f} samples/s"
@@ -80,7 +84,7 @@ class HistoryWriter(Callback):
         self.path = path
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
-        write_text(self.path, "".join(json.dumps(row) + "\n" for row in trainer.history))
+        write_text(self.path, "".join(dumps(row) + "\n" for row in trainer.history))
 
 
 class TensorBoardLogger(Callback):

@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from mlprojects.engine.io import atomic_write
+from mlprojects.engine.io import atomic_write, dumps
 from mlprojects.errors import UserError
 
 _NONE = "__none__"
@@ -65,10 +65,10 @@ def save(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
             tensors[f"rng.cuda.{index}"] = rng
     metadata = {
         "format": "mlprojects-checkpoint-1",
-        "optimizer_groups": json.dumps(optim["param_groups"]),
-        "optimizer_slots": json.dumps(slots),
-        "scheduler": json.dumps(scheduler.state_dict() if scheduler is not None else None),
-        "state": json.dumps(state),
+        "optimizer_groups": dumps(optim["param_groups"]),
+        "optimizer_slots": dumps(slots),
+        "scheduler": dumps(scheduler.state_dict() if scheduler is not None else None),
+        "state": dumps(state),
     }
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 

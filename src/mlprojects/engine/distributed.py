@@ -53,6 +53,12 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def all_reduce_min(tensor: torch.Tensor) -> torch.Tensor:
+    if dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return tensor
+
+
 def broadcast_text(text: str, device: torch.device, size: int = 4096) -> str:
     """Rank 0's string on every rank (a fixed-size byte tensor: no pickling)."""
     if not dist.is_initialized():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -32,5 +33,22 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def json_safe(value: Any) -> Any:
+    """VALUE with every non-finite float (NaN, infinity) as None: JSON has no token for them, and most
+    readers refuse Python's NaN and Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """Strict JSON: json.dumps of json_safe(VALUE), refusing anything else that is not JSON."""
+    return json.dumps(json_safe(value), allow_nan=False, **options)
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return write_text(path, dumps(data, indent=2, sort_keys=False) + "\n")

@@ -23,6 +23,17 @@ from torch.utils.data import Dataset
 from mlprojects.engine import distributed
 from mlprojects.engine.checkpoint import unwrap
 from mlprojects.engine.data import TensorData, batches, epoch_order, loader_batches
+from mlprojects.errors import UserError
+
+
+class Diverged(UserError):
+    """Training stopped at the first non-finite training loss (Keras' TerminateOnNaN), on every rank at the
+    same step; ``epoch`` and ``step`` count from 1."""
+
+    def __init__(self, epoch: int, step: int, steps: int, loss: float):
+        self.epoch, self.step, self.steps, self.loss = epoch, step, steps, loss
+        super().__init__(f"training diverged: the loss became {loss} at epoch {epoch}, step {step} of {steps}")
+
 
 LossFn = Callable[..., torch.Tensor]  # loss_fn(outputs, targets, reduction="mean"|"sum")
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # -> sum over the batch
@@ -56,6 +67,7 @@ class Callback:
     def on_step(self, trainer: "Trainer", step: int, loss_sum: torch.Tensor, seen: int) -> None: ...
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict) -> None: ...
     def on_train_end(self, trainer: "Trainer") -> None: ...
+    def on_train_abort(self, trainer: "Trainer", error: BaseException) -> None: ...
     def state_dict(self) -> dict: return {}
     def load_state_dict(self, state: dict) -> None: ...
 
@@ -95,7 +107,12 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_begin(self)
         for epoch in range(start_epoch, epochs):
-            logs = self.train_epoch(train, batch_size, seed, epoch)
+            try:
+                logs = self.train_epoch(train, batch_size, seed, epoch)
+            except BaseException as error:  # a divergence, an interrupt: callbacks let go of what they hold
+                for callback in self.callbacks:
+                    callback.on_train_abort(self, error)
+                raise
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
             if self.scheduler is not None:
@@ -121,6 +138,11 @@ class Trainer:
             batch_iter = loader_batches(data, batch_size, seed, epoch, self.device, rank, world, self.num_workers)
         loss_sum = torch.zeros((), device=self.device)
         metric_sums = {name: torch.zeros((), device=self.device) for name in metrics}
+        # the first step whose loss is not finite, kept on the device; read (and agreed on by every rank) each
+        # step on a CPU, where reading it costs nothing, and every 32 steps on a GPU, where it waits for the GPU
+        no_step = torch.tensor(steps, device=self.device)
+        first_bad = no_step.clone()
+        check_every = 1 if self.device.type == "cpu" else 32
         for callback in self.callbacks:
             callback.on_epoch_begin(self, epoch, steps)
         model.train()
@@ -139,6 +161,9 @@ class Trainer:
                 summed = loss_fn(outputs.float(), targets, reduction="sum")
                 loss = summed * (world / min(batch_size, n - step * batch_size))
                 loss_sum += summed.detach()
+            first_bad = torch.where((first_bad == no_step) & ~torch.isfinite(loss.detach()), step, first_bad)
+            if (step + 1) % check_every == 0 or step + 1 == steps:
+                self._stop_if_diverged(first_bad, no_step, epoch, steps, loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.grad_clip:
@@ -155,6 +180,15 @@ class Trainer:
         logs.update({name: float(value) / n for name, value in zip(metrics, totals[1:])})
         logs.update({"lr": lr, "time_s": round(elapsed, 4), "samples_per_sec": n / elapsed})
         return logs
+
+    def _stop_if_diverged(self, first_bad: torch.Tensor, no_step: torch.Tensor, epoch: int, steps: int,
+                          loss: torch.Tensor) -> None:
+        """Raise Diverged on every rank when any rank has met a non-finite loss (before this step updates
+        the weights, where the check runs every step)."""
+        agreed = distributed.all_reduce_min(first_bad.clone())
+        if int(agreed) < int(no_step):
+            value = float(loss.detach()) if not torch.isfinite(loss.detach()) else float("nan")
+            raise Diverged(epoch + 1, int(agreed) + 1, steps, value)
 
     # --- evaluation and prediction ----------------------------------------------------------
 

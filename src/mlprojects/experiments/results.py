@@ -20,25 +20,36 @@ NOT_FIGURES = ("world_size", "epochs_completed", "duration_s")
 
 
 def rows(sweep: Sweep) -> list[dict[str, Any]]:
-    """One row per finished trial: its grid values, seed, scalar metrics and time, in grid order."""
+    """One row per finished trial (its grid values, seed, scalar metrics and time) and per diverged trial
+    (its grid values, seed and where it diverged, no figures), in grid order; ``status`` tells them apart."""
     result = []
     for trial in sweep.trials:
         run_dir = sweep.run_dir(trial)
         metrics = rundir.read_metrics(run_dir)
-        if metrics.get("completed") is not True:
+        where = rundir.diverged(run_dir)
+        if metrics.get("completed") is not True and not where:
             continue
         row: dict[str, Any] = {**dict(trial.settings), "seed": trial.seed}
-        row.update({key: value for key, value in metrics.items()
-                    if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in NOT_FIGURES})
-        row["duration_s"] = metrics.get("duration_s")
+        if where:
+            row["status"] = f"diverged at epoch {where['epoch']}, step {where['step']}"
+        else:
+            row["status"] = "completed"
+            row.update({key: value for key, value in metrics.items()
+                        if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in NOT_FIGURES})
+            row["duration_s"] = metrics.get("duration_s")
         row["run_dir"] = str(run_dir.relative_to(sweep.out))
         result.append(row)
     return result
 
 
+def completed(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [row for row in found if row["status"] == "completed"]
+
+
 def choose_metric(sweep: Sweep, found: list[dict[str, Any]]) -> str:
     """--metric, or the project's headline figure, or its first declared figure the runs report."""
-    names = [key for row in found for key in row if key not in sweep.grid and key not in ("seed", "run_dir")]
+    names = [key for row in completed(found) for key in row
+             if key not in sweep.grid and key not in ("seed", "run_dir", "status")]
     if sweep.metric:
         if found and sweep.metric not in names:
             raise UserError(f"--metric {sweep.metric}: the runs report {', '.join(sorted(set(names)))}")
@@ -66,7 +77,7 @@ def write_reports(sweep: Sweep) -> None:
     from mlprojects.engine.io import atomic_write, write_text
 
     found = rows(sweep)
-    columns = list(sweep.grid) + ["seed"]
+    columns = list(sweep.grid) + ["seed", "status"]
     columns += sorted({key for row in found for key in row} - set(columns) - {"duration_s", "run_dir"})
     columns += ["duration_s", "run_dir"]
 
@@ -78,7 +89,8 @@ def write_reports(sweep: Sweep) -> None:
 
     atomic_write(sweep.out / "results.csv", write_csv)
     metric = choose_metric(sweep, found)
-    write_text(sweep.out / "summary.md", summary(sweep, found, metric, plot(sweep, found, metric)))
+    finished = completed(found)
+    write_text(sweep.out / "summary.md", summary(sweep, found, metric, plot(sweep, finished, metric)))
 
 
 def groups(sweep: Sweep, found: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
@@ -88,13 +100,19 @@ def groups(sweep: Sweep, found: list[dict[str, Any]]) -> list[tuple[tuple[str, .
     return list(combos.items())
 
 
-def summary(sweep: Sweep, found: list[dict[str, Any]], metric: str, plots: list[Path]) -> str:
+def summary(sweep: Sweep, everything: list[dict[str, Any]], metric: str, plots: list[Path]) -> str:
     fixed = " ".join(f"--set {key}={value}" for key, value in sweep.fixed.items())
     grid = " ".join(f"--grid {key}={','.join(values)}" for key, values in sweep.grid.items())
+    found = completed(everything)
+    lost = [row for row in everything if row["status"] != "completed"]
     lines = [f"# Sweep: {sweep.project}", "",
              f"`mlprojects sweep {sweep.project} {grid} {fixed} --seeds {len(sweep.seeds)}`".replace("  ", " "), "",
              f"{len(found)} of {len(sweep.trials)} trials finished; seeds {', '.join(map(str, sweep.seeds))}. "
              f"Sorted by {metric} ({direction(metric, sweep.project)}), mean ± std over seeds.", ""]
+    if lost:
+        lines += [f"{len(lost)} diverged, left out of the means: " + "; ".join(
+            f"{' '.join(f'{key}={row[key]}' for key in sweep.grid)} seed={row['seed']} ({row['status']})"
+            for row in lost) + ".", ""]
     if not found or not metric:
         return "\n".join(lines + ["No trial has finished yet."]) + "\n"
     table = []

@@ -32,16 +32,17 @@ __all__ = ["SEEDS_FROM", "Sweep", "Trial", "execute", "parse_grid"]
 
 def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
             echo: Callable[[str], None] = print) -> list[tuple[Trial, str]]:
-    """Run the trials not done yet; returns [(trial, outcome)] with outcome 'done', 'ran', 'resumed' or
-    'failed: ...'. results.csv and summary.md are rewritten after each trial."""
+    """Run the trials not done yet; returns [(trial, outcome)] with outcome 'done', 'ran', 'resumed', 'diverged'
+    (kept, reported and left out of the means) or 'failed: ...'. results.csv and summary.md are rewritten
+    after each trial."""
     validate(sweep)
     threads = sweep.threads or max(1, (os.cpu_count() or 1) // sweep.workers)
     todo = []
     outcomes: dict[Trial, str] = {}
     for trial in sweep.trials:
         found = rundir.state(sweep.run_dir(trial))
-        if found == "done":
-            outcomes[trial] = "done"
+        if found in ("done", "diverged"):  # a diverged trial would diverge again: it is reported, not rerun
+            outcomes[trial] = found
         else:
             todo.append((trial, found))
     # join the cluster before anything is written, so a refused join leaves no sweep folder behind
@@ -66,6 +67,8 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
         code = runner(args, run_dir, log)
         if code == 0 and rundir.state(run_dir) == "done":
             outcome = "resumed" if resume else "ran"
+        elif rundir.state(run_dir) == "diverged":
+            outcome = "diverged"
         else:
             lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
             outcome = f"failed: {lines[-1] if lines else f'exit code {code}'} (log: {log})"
