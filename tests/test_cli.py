@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import FAST, run_subprocess
@@ -89,9 +90,14 @@ def test_settings_listing(cli):
     assert result.code == 0 and "widths" in result.out and "0.087" in result.out
 
 
-def test_devices_lists_the_cpu(cli):
+def test_devices_lists_the_cpu_and_what_each_project_accepts(cli):
     found = json.loads(cli("devices", "--json").out)
-    assert found[0]["device"] == "cpu" and found[0]["cores"] >= 1
+    cpu = found["devices"][0]
+    assert cpu["device"] == "cpu" and cpu["cores"] >= 1 and isinstance(cpu["bf16_fast"], bool)
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    assert ("avx2" in cpu["capability"]) == (" avx2" in flags)
+    assert found["projects"]["mnist-mlp"] == ["cpu", "cuda", "mps"]
+    assert found["projects"]["kmeans-blobs"] == ["cpu", "cuda"] and found["projects"]["conv-demo"] == ["cpu"]
 
 
 def test_data_list_and_info(cli):

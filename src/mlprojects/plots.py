@@ -253,3 +253,33 @@ def piano_roll(notes: Sequence[tuple[float, float, int]], out: Path, title: str 
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return save_figure(plt, fig, out)
+
+
+def running_estimate(drawn: np.ndarray, values: np.ndarray, truth: float, out: Path, title: str = "") -> Path:
+    """A Monte Carlo estimate as the draws accumulate, with the true value and its ±2 standard errors band
+    (for an estimate of 4p, p = pi/4)."""
+    plt, fig = _figure(figsize=(7, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    p = truth / 4
+    band = 2 * 4 * np.sqrt(p * (1 - p) / drawn)
+    ax.fill_between(drawn, truth - band, truth + band, color="C1", alpha=0.2, label="±2 standard errors")
+    ax.plot(drawn, values, color="C0", label="estimate")
+    ax.axhline(truth, color="C1", linewidth=1, label="π")
+    ax.set_xscale("log")
+    ax.set_xlabel("points drawn")
+    ax.set_ylabel("estimate")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save_figure(plt, fig, out)
+
+
+def bars(labels: Sequence[str], values: Sequence[float], out: Path, ylabel: str, title: str = "") -> Path:
+    plt, fig = _figure(figsize=(max(5, 1.2 * len(labels)), 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.bar(range(len(values)), values, color="C0")
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    return save_figure(plt, fig, out)

@@ -38,6 +38,8 @@ class BaseProject:
     #: what ``mlprojects predict`` and ``serve`` take: "table" (a CSV of the training columns), "image",
     #: "series" (recent readings), "text", or "" (nothing to predict: a demonstration, a generator)
     inputs: ClassVar[str] = ""
+    #: the kinds of device it runs on (``--device``): "cpu", "cuda", "mps"
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "mps")
     name: str = ""
     config_class: type[ProjectConfig] = ProjectConfig
     #: settings for a run of a few seconds, used by the contract tests and ``reproduce --quick``
@@ -139,6 +141,7 @@ class EstimatorProject(BaseProject):
 
     kind = "estimator"
     inputs = "table"
+    devices = ("cpu", "cuda")  # their arithmetic is float64 in places, which Apple's MPS lacks
 
     def prepare(self, cfg: ProjectConfig) -> Table:
         raise NotImplementedError
@@ -164,12 +167,15 @@ class EstimatorProject(BaseProject):
 
 
 class DemoProject(BaseProject):
-    """A demonstration: ``run`` computes, writes its figures under ``run_dir/plots`` and returns the
-    numbers for metrics.json. Nothing is trained, so there is nothing to resume, spread or load."""
+    """A demonstration: ``run`` computes on DEVICE, writes its figures under ``run_dir/plots`` and returns
+    the numbers for metrics.json. Nothing is trained, so there is nothing to resume or load. One that
+    declares ``distributed`` runs as every process of ``--nproc`` or a cluster (``torch.distributed`` is set
+    up for it): every rank computes, rank 0 alone writes."""
 
     kind = "demo"
+    distributed: ClassVar[bool] = False
 
-    def run(self, run_dir: Path, cfg: ProjectConfig) -> dict[str, Any]:
+    def run(self, run_dir: Path, cfg: ProjectConfig, device: Any) -> dict[str, Any]:
         raise NotImplementedError
 
 

@@ -62,6 +62,8 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     from mlprojects.engine.trainer import Diverged, Trainer
 
     overrides = dict(overrides or {})
+    if resume is None and out is not None and elastic() and (Path(out) / CHECKPOINT).is_file():
+        resume, overrides = _restarted(name, overrides, config_file, seed, Path(out)), {}
     if resume is not None:
         saved = read_settings(resume)
         name = saved.pop("project", None)
@@ -78,13 +80,14 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         project, cfg = resolve_settings(name, overrides, config_file, seed)
 
     context = distributed.from_environment()
+    target = devices.resolve(device, context.local_rank)
+    accept(project, target)
     if project.kind != "trained":
-        if context.distributed:
+        if context.distributed and not getattr(project, "distributed", False):
             raise UserError(one_process(project))
         if project.kind == "demo":
-            return run_demo(name, project, cfg, out)
-        return run_estimator(name, project, cfg, out, devices.resolve(device))
-    target = devices.resolve(device, context.local_rank)
+            return run_demo(name, project, cfg, out, target, context)
+        return run_estimator(name, project, cfg, out, target)
     if context.distributed and target.type == "cpu":
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
@@ -112,8 +115,8 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
 
         run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_out(name)
         run_dir = Path(distributed.broadcast_text(str(run_dir), target))
-        if context.is_main:
-            open_run(run_dir, name, cfg, resuming=resume is not None)
+        if context.is_main:  # restarted before the first checkpoint: the run starts again in its folder
+            open_run(run_dir, name, cfg, resuming=resume is not None or elastic())
         distributed.barrier()
 
         metrics = project.metrics(cfg)
@@ -165,6 +168,28 @@ def model_metadata(data) -> dict[str, str]:
     return {"preparation": preparation.to_json()} if preparation is not None else {}
 
 
+def elastic() -> bool:
+    """Under torchrun with restarts, a process may be a restarted one: it decides between resuming and
+    starting from the checkpoint on disk (TORCHELASTIC_RESTART_COUNT can differ between nodes)."""
+    return int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
+
+
+def _restarted(name, overrides, config_file, seed, out: Path) -> Path:
+    """OUT, to resume: its checkpoint is this very run's (the same project and settings)."""
+    _, cfg = resolve_settings(name, overrides, config_file, seed)
+    saved = read_settings(out)
+    if saved != {"project": name, **configuration.to_dict(cfg)}:
+        raise UserError(f"{out} holds a checkpoint of another run; restarted processes resume only their own")
+    return out
+
+
+def accept(project, device) -> None:
+    """A device the project does not run on is one line naming those it does."""
+    if device.type not in project.devices:
+        raise UserError(f"{project.name} runs on {' or '.join(project.devices)}, not {device.type}: use --device "
+                        f"{project.devices[0]} (`mlprojects devices` lists what each project accepts)")
+
+
 def one_process(project) -> str:
     """Why --nproc does not apply to a project that is not trained on the engine."""
     if project.kind == "demo":
@@ -172,16 +197,29 @@ def one_process(project) -> str:
     return f"{project.name} fits one estimator in one process; --nproc is for trained networks"
 
 
-def run_demo(name: str, project, cfg, out: str | Path | None) -> Path:
+def run_demo(name: str, project, cfg, out: str | Path | None, device, context) -> Path:
+    """A demonstration: computed on DEVICE by every process (a distributed one sums across them), its
+    figures written by rank 0 into a new run directory, removed again if anything fails."""
+    import contextlib
+
+    from mlprojects.engine import distributed
     from mlprojects.engine.io import write_json
 
     started = time.perf_counter()
-    run_dir = Path(out) if out is not None else default_out(name)
-    with fresh_run(run_dir, name, cfg):
-        figures = project.run(run_dir, cfg)
-        write_json(run_dir / METRICS, {**figures, "duration_s": round(time.perf_counter() - started, 2),
-                                       "completed": True})
-    return run_dir
+    distributed.init(context, device)
+    try:
+        run_dir = Path(out) if out is not None else default_out(name)
+        run_dir = Path(distributed.broadcast_text(str(run_dir), device))
+        with fresh_run(run_dir, name, cfg) if context.is_main else contextlib.nullcontext():
+            figures = project.run(run_dir, cfg, device)
+            if context.is_main:
+                write_json(run_dir / METRICS, {**figures, "device": str(device), "world_size": context.world_size,
+                                               "duration_s": round(time.perf_counter() - started, 2),
+                                               "completed": True})
+        distributed.barrier()
+        return run_dir
+    finally:
+        distributed.shutdown()
 
 
 def run_estimator(name: str, project, cfg, out: str | Path | None, device) -> Path:

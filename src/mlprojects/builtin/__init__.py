@@ -198,6 +198,25 @@ register(
                              note="the book's Goldberg corpus is no longer published"),),
     ),
     Entry(
+        name="device-placement", project=f"{_HERE}.placement:DEVICE_PLACEMENT",
+        source=f"{_BOOK}, ch. 9: assigning operations to devices (example 1, log_device_placement)",
+        dataset="generated: random matrices and buffers",
+        published="device placement logs only",
+        summary="a computation on a chosen device, where each tensor lives, and the measured cost of moving data",
+    ),
+    Entry(
+        name="pi", project=f"{_HERE}.pi:PI",
+        source=f"{_BOOK}, ch. 9: estimating pi by Monte Carlo on several devices and on a cluster",
+        dataset="generated: uniform points in the unit square, one seeded stream per process",
+        published="an estimate of pi (its digits depend on the run)",
+        summary="pi from 20 million points, summed across --nproc processes or nodes with all_reduce",
+        goals={"standard_error": "min", "points_per_second": "max"},
+        reproduce=(Published("Bonnin ch. 9, pi by Monte Carlo", "pi ≈ 3.14", "pi_estimate", 3.141592653589793,
+                             seeds=3, also=("standard_error",),
+                             note="the true value is the reference; the error should stay within a few standard "
+                                  "errors"),),
+    ),
+    Entry(
         name="text-classify", project=f"{_HERE}.text_classify:TEXT_CLASSIFY",
         source="Hugging Face notebook: fine-tuning a pretrained BERT for sequence classification",
         dataset="your labelled texts: --set train=FILE --set eval=FILE (.csv or .jsonl)",

@@ -79,7 +79,9 @@ class ConvDemo(DemoProject):
     config_class = ConvDemoConfig
     smoke_settings = {"image": "leopard"}
 
-    def run(self, run_dir: Path, cfg: ConvDemoConfig) -> dict[str, Any]:
+    devices = ("cpu",)  # a few small convolutions: the CPU is where they are fastest
+
+    def run(self, run_dir: Path, cfg: ConvDemoConfig, device=None) -> dict[str, Any]:
         from mlprojects import plots
 
         gray, source = read_image(cfg.image)

@@ -61,16 +61,21 @@ def show(run_dir: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def devices(as_json: bool) -> None:
     """CPU and GPU devices with name, memory and compute capability."""
+    from mlprojects import registry
     from mlprojects.engine.device import describe
 
     found = describe()
+    accepted = {entry.name: registry.get(entry.name).devices for entry in registry.entries()}
     if as_json:
-        click.echo(json.dumps(found, indent=2))
+        click.echo(json.dumps({"devices": found, "projects": {k: list(v) for k, v in accepted.items()}}, indent=2))
         return
     _table("devices", ["device", "name", "memory (GiB)", "capability", "details"],
            [[d["device"], d["name"], str(d["memory_gib"]), d["capability"],
              ", ".join(f"{k} {v}" for k, v in d.items() if k not in ("device", "name", "memory_gib", "capability"))]
             for d in found])
+    choices = {"cpu": "cpu", "cuda": "cuda, cuda:N", "mps": "mps"}
+    _table("--device each project accepts (auto picks cuda, then mps, then cpu)", ["project", "--device"],
+           [[name, ", ".join(choices[kind] for kind in kinds)] for name, kinds in accepted.items()])
 
 
 COMMANDS = (list_projects, show, devices,)  # added to the mlprojects group by mlprojects.cli

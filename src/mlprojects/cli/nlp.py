@@ -66,7 +66,8 @@ def _run_project(ctx, project: str, given: list[str], out, sets, device, seed, n
     from mlprojects.cli.run import run
 
     ctx.invoke(run, project=project, sets=tuple(given) + tuple(sets), config_file=None, out=out, device=device,
-               seed=seed, nproc=nproc, resume=None, show_settings=False, quiet=quiet)
+               seed=seed, nproc=nproc, nnodes=1, master=None, max_restarts=0, resume=None, show_settings=False,
+               quiet=quiet)
 
 
 @nlp.command("finetune-classify", context_settings={"show_default": True})

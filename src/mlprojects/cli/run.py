@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -20,11 +21,17 @@ from mlprojects.errors import UserError
 @click.option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 @click.option("--seed", type=int, help="seed for splits, initialisation and shuffling (same as --set seed=N)")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, help="processes on this machine (torchrun)")
+@click.option("--nnodes", type=click.IntRange(min=1), default=1,
+              help="machines in the job; start the same command on each (with --master)")
+@click.option("--master", metavar="HOST:PORT", help="the rendezvous: an address of the first machine and a free port")
+@click.option("--max-restarts", type=click.IntRange(min=0), default=0,
+              help="restart the processes this often when one dies; they resume from the last checkpoint")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
               help="continue this run from its checkpoint")
 @click.option("--settings", "show_settings", is_flag=True, help="list the project's settings and defaults, then exit")
 @click.option("--quiet", is_flag=True, help="no progress output")
-def run(project, sets, config_file, out, device, seed, nproc, resume, show_settings, quiet) -> None:
+def run(project, sets, config_file, out, device, seed, nproc, nnodes, master, max_restarts, resume, show_settings,
+        quiet) -> None:
     """Train and evaluate PROJECT; print the run directory and its test metrics."""
     from mlprojects.config import parse_overrides
 
@@ -35,8 +42,14 @@ def run(project, sets, config_file, out, device, seed, nproc, resume, show_setti
     if resume is not None and project:
         raise UserError("--resume continues an existing run: give RUN_DIR alone, without PROJECT")
     overrides = parse_overrides(sets)
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        sys.exit(_launch(project, sets, overrides, config_file, out, device, seed, nproc, resume, quiet))
+    if nnodes > 1 and not master:
+        raise UserError("--nnodes needs --master HOST:PORT (the same on every machine)")
+    if nnodes > 1 and max_restarts and not out and resume is None:
+        raise UserError("--max-restarts across machines needs --out: the same folder on a shared filesystem, "
+                        "where restarted processes find the checkpoint")
+    if (nproc > 1 or nnodes > 1 or max_restarts) and "WORLD_SIZE" not in os.environ:
+        launch = Launch(nproc, nnodes, master, max_restarts)
+        sys.exit(_launch(project, sets, overrides, config_file, out, device, seed, launch, resume, quiet))
 
     from mlprojects.rundir import read_metrics
     from mlprojects.runner import run as run_project
@@ -45,13 +58,40 @@ def run(project, sets, config_file, out, device, seed, nproc, resume, show_setti
                           resume=resume, progress=not quiet)
     if int(os.environ.get("RANK", 0)) == 0:
         metrics = read_metrics(run_dir)
-        figures = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                            if k.startswith("test_") and isinstance(v, float))
+        floats = {k: v for k, v in metrics.items() if isinstance(v, float) and k != "duration_s"}
+        shown = {k: v for k, v in floats.items() if k.startswith("test_")} or dict(list(floats.items())[:4])
+        figures = "  ".join(f"{k} {v:.4g}" if abs(v) >= 1e4 or (v and abs(v) < 1e-3) else f"{k} {v:.4f}"
+                            for k, v in shown.items())
         click.echo(f"{run_dir}  {figures}")
 
 
-def _launch(project, sets, overrides, config_file, out, device, seed, nproc, resume, quiet) -> int:
-    """Re-run this command as ``nproc`` processes under torchrun, all writing to one run directory."""
+@dataclass(frozen=True)
+class Launch:
+    nproc: int = 1
+    nnodes: int = 1
+    master: str | None = None
+    max_restarts: int = 0
+
+    def torchrun(self, project: str) -> list[str]:
+        """torchrun's options: one machine (standalone), or several meeting at --master through c10d's
+        rendezvous (node ranks follow the order of joining); restarts resume from the checkpoint."""
+        command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={self.nproc}"]
+        if self.nnodes == 1:
+            command.append("--standalone")
+        else:
+            command += [f"--nnodes={self.nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={self.master}",
+                        f"--rdzv-id=mlprojects-{project}"]
+        if self.max_restarts:
+            command.append(f"--max-restarts={self.max_restarts}")
+        return command
+
+    def environment(self) -> dict[str, str]:
+        # restarted workers otherwise hang on, or reconnect to, the dead peer's store (pytorch issue 135712)
+        return {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"} if self.max_restarts else {}
+
+
+def _launch(project, sets, overrides, config_file, out, device, seed, launch: Launch, resume, quiet) -> int:
+    """Re-run this command as processes under torchrun, all writing to one run directory."""
     from mlprojects import rundir
     from mlprojects.runner import one_process, resolve_settings
 
@@ -61,10 +101,9 @@ def _launch(project, sets, overrides, config_file, out, device, seed, nproc, res
         out = out or str(rundir.default_out(project))
     else:
         spec, _ = rundir.project_of(resume)
-    if spec.kind != "trained":
+    if spec.kind != "trained" and not getattr(spec, "distributed", False):
         raise UserError(one_process(spec))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "mlprojects", "run"]
+    command = [*launch.torchrun(spec.name), "-m", "mlprojects", "run"]
     command += ["--resume", str(resume)] if resume is not None else [project, "--out", str(out)]
     for item in sets:
         command += ["--set", item]
@@ -79,7 +118,7 @@ def _launch(project, sets, overrides, config_file, out, device, seed, nproc, res
 
     with tempfile.TemporaryDirectory() as scratch:  # a rank's user error (one line, printed by rank 0) comes
         exit_file = os.path.join(scratch, "exit-code")  # back as its exit code, without torchrun's report
-        code = subprocess.call(command, env={**os.environ, EXIT_FILE: exit_file})
+        code = subprocess.call(command, env={**os.environ, **launch.environment(), EXIT_FILE: exit_file})
         if os.path.exists(exit_file):
             return int(open(exit_file).read() or 2)
     return code

@@ -62,15 +62,20 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
+# the CPU's vector extensions that decide its speed: AVX2, AVX-512 (and its bf16 and VNNI parts), AMX tiles
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
 def describe() -> list[dict]:
     """Every device with its name, memory and capability (the book's device listing, ch. 9)."""
     flags = _cpu_flags()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
-    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    simd = [f for f in VECTOR_FLAGS if f in flags]
     devices = [{
         "device": "cpu", "name": _cpu_name(), "memory_gib": round(memory / 2**30, 1),
         "capability": ", ".join(simd) or platform.machine(),
         "threads": torch.get_num_threads(), "cores": os.cpu_count(),
+        "bf16_fast": bf16_is_fast(torch.device("cpu")),
     }]
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
@@ -78,6 +83,7 @@ def describe() -> list[dict]:
             devices.append({
                 "device": f"cuda:{index}", "name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
                 "capability": f"{props.major}.{props.minor}", "multiprocessors": props.multi_processor_count,
+                "bf16_fast": torch.cuda.is_bf16_supported(),
             })
     if _mps_available():
         devices.append({"device": "mps", "name": "Apple Metal", "memory_gib": None, "capability": "mps"})

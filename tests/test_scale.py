@@ -1,0 +1,158 @@
+"""Running at scale (the book's chapters 9 and 10): devices, a distributed pi, two nodes on 127.0.0.1,
+and a run that survives a killed worker. Real torchrun processes, gloo, on the CPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import run_subprocess
+from safetensors.torch import load_file
+
+from mlprojects import registry
+from mlprojects.builtin.pi import count_inside, estimate, stream_counts
+from mlprojects.errors import UserError
+from mlprojects.runner import accept, run
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_pi_is_within_four_standard_errors_and_its_arithmetic_is_by_hand(tmp_path):
+    run_dir = run("pi", {"points": 400_000, "chunk": 70_000, "streams": 3}, out=tmp_path / "pi", progress=False)
+    found = metrics(run_dir)
+    inside = sum(count_inside(stream_counts(400_000, 3, s), 42, s, 70_000, torch.device("cpu")) for s in range(3))
+    assert found["inside"] == inside and found["points"] == 400_000
+    assert found["pi_estimate"] == 4 * inside / 400_000
+    p = inside / 400_000
+    assert found["standard_error"] == pytest.approx(4 * math.sqrt(p * (1 - p) / 400_000))
+    assert abs(found["error"]) <= 4 * found["standard_error"] and found["within_4_standard_errors"]
+    assert [stream_counts(10, 3, s) for s in range(3)] == [4, 3, 3]
+    assert estimate(785, 1000)["pi_estimate"] == 3.14
+    assert (run_dir / "plots" / "pi.png").is_file()
+
+
+def test_two_processes_sum_exactly_the_points_of_their_two_streams(tmp_path):
+    settings = ["--set", "points=300000", "--set", "chunk=40000", "--quiet"]
+    one = run_subprocess("run", "pi", *settings, "--set", "streams=2", "--out", str(tmp_path / "one"))
+    two = run_subprocess("run", "pi", *settings, "--nproc", "2", "--out", str(tmp_path / "two"))
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    a, b = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    assert b["processes"] == 2 and b["streams"] == 2 and a["processes"] == 1
+    assert (a["inside"], a["points"]) == (b["inside"], b["points"])
+
+
+def two_nodes(tmp_path, *args: str, out: str) -> list[subprocess.CompletedProcess]:
+    """Two launchers on this machine, as two machines would start them: the same command, --nnodes 2."""
+    master = f"127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "mlprojects", "run", *args, "--nnodes", "2", "--master", master, "--out",
+               str(tmp_path / out), "--quiet"]
+    nodes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for node in nodes:
+        stdout, stderr = node.communicate(timeout=600)
+        results.append(subprocess.CompletedProcess(command, node.returncode, stdout, stderr))
+    return results
+
+
+def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path):
+    for node in two_nodes(tmp_path, "pi", "--set", "points=200000", "--set", "chunk=50000", out="pi2"):
+        assert node.returncode == 0, node.stderr
+    single = run_subprocess("run", "pi", "--set", "points=200000", "--set", "chunk=50000", "--set", "streams=2",
+                            "--out", str(tmp_path / "pi1"), "--quiet")
+    assert single.returncode == 0
+    assert metrics(tmp_path / "pi2")["inside"] == metrics(tmp_path / "pi1")["inside"]
+    assert metrics(tmp_path / "pi2")["processes"] == 2
+
+    common = ["mnist-mlp", "--set", "epochs=2", "--set", "widths=64,64", "--set", "batch_size=64",
+              "--set", "optimizer=momentum", "--set", "lr=0.05", "--device", "cpu"]
+    for node in two_nodes(tmp_path, *common, out="mlp2"):
+        assert node.returncode == 0, node.stderr
+    alone = run_subprocess("run", *common, "--out", str(tmp_path / "mlp1"), "--quiet")
+    assert alone.returncode == 0, alone.stderr
+    one, two = metrics(tmp_path / "mlp1"), metrics(tmp_path / "mlp2")
+    assert two["world_size"] == 2
+    assert two["test_loss"] == pytest.approx(one["test_loss"], rel=1e-4)
+    w1, w2 = load_file(str(tmp_path / "mlp1/model.safetensors")), load_file(str(tmp_path / "mlp2/model.safetensors"))
+    for key in w1:
+        torch.testing.assert_close(w1[key], w2[key], rtol=1e-3, atol=1e-5)
+
+
+def workers(run_dir: Path) -> dict[int, int]:
+    """{rank: pid} of the torchrun workers training into RUN_DIR (from /proc: their command and environment)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            environment = dict(item.split(b"=", 1) for item in (entry / "environ").read_bytes().split(b"\0")
+                               if b"=" in item)
+        except OSError:
+            continue
+        if b"torch.distributed.run" not in command and str(run_dir).encode() in command and b"RANK" in environment:
+            found[int(environment[b"RANK"])] = int(entry.name)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through /proc (Linux)")
+def test_a_killed_worker_restarts_resumes_and_ends_where_an_uninterrupted_run_ends(tmp_path):
+    common = ["run", "mnist-mlp", "--set", "epochs=4", "--set", "widths=256x2", "--set", "batch_size=32",
+              "--device", "cpu", "--nproc", "2", "--quiet"]
+    steady = run_subprocess(*common, "--out", str(tmp_path / "steady"))
+    assert steady.returncode == 0, steady.stderr
+    run_dir = tmp_path / "killed"
+    launcher = subprocess.Popen([sys.executable, "-m", "mlprojects", *common, "--max-restarts", "1", "--out",
+                                 str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoint.safetensors").exists():  # the first epoch is done, the second begins
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+        time.sleep(0.05)
+    victims = workers(run_dir)
+    assert set(victims) == {0, 1}
+    os.kill(victims[1], signal.SIGKILL)
+    stdout, stderr = launcher.communicate(timeout=600)
+    assert launcher.returncode == 0, stderr
+    assert "exitcode: -9" in stderr  # torchrun saw the worker die, and restarted the group
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4] and metrics(run_dir)["completed"]
+    a = load_file(str(tmp_path / "steady/model.safetensors"))
+    b = load_file(str(run_dir / "model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+
+
+def test_device_placement_reports_where_each_tensor_lives(tmp_path):
+    project = registry.get("device-placement")
+    run_dir = run("device-placement", dict(project.smoke_settings), out=tmp_path / "placed", progress=False)
+    found = metrics(run_dir)
+    assert found["placement"] == {"a": "cpu", "b": "cpu", "c = a @ b": "cpu", "c.cpu()": "cpu"}
+    assert found["matmul_gflops"]["cpu"] > 0 and found["transfer_gb_per_s"]["cpu copy within CPU memory, 1 MiB"] > 0
+    assert "| `c = a @ b` | `cpu` |" in (run_dir / "report.md").read_text()
+
+
+def test_a_device_a_project_cannot_use_is_one_line(cli):
+    with pytest.raises(UserError, match="conv-demo runs on cpu, not mps: use --device cpu"):
+        accept(registry.get("conv-demo"), torch.device("mps"))
+    with pytest.raises(UserError, match="kmeans-blobs runs on cpu or cuda, not mps"):
+        accept(registry.get("kmeans-blobs"), torch.device("mps"))
+    result = cli("run", "pi", "--nnodes", "2")
+    assert result.code == 2 and "--nnodes needs --master HOST:PORT" in result.err
+    result = cli("run", "kmeans-blobs", "--nproc", "2")
+    assert result.code == 2 and "fits one estimator in one process" in result.err
