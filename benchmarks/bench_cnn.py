@@ -29,7 +29,7 @@ import harness  # noqa: E402
 
 BATCH, LR, N, N_TEST = 50, 1e-3, 60000, 10000
 STEPS = int(os.environ.get("CNN_STEPS", "200"))
-IMPLS = ["keras-tf", "torch-loop", "mlprojects", "mlprojects-nchw"]
+IMPLS = ["keras-tf", "torch-loop", "mlprojects", "mlprojects-nchw", "mlprojects-onnxruntime"]
 FORWARD_FLOP = 2 * (28 * 28 * 32 * 25 + 14 * 14 * 64 * 25 * 32 + 3136 * 1024 + 1024 * 10)
 
 
@@ -68,6 +68,44 @@ def keras_child() -> None:
         model.fit(x[start:start + n], targets[start:start + n], batch_size=BATCH, epochs=1, verbose=0)
 
     harness.serve_throughput(train, n, lambda: model.predict(x_test, batch_size=1000, verbose=0), N_TEST)
+
+
+def onnxruntime_child() -> None:
+    """Inference only, as `mlprojects predict` and `serve` run an image network by default: the model exported
+    by mlprojects.export.for_inference (ONNX, checked against PyTorch) in onnxruntime, batch 1000."""
+    import tempfile
+    from pathlib import Path
+
+    torch = harness.pin_torch()
+    import onnxruntime
+
+    from mlprojects import registry
+    from mlprojects.config import resolve
+    from mlprojects.export import for_inference
+    from mlprojects.rundir import Run
+
+    torch.manual_seed(0)
+    _, _, x_test = data()
+    project = registry.get("mnist-cnn")
+    cfg = resolve(project.config_class, {})
+    model = project.build_model(cfg).eval()
+    folder = Path(tempfile.mkdtemp())
+    path = for_inference(Run(folder, project, cfg, {}, model), folder / "model.onnx")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = harness.THREADS
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    test = project.images_to_inputs(cfg, (x_test * 255).astype(np.uint8)).numpy()
+
+    def infer() -> dict:
+        import time
+
+        started = time.perf_counter()
+        for i in range(0, N_TEST, 1000):
+            session.run(None, {"pixels": test[i:i + 1000]})
+        return {"samples_per_s": N_TEST / (time.perf_counter() - started)}
+
+    infer()
+    harness.serve({"infer": infer})
 
 
 def torch_child(impl: str) -> None:
@@ -131,6 +169,8 @@ def main() -> None:
     parser.add_argument("--json", help="write the raw samples here")
     args = parser.parse_args()
     if args.impl:
+        if args.impl == "mlprojects-onnxruntime":
+            return onnxruntime_child()
         return keras_child() if args.impl == "keras-tf" else torch_child(args.impl)
     impls = harness.without_missing_keras(args.impls)
     samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(3, args.rounds // 2))])

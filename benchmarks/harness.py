@@ -52,7 +52,8 @@ def serve(measures: dict[str, Callable[[], dict]]) -> None:
     for line in sys.stdin:
         if line.strip() == "end":
             break
-        print("@@M@@" + json.dumps(measures[line.split()[1]]()), flush=True)
+        kind = line.split()[1]
+        print("@@M@@" + json.dumps(measures[kind]() if kind in measures else {}), flush=True)  # {}: not measured
 
 
 def serve_throughput(train: Callable[[], None], train_samples: int, infer: Callable[[], None],
@@ -84,12 +85,14 @@ def print_throughput(samples: dict, references=("torch-loop", "keras-tf"), flop_
     for kind in ("train", "infer"):
         print(f"{kind}:")
         for impl in samples:
+            if "samples_per_s" not in samples[impl].get(kind, {}):
+                continue
             values = samples[impl][kind]["samples_per_s"]
             line = f"  {impl:20s} {median_range(values)}"
             if flop_per_sample:
                 line += f"  ({statistics.median(values) * flop_per_sample[kind] / 1e9:.0f} GFLOP/s)"
             for reference in references:
-                if reference in samples and reference != impl:
+                if reference != impl and "samples_per_s" in samples.get(reference, {}).get(kind, {}):
                     ratio = paired_ratio(samples, impl, reference, kind, "samples_per_s")
                     line += f"   x{ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f}) vs {reference}"
             print(line)

@@ -51,6 +51,37 @@ def test_kmeans_from_the_same_start_reaches_scikit_learns_inertia(dtype):
     assert ours.cluster_centers_.dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_fused_cpu_pass_reaches_scikit_learns_inertia_and_the_torch_steps_labels(dtype, monkeypatch):
+    from mlprojects.estimators import _fused
+
+    X, _ = make_blobs(40_000, 32, centers=8, cluster_std=3.0, random_state=2)  # 10 M: the fused pass runs
+    X = X.astype(dtype)
+    assert _fused.worth_it(len(X), 8, 32)
+    start = X[np.random.default_rng(0).choice(len(X), 8, replace=False)]
+    ours = KMeans(8, init=start, max_iter=300).fit(X)
+    again = KMeans(8, init=start, max_iter=300).fit(X)  # the same on every run, whatever the threads did
+    assert again.inertia_ == ours.inertia_ and np.array_equal(again.cluster_centers_, ours.cluster_centers_)
+    theirs = cluster.KMeans(8, init=start, n_init=1, max_iter=300, algorithm="lloyd").fit(X)
+    assert abs(ours.inertia_ - theirs.inertia_) / theirs.inertia_ < 1e-5
+    assert ours.n_iter_ == theirs.n_iter_ and (ours.labels_ == theirs.labels_).mean() > 0.999
+    monkeypatch.setattr(_fused, "MIN_WORK", 10**12)  # the same fit by the three torch passes
+    unfused = KMeans(8, init=start, max_iter=300).fit(X)
+    assert unfused.n_iter_ == ours.n_iter_ and (unfused.labels_ == ours.labels_).mean() > 0.9999
+    assert ours.inertia_ == pytest.approx(unfused.inertia_, rel=1e-6)
+
+
+def test_the_fused_pass_relocates_an_empty_cluster_as_the_torch_step_does():
+    from mlprojects.estimators import _fused
+
+    X, _ = make_blobs(30_000, 40, centers=5, cluster_std=1.0, random_state=3)
+    start = np.vstack([X[:4], np.full((1, 40), 1e3)])  # the fifth centre attracts nobody
+    assert _fused.worth_it(len(X), 5, 40)
+    ours = KMeans(5, init=start, max_iter=1).fit(X)
+    theirs = cluster.KMeans(5, init=start, n_init=1, max_iter=1, algorithm="lloyd").fit(X)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10, atol=1e-10)
+
+
 def test_kmeans_relocates_an_empty_cluster_like_scikit_learn():
     X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [30.0]])
     start = np.array([[1.0], [10.5], [100.0]])  # the third centre attracts nobody
@@ -284,3 +315,32 @@ def test_bad_input_raises_a_clear_value_error(make, message):
     X, y = make_blobs(40, 2, centers=2, random_state=0)
     with pytest.raises(ValueError, match=message):
         make(X, y.astype(float))
+
+
+def _brute_force(train: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact k nearest by hand: every distance in float64 of the data's own values, ties to the lower index."""
+    distances = ((queries[:, None, :].astype(np.float64) - train[None, :, :].astype(np.float64)) ** 2).sum(2)
+    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(distances, order, 1), order
+
+
+@pytest.mark.parametrize("ranking", ["float32", "bfloat16"])
+def test_knn_neighbours_are_exact_on_adversarial_data(ranking):
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(300, 24)).astype(np.float32)
+    train = np.vstack([
+        base,
+        base[:40],                                       # exact duplicates: equal distances, ties by index
+        base[40:80] + np.float32(1e-4),                  # near-ties, far below bfloat16's resolution
+        base[80:120] * 0 + base[80:81],                  # 40 copies of one point
+    ]) + np.float32(1e4)                                 # large norms: |t| ~ 5e4, all of it the offset
+    queries = np.vstack([train[:30] + np.float32(1e-5), rng.normal(size=(30, 24)).astype(np.float32) + 1e4,
+                         train[330:360]])
+    labels = np.arange(len(train)) % 3
+    model = KNeighborsClassifier(7, ranking=ranking).fit(train, labels)
+    distances, indices = model.kneighbors(queries)
+    expected_distances, expected_indices = _brute_force(train, queries, 7)
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_allclose(distances, np.sqrt(expected_distances), rtol=1e-5, atol=1e-4)
+    votes = np.array([np.bincount(labels[row], minlength=3).argmax() for row in expected_indices])
+    assert (model.predict(queries) == votes).all()

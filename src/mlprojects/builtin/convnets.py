@@ -125,6 +125,7 @@ class Cifar10Config(TrainConfig):
 
 class Cifar10CNN(MnistMLP):
     config_class = Cifar10Config
+    pixel_shape = (32, 32, 3)
     smoke_settings = {"epochs": 2, "width": 4, "train_limit": 200, "batch_size": 50, "lr": 0.02}
 
     def prepare(self, cfg: Cifar10Config) -> Prepared:

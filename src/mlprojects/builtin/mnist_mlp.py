@@ -59,6 +59,7 @@ def softmax_mse(outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "
 
 class MnistMLP(Project):
     inputs = "image"
+    pixel_shape = (28, 28)  # what image_pixels gives
     config_class = MnistMLPConfig
     smoke_settings = {"epochs": 2, "widths": "64,64"}
 

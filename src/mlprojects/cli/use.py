@@ -15,7 +15,10 @@ import click
 @click.option("--top-k", type=click.IntRange(min=1), default=3, help="image projects: labels per image")
 @click.option("--backtest", is_flag=True,
               help="forecasting projects: a forecast for every reading of the file, beside the reading")
-def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int, backtest: bool) -> None:
+@click.option("--engine", type=click.Choice(["auto", "torch", "onnxruntime"]), default="auto",
+              help="image networks: onnxruntime (auto, where installed) or PyTorch, as in training")
+def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int, backtest: bool,
+            engine: str) -> None:
     """Apply the finished run RUN_DIR to INPUTS: a CSV of the training columns (tabular projects), image files
     or folders (image projects), a CSV of recent readings (forecasting), or texts and text files (fine-tuned
     transformers). Writes CSV: the inputs, then the predictions."""
@@ -27,7 +30,7 @@ def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int
     if run.project.inputs == "series" and len(inputs) > 1:
         raise click.UsageError("a forecast reads one CSV of readings")
     table = apply(run, inputs[0] if run.project.inputs == "series" else list(inputs), top_k=top_k,
-                  backtest=backtest)
+                  backtest=backtest, engine=engine)
     write(table, out, click.echo)
     if out is not None:
         click.echo(f"{len(table)} predictions written to {out}")

@@ -143,6 +143,7 @@ class Trainer:
         no_step = torch.tensor(steps, device=self.device)
         first_bad = no_step.clone()
         check_every = 1 if self.device.type == "cpu" else 32
+        quick_check = self.device.type == "cpu" and world == 1
         for callback in self.callbacks:
             callback.on_epoch_begin(self, epoch, steps)
         model.train()
@@ -161,9 +162,14 @@ class Trainer:
                 summed = loss_fn(outputs.float(), targets, reduction="sum")
                 loss = summed * (world / min(batch_size, n - step * batch_size))
                 loss_sum += summed.detach()
-            first_bad = torch.where((first_bad == no_step) & ~torch.isfinite(loss.detach()), step, first_bad)
-            if (step + 1) % check_every == 0 or step + 1 == steps:
-                self._stop_if_diverged(first_bad, no_step, epoch, steps, loss)
+            if quick_check:  # one process on a CPU: reading the loss is free
+                value = loss.detach().item()
+                if not math.isfinite(value):
+                    raise Diverged(epoch + 1, step + 1, steps, value)
+            else:
+                first_bad = torch.where((first_bad == no_step) & ~torch.isfinite(loss.detach()), step, first_bad)
+                if (step + 1) % check_every == 0 or step + 1 == steps:
+                    self._stop_if_diverged(first_bad, no_step, epoch, steps, loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.grad_clip:

@@ -7,7 +7,9 @@ variance) and the same rule for an empty cluster (it takes the point farthest fr
 
 Speed: distances are ``|c|^2 - 2 x.c`` by one matrix product per chunk of rows (``|x|^2`` does not
 change the argmin); the new centres are an ``index_add_`` of the rows into their cluster. Chunks
-keep memory bounded by ``working_memory`` (MiB).
+keep memory bounded by ``working_memory`` (MiB). On the CPU, for large enough data, each iteration
+is instead one fused pass (``_fused``: distances, nearest centre and sums for a chunk while it is in
+cache, chunks in parallel), as scikit-learn's own Lloyd step does.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from mlprojects.estimators import _fused
 from mlprojects.estimators._base import (
     FLOATS,
     TorchEstimatorMixin,
@@ -68,7 +71,7 @@ class KMeans(ClusterMixin, TransformerMixin, TorchEstimatorMixin, BaseEstimator)
         rng = check_random_state(self.random_state)
         points = as_tensor(X, device)
         chunk = rows_per_chunk(max(n_clusters, X.shape[1]) * X.itemsize * 2, self.working_memory)
-        tolerance = float(np.mean(np.var(X, axis=0))) * self.tol  # scikit-learn's scale-free tol
+        tolerance = float(np.mean(np.var(X, axis=0))) * self.tol if self.tol else 0.0  # scikit-learn's, scale-free
 
         best = None
         for _ in range(n_init):
@@ -187,6 +190,8 @@ def update(points, labels, old_centers, chunk: int) -> torch.Tensor:
 
 def lloyd(points: torch.Tensor, centers: torch.Tensor, max_iter: int, tolerance: float, chunk: int):
     """One k-means run: (labels, inertia, centres, iterations)."""
+    if points.device.type == "cpu" and _fused.worth_it(len(points), len(centers), points.shape[1]):
+        return lloyd_fused(points, centers, max_iter, tolerance, chunk)
     previous = None
     strict = False
     for iteration in range(max_iter):  # noqa: B007  (the count is returned after the loop)
@@ -203,6 +208,42 @@ def lloyd(points: torch.Tensor, centers: torch.Tensor, max_iter: int, tolerance:
     if not strict:  # the labels must belong to the final centres
         labels = assign(points, centers, chunk)
     return labels, float(inertia(points, centers, labels, chunk)), centers, iteration + 1
+
+
+def lloyd_fused(points: torch.Tensor, centers: torch.Tensor, max_iter: int, tolerance: float, chunk: int):
+    """:func:`lloyd` with each iteration one fused pass over the data (``_fused``): the same steps, the same
+    stopping rule, the same rule for an empty cluster. The inertia comes from the passes' own sums."""
+    with _fused.Lloyd(points.numpy(), len(centers)) as passes:
+        return _lloyd_fused(passes, points, centers, max_iter, tolerance, chunk)
+
+
+def _lloyd_fused(passes, points, centers, max_iter: int, tolerance: float, chunk: int):
+    X = passes.X
+    current = np.ascontiguousarray(centers.numpy())
+    labels, previous = np.empty(len(X), np.int64), np.full(len(X), -1, np.int64)
+    squares = float(np.einsum("ij,ij->", X, X, dtype=np.float64))  # sum of |x|^2
+    strict = False
+    for iteration in range(max_iter):  # noqa: B007  (the count is returned after the loop)
+        sums, counts, _ = passes(current, labels)
+        if (counts == 0).any():  # rare: the torch step applies the empty-cluster rule
+            new = update(points, torch.from_numpy(labels), torch.from_numpy(current), chunk).numpy()
+        else:
+            new = (sums / counts[:, None]).astype(X.dtype)
+        shift = float(((new.astype(np.float64) - current) ** 2).sum())
+        current = new
+        if iteration and np.array_equal(labels, previous):
+            strict = True
+            break
+        if shift <= tolerance:
+            break
+        labels, previous = previous, labels  # the next pass writes into the older buffer
+    if strict:  # the labels' own means: sum |x - c|^2 = sum |x|^2 - 2 sum_j c_j.S_j + sum_j n_j |c_j|^2
+        final = current.astype(np.float64)
+        total = squares - 2 * float((final * sums).sum()) + float((counts * (final * final).sum(1)).sum())
+    else:  # the labels must belong to the final centres: a last pass assigns them
+        _, _, partial = passes(current, labels)
+        total = squares + partial
+    return torch.from_numpy(labels), max(total, 0.0), torch.from_numpy(current), iteration + 1
 
 
 def kmeans_plusplus(points: torch.Tensor, n_clusters: int, rng: np.random.RandomState) -> torch.Tensor:
