@@ -61,6 +61,7 @@ class TrainConfig(ProjectConfig):
     precision: Literal["fp32", "bf16"] = setting("fp32", "bf16 runs the forward pass under autocast")
     compile: bool = setting(False, "torch.compile the model")
     eval_batch_size: int = setting(1000, "batch size for evaluation and prediction")
+    histograms: bool = setting(False, "write weight and gradient histograms to TensorBoard every epoch")
 
     def __post_init__(self) -> None:
         super().__post_init__()

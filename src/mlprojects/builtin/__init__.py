@@ -18,6 +18,14 @@ CLUSTERING = {"test_adjusted_rand_index": "max", "train_adjusted_rand_index": "m
 
 register(
     Entry(
+        name="tensor-basics", project=f"{_HERE}.tensors:TENSOR_BASICS",
+        source=f"{_BOOK}, ch. 1: tensors (rank, shape, type, creation, matrix operations, reductions, "
+               "segmentation, sequences, shape changes)",
+        dataset="the book's own small tensors",
+        published="the values the book's listings print",
+        summary="each TensorFlow 1 tensor call beside its PyTorch equivalent and the value it gives, as a report",
+    ),
+    Entry(
         name="mnist-mlp", project=f"{_HERE}.mnist_mlp:PROJECT",
         source="Keras notebook: MNIST MLP (784 -> 4x256 ReLU -> 10 softmax, SGD lr 0.087, batch 32, 15 epochs)",
         dataset="mnist-10k (embedded); mnist, fashion-mnist by --set data=",

@@ -78,4 +78,28 @@ def devices(as_json: bool) -> None:
            [[name, ", ".join(choices[kind] for kind in kinds)] for name, kinds in accepted.items()])
 
 
-COMMANDS = (list_projects, show, devices,)  # added to the mlprojects group by mlprojects.cli
+@click.command(context_settings={"show_default": True})
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=click.IntRange(1, 65535), default=6006)
+def tensorboard(runs: tuple[Path, ...], host: str, port: int) -> None:
+    """Start TensorBoard on RUNS (run directories or folders of them)  [default: runs/]: scalars, the model's
+    graph, histograms (--set histograms=true) and, for image projects, the embedding projector."""
+    import subprocess
+    import sys
+
+    from mlprojects.errors import UserError
+
+    folders = list(runs) or [Path("runs")]
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if missing:
+        raise UserError(f"{', '.join(missing)}: no such folder; name run directories or folders that hold them")
+    if len(folders) == 1:
+        where = ["--logdir", str(folders[0])]
+    else:
+        where = ["--logdir_spec", ",".join(f"{folder.name or folder}:{folder}" for folder in folders)]
+    click.echo(f"TensorBoard on http://{host}:{port}/ (the same as: tensorboard {' '.join(where)} --port {port})")
+    sys.exit(subprocess.call([sys.executable, "-m", "tensorboard.main", *where, "--host", host, "--port", str(port)]))
+
+
+COMMANDS = (list_projects, show, devices, tensorboard)  # added to the mlprojects group by mlprojects.cli

@@ -87,28 +87,81 @@ class HistoryWriter(Callback):
         write_text(self.path, "".join(dumps(row) + "\n" for row in trainer.history))
 
 
+def summary_writer(log_dir: Path):
+    # TensorBoard imports all of TensorFlow when it is installed (seconds of start-up) unless
+    # this marker module exists; its own TF-free stub writes the same event files.
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(log_dir))
+
+
 class TensorBoardLogger(Callback):
-    def __init__(self, log_dir: Path):
+    """Scalars every epoch; the model's graph once (traced on ``example``); with ``histograms``, every
+    parameter's weights and last gradients every epoch."""
+
+    def __init__(self, log_dir: Path, example: torch.Tensor | None = None, histograms: bool = False):
         self.log_dir, self.writer = log_dir, None
+        self.example, self.histograms = example, histograms
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        # TensorBoard imports all of TensorFlow when it is installed (seconds of start-up) unless
-        # this marker module exists; its own TF-free stub writes the same event files.
-        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
-        from torch.utils.tensorboard import SummaryWriter
+        self.writer = summary_writer(self.log_dir)
+        if self.example is not None:
+            import warnings
 
-        self.writer = SummaryWriter(str(self.log_dir))
+            model = checkpoint.unwrap(trainer.model)
+            try:
+                with warnings.catch_warnings():  # tracing warns about Python control flow: the graph is a picture
+                    warnings.simplefilter("ignore")
+                    self.writer.add_graph(model, self.example.to(trainer.device))
+            except Exception as error:  # noqa: BLE001 - a model jit.trace cannot follow keeps its scalars
+                warnings.warn(f"TensorBoard: the model's graph could not be traced ({type(error).__name__})",
+                              stacklevel=2)
+            model.train()
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         for key, value in logs.items():
             if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
                 group = "val" if key.startswith("val_") else ("train" if key in ("loss", *trainer.metrics) else "info")
                 self.writer.add_scalar(f"{key.removeprefix('val_')}/{group}", value, epoch + 1)
+        if self.histograms:
+            for name, parameter in checkpoint.unwrap(trainer.model).named_parameters():
+                self.writer.add_histogram(f"weights/{name}", parameter.detach().float().cpu(), epoch + 1)
+                if parameter.grad is not None:
+                    self.writer.add_histogram(f"gradients/{name}", parameter.grad.detach().float().cpu(), epoch + 1)
         self.writer.flush()
 
     def on_train_end(self, trainer: Trainer) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def penultimate_features(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """What the model's last linear layer reads, for INPUTS: the features it classifies (for TensorBoard's
+    embedding projector)."""
+    model = checkpoint.unwrap(model)
+    last = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
+    captured: list[torch.Tensor] = []
+    handle = last.register_forward_hook(lambda module, args, output: captured.append(args[0].detach().float().cpu()))
+    try:
+        model.eval()
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            for start in range(0, len(inputs), batch_size):
+                model(inputs[start:start + batch_size].to(device))
+    finally:
+        handle.remove()
+    return torch.cat(captured).flatten(1)
+
+
+def write_projector(log_dir: Path, features: torch.Tensor, labels: list[str], thumbnails: torch.Tensor) -> None:
+    """TensorBoard's embedding projector: one point per row of FEATURES, named by LABELS, drawn as THUMBNAILS
+    ((N, C, H, W) in [0, 1])."""
+    writer = summary_writer(log_dir)
+    try:
+        writer.add_embedding(features, metadata=labels, label_img=thumbnails, tag="test_set_penultimate_layer")
+    finally:
+        writer.close()
 
 
 class EarlyStopping(Callback):
