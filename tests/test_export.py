@@ -15,6 +15,8 @@ from mlprojects.runner import run
 
 pytest.importorskip("onnxruntime")
 EXPORTABLE = [entry.name for entry in registry.entries() if registry.get(entry.name).kind != "demo"]
+RELOADED = ("mnist-cnn", "knn-circles", "text-classify")  # a network, an estimator, a transformer: also loaded
+# by a process that never imports mlprojects (the others are checked by torch.export.load in this one)
 
 
 def finished(name: str, tmp_path, request) -> rundir.Run:
@@ -55,8 +57,10 @@ def test_every_model_exports_to_onnx_and_pt2_checked_on_its_test_split(name, tmp
         assert len(session.run(None, {item.input_name: batch.numpy()})[0]) == rows
 
     out = tmp_path / "elsewhere" / "model.pt2"
-    result = cli("export", str(done.path), "--format", "pt2", "--out", str(out))
+    result = cli("export", str(done.path), "--format", "pt2", "--out", str(out))  # checked by torch.export.load
     assert result.code == 0, result.err
+    if name not in RELOADED:
+        return
     np.save(tmp_path / "inputs.npy", item.test_inputs[:3].numpy())
     probe = ("import sys, numpy, torch; m = torch.export.load(sys.argv[1]).module(); "
              "x = torch.from_numpy(numpy.load(sys.argv[2])); y = m(x); "

@@ -85,7 +85,7 @@ def devices(as_json: bool) -> None:
 def tensorboard(runs: tuple[Path, ...], host: str, port: int) -> None:
     """Start TensorBoard on RUNS (run directories or folders of them)  [default: runs/]: scalars, the model's
     graph, histograms (--set histograms=true) and, for image projects, the embedding projector."""
-    import subprocess
+    import os
     import sys
 
     from mlprojects.errors import UserError
@@ -99,7 +99,9 @@ def tensorboard(runs: tuple[Path, ...], host: str, port: int) -> None:
     else:
         where = ["--logdir_spec", ",".join(f"{folder.name or folder}:{folder}" for folder in folders)]
     click.echo(f"TensorBoard on http://{host}:{port}/ (the same as: tensorboard {' '.join(where)} --port {port})")
-    sys.exit(subprocess.call([sys.executable, "-m", "tensorboard.main", *where, "--host", host, "--port", str(port)]))
+    sys.stdout.flush()
+    # this process becomes TensorBoard (stopping it stops TensorBoard; no child is left behind)
+    os.execv(sys.executable, [sys.executable, "-m", "tensorboard.main", *where, "--host", host, "--port", str(port)])
 
 
 COMMANDS = (list_projects, show, devices, tensorboard)  # added to the mlprojects group by mlprojects.cli
