@@ -17,7 +17,7 @@ LAYERS = [
     ("mlprojects.errors",),
     ("mlprojects.config", "mlprojects.engine.io"),
     ("mlprojects.engine", "mlprojects.data", "mlprojects.nn", "mlprojects.plots"),
-    ("mlprojects.estimators", "mlprojects.nlp"),
+    ("mlprojects.estimators", "mlprojects.nlp", "mlprojects.vision"),
     ("mlprojects.project", "mlprojects.registry"),
     ("mlprojects.rundir", "mlprojects.builtin"),
     ("mlprojects.runner", "mlprojects.predict", "mlprojects.export"),

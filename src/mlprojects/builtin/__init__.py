@@ -206,6 +206,21 @@ register(
                              note="the book's Goldberg corpus is no longer published"),),
     ),
     Entry(
+        name="cnn-history", project=f"{_HERE}.architectures:CNN_HISTORY",
+        source=f"{_BOOK}, ch. 8: LeNet-5, AlexNet, VGG, Inception v1-v3, ResNet (and their successors)",
+        dataset="none: the architectures are built and measured; published accuracies from torchvision's metadata",
+        published="the papers' parameter counts (AlexNet ~60 M, VGG-16 138 M, GoogLeNet ~6.8 M, ResNet-50 25.6 M)",
+        summary="parameters, multiply-adds and FLOPs measured on each built model, beside published accuracy",
+        reproduce=tuple(
+            Published(paper, f"{value / 1e6:g} M parameters", f"{name}_parameters", value, {"architectures": name},
+                      seeds=1, note="ours counted on the built model, without auxiliary classifiers")
+            for name, paper, value in (
+                ("alexnet", "Krizhevsky et al. 2012", 60e6), ("vgg16", "Simonyan and Zisserman 2014", 138e6),
+                ("vgg19", "Simonyan and Zisserman 2014", 144e6), ("googlenet", "Szegedy et al. 2014", 6.8e6),
+                ("resnet50", "He et al. 2015", 25.6e6), ("efficientnet_b0", "Tan and Le 2019", 5.3e6),
+                ("vit_b_16", "Dosovitskiy et al. 2020", 86e6), ("convnext_tiny", "Liu et al. 2022", 28e6))),
+    ),
+    Entry(
         name="device-placement", project=f"{_HERE}.placement:DEVICE_PLACEMENT",
         source=f"{_BOOK}, ch. 9: assigning operations to devices (example 1, log_device_placement)",
         dataset="generated: random matrices and buffers",

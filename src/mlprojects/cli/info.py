@@ -104,4 +104,20 @@ def tensorboard(runs: tuple[Path, ...], host: str, port: int) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "tensorboard.main", *where, "--host", host, "--port", str(port)])
 
 
-COMMANDS = (list_projects, show, devices, tensorboard)  # added to the mlprojects group by mlprojects.cli
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def zoo(names: tuple[str, ...], as_json: bool) -> None:
+    """The chapter 8 architectures and their successors: parameters, multiply-adds and FLOPs measured on the
+    built models, ImageNet accuracy and file size of their published weights (a few seconds per model)."""
+    from mlprojects.builtin.architectures import markdown
+    from mlprojects.vision import zoo as architectures
+
+    rows = architectures.table(list(names) or None)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(markdown(rows).rstrip())
+
+
+COMMANDS = (list_projects, show, devices, tensorboard, zoo)  # added to the mlprojects group by mlprojects.cli

@@ -52,4 +52,26 @@ def export(run_dir: Path, fmt: str, out: Path | None) -> None:
                f"difference {result['largest_difference']:.1e}, same class for {result['same_class']:.0%}")
 
 
-COMMANDS = (predict, export)  # added to the mlprojects group by mlprojects.cli
+@click.command(context_settings={"show_default": True})
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", "model_name", default="efficientnet-lite0",
+              help="a torchvision ImageNet model (resnet50, vgg19, ...; see `mlprojects zoo`) or efficientnet-lite0")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="the weights file  [default: PyTorch's cache, or the package's for efficientnet-lite0]")
+@click.option("--top-k", type=click.IntRange(min=1), default=5)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write CSV here  [default: print]")
+def classify(images: tuple[str, ...], model_name: str, weights: Path | None, top_k: int, out: Path | None) -> None:
+    """Classify IMAGES (files or folders, any format and size) into ImageNet's 1,000 classes with a pretrained
+    network and its own preprocessing."""
+    from mlprojects.predict import image_items, write
+    from mlprojects.vision.classify import classify as run
+    from mlprojects.vision.classify import load
+
+    items = image_items(list(images))
+    table = run(load(model_name, weights), items, top_k)
+    write(table, out, click.echo)
+    if out is not None:
+        click.echo(f"{len(table)} images classified into {out}")
+
+
+COMMANDS = (predict, export, classify)  # added to the mlprojects group by mlprojects.cli

@@ -154,9 +154,14 @@ _add(DatasetSpec(
 ))
 _add(DatasetSpec(
     "book-images",
-    "the book's sample images for the convolution and pooling demonstration: blue_jay.jpg, leopard.jpg",
+    "the book's sample images: blue_jay.jpg, leopard.jpg (convolution and pooling, classification); "
+    "style_content.jpg, style_style.jpg and the book's result style_output_sample.jpg (style transfer)",
     (FileSpec("blue_jay.jpg", "c87f177cfae41ce3a9e51fd2a2ab1b6e97b099fbd41f244fb2aba9c1d7d0580e", 620473),
-     FileSpec("leopard.jpg", "fac75f8b2b9553a118be047b8c631afb9bb003e9366e1cd3ecd32e72e0479cee", 146114)),
+     FileSpec("leopard.jpg", "fac75f8b2b9553a118be047b8c631afb9bb003e9366e1cd3ecd32e72e0479cee", 146114),
+     FileSpec("style_content.jpg", "6f1cc8bdf8983c9e3331d00010f4656808a3d9d75df7e3c6c16b53fc5fe5b593", 185820),
+     FileSpec("style_style.jpg", "6400ce5090c23958bdfa2924d07cb9bf8babb9d193564cfc37c513820e5e08d3", 251256),
+     FileSpec("style_output_sample.jpg", "5a34bbb0f762c4eeae2248fa76af20e51fe3fe7477d3226c64f6a9a019b4c862",
+              70280)),
     "as published with the book's example code",
     _BOOK,
     embedded=True,

@@ -6,6 +6,7 @@ biases): the book's listings drew them from N(0, 1), which saturates the network
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -86,3 +87,18 @@ class ResNet9(nn.Sequential):
         for layer in self.modules():
             if isinstance(layer, nn.Conv2d):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+
+
+class LeNet5(nn.Module):
+    """LeCun et al. (1998): 32x32 -> conv 5x5 6 -> average pool -> conv 5x5 16 -> average pool -> 120 -> 84 -> 10,
+    tanh between (61,706 parameters). For the architectures' history (``mlprojects zoo``)."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(),
+                                      nn.AvgPool2d(2))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.Tanh(), nn.Linear(120, 84),
+                                        nn.Tanh(), nn.Linear(84, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
