@@ -27,6 +27,9 @@ def test_torchvision_metadata_facts_the_table_relies_on():
     assert alexnet["parameters"] == alexnet["torchvision_parameters"] == 61_100_840
     assert round(alexnet["flops"] / 2 / 1e9, 3) == alexnet["torchvision_ops"] == 0.714
     assert alexnet["multiply_adds"] == alexnet["flops"] // 2
+    # attention too: the CPU's fused attention kernel is counted like the others
+    vit = zoo.measure(zoo.find("vit_b_16"))
+    assert round(vit["multiply_adds"] / 1e9, 3) == vit["torchvision_ops"] == 17.564
 
     googlenet = zoo.measure(zoo.find("googlenet"))
     assert (googlenet["parameters"], googlenet["parameters_without_auxiliary"]) == (13_004_888, 6_624_904)

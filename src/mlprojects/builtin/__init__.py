@@ -221,6 +221,15 @@ register(
                 ("vit_b_16", "Dosovitskiy et al. 2020", 86e6), ("convnext_tiny", "Liu et al. 2022", 28e6))),
     ),
     Entry(
+        name="style-transfer", project=f"{_HERE}.style_transfer:STYLE_TRANSFER",
+        source=f"{_BOOK}, ch. 8: artistic style transfer with VGG-19 (Gatys, Ecker and Bethge 2015)",
+        dataset="book-images (embedded): style_content.jpg, style_style.jpg and the book's style_output_sample.jpg; "
+                "any pictures by --set content=PATH --set style=PATH",
+        published="a picture (style_output_sample.jpg), shown beside ours",
+        summary="one picture's content in another's style, on VGG-19 or the packaged EfficientNet-Lite0",
+        goals={"total_loss": "min"},
+    ),
+    Entry(
         name="device-placement", project=f"{_HERE}.placement:DEVICE_PLACEMENT",
         source=f"{_BOOK}, ch. 9: assigning operations to devices (example 1, log_device_placement)",
         dataset="generated: random matrices and buffers",

@@ -1,4 +1,4 @@
-"""``mlprojects serve digits|text``: the web app (Gradio)."""
+"""``mlprojects serve digits|text|style|RUN``: the web apps (Gradio)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class _RunOrApp(click.Group):
 @click.group(cls=_RunOrApp)
 def serve() -> None:
     """Web apps over trained models (Gradio): `serve RUN_DIR` for any finished run, `serve digits` (the
-    sketchpad), `serve text` (the NLP tasks)."""
+    sketchpad), `serve text` (the NLP tasks), `serve style` (style transfer)."""
 
 
 @serve.command("run", context_settings={"show_default": True})
@@ -80,6 +80,23 @@ def text(text_model: str, host: str, port: int) -> None:
     app = _app()
     click.echo(f"serving the NLP tasks on http://{host}:{port}")
     app.serve(None, host, port, text_model=text_model)
+
+
+@serve.command(context_settings={"show_default": True})
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="a style-transfer setting for every request (backbone, preset, style_weight, ...)")
+@click.option("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860)
+def style(assignments: tuple[str, ...], host: str, port: int) -> None:
+    """Style transfer (the book's chapter 8): two pictures in, one out; the API endpoint /transfer."""
+    from mlprojects.builtin.style_transfer import StyleConfig
+    from mlprojects.config import parse_overrides, resolve
+
+    settings = parse_overrides(assignments)
+    resolve(StyleConfig, settings)  # a wrong setting stops here, in one line
+    app = _app("style_app")
+    click.echo(f"serving style transfer on http://{host}:{port}")
+    app.serve(settings, host, port)
 
 
 def _app(module: str = "app"):

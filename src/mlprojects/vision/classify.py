@@ -48,8 +48,8 @@ def weights_of(name: str):
         raise UserError(f"unknown model {name!r}: see `mlprojects zoo`, or use {LITE}") from None
 
 
-def weights_file(name: str, given: str | Path | None = None) -> Path:
-    """The checked weights file of torchvision's NAME: GIVEN, the cache's copy, or a download."""
+def weights_file(name: str, given: str | Path | None = None, download: bool = True) -> Path:
+    """The checked weights file of torchvision's NAME: GIVEN, the cache's copy, or (DOWNLOAD) a download."""
     import torch
 
     weights = weights_of(name)
@@ -60,7 +60,7 @@ def weights_file(name: str, given: str | Path | None = None) -> Path:
     if given and not path.is_file():
         raise UserError(f"--weights {given}: no such file")
     if not path.is_file():
-        if not _reachable(weights.url):
+        if not download or not _reachable(weights.url):
             raise UserError(f"{name}'s ImageNet weights are not here and cannot be downloaded: put {filename} (from "
                             f"{weights.url}) in {cache}, or give --weights PATH")
         torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True)

@@ -79,9 +79,12 @@ def build(name: str):
 def count_flops(model, input_size: int, channels: int = 3) -> int:
     """FLOPs of one forward pass on one image, by PyTorch's FLOP counter (a multiply-add is two)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-    counter = FlopCounterMode(display=False)
+    # the CPU's fused attention has no formula in the counter (torch 2.14): the same as the other kernels'
+    cpu_attention = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu:
+                     lambda query, key, value, *args, out_shape=None, **kwargs: sdpa_flop_count(query, key, value)}
+    counter = FlopCounterMode(display=False, custom_mapping=cpu_attention)
     # with gradients on: in inference mode nn.MultiheadAttention takes a fused kernel the counter cannot see
     with torch.enable_grad(), counter:
         model(torch.zeros(1, channels, input_size, input_size))
