@@ -62,7 +62,7 @@ def exportable(run: Run) -> Exportable:
     classify = project.inputs in ("image", "text") or (project.inputs == "table" and run.preparation.task ==
                                                        "classification")
     try:
-        meta["labels"] = project.class_names(cfg)
+        meta["labels"] = run.class_names()
     except NotImplementedError:
         pass
     if project.inputs == "image":
@@ -245,7 +245,7 @@ def for_inference(run: Run, target: Path) -> Path:
         model = model.to(memory_format=torch.channels_last)
     inputs = project.images_to_inputs(cfg, pixels)
     item = Exportable(model, inputs, "pixels", "scores", {0: "batch"}, True,
-                      {"mlprojects.project": run.name, "labels": project.class_names(cfg),
+                      {"mlprojects.project": run.name, "labels": run.class_names(),
                        "preparation": project.image_preparation(cfg)})
     if not os.access(target.parent, os.W_OK):
         target = Path(tempfile.mkdtemp(prefix="mlprojects-onnx-")) / target.name

@@ -169,7 +169,7 @@ def _table(run: Run, inputs: Any, **_) -> pd.DataFrame:
         if prep.task == "classification":
             from scipy.special import softmax
 
-            columns = _class_columns(run.project.class_names(run.cfg), softmax(outputs, axis=1), target)
+            columns = _class_columns(run.class_names(), softmax(outputs, axis=1), target)
         else:
             columns = {f"predicted_{target}": outputs[:, 0]}
     result = frame.copy()
@@ -227,7 +227,7 @@ def _images(run: Run, inputs: Any, *, top_k: int = 3, engine: str = "auto", **_)
             raise UserError(f"{name}: {error}") from None
     outputs = _outputs(run, run.project.images_to_inputs(run.cfg, np.stack(pixels)), image_engine(engine))
     probabilities = softmax(outputs.astype(np.float64), axis=1)
-    names = run.project.class_names(run.cfg)
+    names = run.class_names()
     k = min(top_k, len(names))
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     rows = []

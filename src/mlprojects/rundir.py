@@ -154,6 +154,11 @@ class Run:
     def name(self) -> str:
         return self.project.name
 
+    def class_names(self) -> list[str]:
+        """The labels of a classifier's outputs: as saved with the model (a user's classes), else the project's."""
+        saved = getattr(self.preparation, "classes", None)
+        return list(saved) if saved else self.project.class_names(self.cfg)
+
 
 def project_of(run_dir: str | Path):
     """(the project, its resolved settings) of a run directory, without loading any weights."""

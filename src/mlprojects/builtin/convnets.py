@@ -26,8 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlprojects.builtin.mnist_mlp import MnistMLP
+from mlprojects.builtin.user_data import ImageDataSettings
 from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
 from mlprojects.data import images
+from mlprojects.data.preparation import ImagePrep
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.nn.convnets import BookCifarNet, LeNet, ResNet9
 from mlprojects.project import Prepared
@@ -35,9 +37,7 @@ from mlprojects.project import Prepared
 # --- mnist-cnn ---------------------------------------------------------------------------------
 
 @dataclass
-class MnistCNNConfig(TrainConfig):
-    data: Literal["mnist-10k", "mnist", "fashion-mnist"] = setting(
-        "mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist")
+class MnistCNNConfig(ImageDataSettings, TrainConfig):
     channels: tuple[int, ...] = setting((32, 64),
                                         "output channels of each 5x5 convolution (each followed by a 2x2 pool)")
     dense: int = setting(1024, "units of the dense layer")
@@ -65,8 +65,8 @@ class MnistCNN(MnistMLP):
     config_class = MnistCNNConfig
     smoke_settings = {"epochs": 2, "channels": "4,8", "dense": 32}
 
-    def build_model(self, cfg: MnistCNNConfig) -> LeNet:
-        return LeNet(1, 28, len(images.CLASS_NAMES[cfg.data]), cfg.channels, cfg.dense, cfg.dropout, pool=cfg.pool)
+    def build_model(self, cfg: MnistCNNConfig, classes: int | None = None) -> LeNet:
+        return LeNet(1, 28, classes or len(self.class_names(cfg)), cfg.channels, cfg.dense, cfg.dropout, pool=cfg.pool)
 
     def images_to_inputs(self, cfg: MnistCNNConfig, pixels: np.ndarray) -> torch.Tensor:
         return images.to_model_input(pixels, flatten=False)
@@ -94,7 +94,9 @@ def cifar_inputs(pixels: np.ndarray) -> torch.Tensor:
 
 
 @dataclass
-class Cifar10Config(TrainConfig):
+class Cifar10Config(ImageDataSettings, TrainConfig):
+    data: str = setting("cifar10", "dataset: cifar10, or folder:PATH (your images, one sub-folder per class; "
+                                   "brought to 32x32 RGB)")
     preset: Literal["modern", "book"] = setting("modern", "modern: ResNet-9, batch norm, crops and flips, SGD with "
                                                           "momentum and a cosine schedule; book: the book's network "
                                                           "and recipe")
@@ -114,6 +116,7 @@ class Cifar10Config(TrainConfig):
     lr_schedule: Literal[SCHEDULES] = setting("cosine", "per-epoch schedule: " + ", ".join(SCHEDULES))
     eval_batch_size: int = setting(500, "batch size for evaluation and prediction")
 
+    DATASETS = ("cifar10",)
     PRESETS = {"book": {"net": "book", "augment": "flip", "optimizer": "adam", "lr": 0.001, "batch_size": 96,
                         "epochs": 50, "weight_decay": 0.0, "lr_schedule": "constant"}}
 
@@ -128,23 +131,32 @@ class Cifar10CNN(MnistMLP):
     pixel_shape = (32, 32, 3)
     smoke_settings = {"epochs": 2, "width": 4, "train_limit": 200, "batch_size": 50, "lr": 0.02}
 
-    def prepare(self, cfg: Cifar10Config) -> Prepared:
-        from mlprojects.data import cifar
+    def splits(self, cfg: Cifar10Config) -> images.ImageSplits:
+        if cfg.data == "cifar10":
+            from mlprojects.data import cifar
 
-        splits = cifar.load()
+            return cifar.load()
+        return super().splits(cfg)
+
+    def prepare(self, cfg: Cifar10Config) -> Prepared:
+        splits = self.splits(cfg)
         train_images, train_labels = splits.train_images, splits.train_labels
         if cfg.train_limit:
             train_images, train_labels = train_images[:cfg.train_limit], train_labels[:cfg.train_limit]
         train = TensorData(cifar_inputs(train_images), torch.from_numpy(train_labels))
         test = TensorData(cifar_inputs(splits.test_images), torch.from_numpy(splits.test_labels))
+        preparation = ImagePrep(splits.class_names, list(self.pixel_shape)) if cfg.data != "cifar10" else None
         return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
-                                      "test_images": splits.test_images},
+                                      "test_images": splits.test_images}, preparation,
                         raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))
 
-    def build_model(self, cfg: Cifar10Config) -> nn.Module:
-        return ResNet9(10, cfg.width) if cfg.net == "resnet9" else BookCifarNet(10)
+    def build_model(self, cfg: Cifar10Config, classes: int | None = None) -> nn.Module:
+        classes = classes or len(self.class_names(cfg))
+        return ResNet9(classes, cfg.width) if cfg.net == "resnet9" else BookCifarNet(classes)
 
     def class_names(self, cfg: Cifar10Config) -> list[str]:
+        if cfg.data != "cifar10":
+            return self.splits(cfg).class_names
         from mlprojects.data.cifar import CLASS_NAMES
 
         return CLASS_NAMES
@@ -162,12 +174,9 @@ class Cifar10CNN(MnistMLP):
         from PIL import Image
 
         from mlprojects.data.digits import as_array
+        from mlprojects.data.image_folder import to_pixels
 
-        array = as_array(image)
-        picture = Image.fromarray(array).convert("RGB")
-        if picture.size != (32, 32):
-            picture = picture.resize((32, 32), Image.LANCZOS)
-        return np.asarray(picture, dtype=np.uint8)
+        return to_pixels(Image.fromarray(as_array(image)), self.pixel_shape)
 
     def loss_fn(self, cfg: Cifar10Config):
         return F.cross_entropy

@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects import plots
+from mlprojects.builtin.user_data import UserTableSettings, model_width
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
-from mlprojects.data import tables
+from mlprojects.data import tables, user_table
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.nn import MLP, Rescale
@@ -60,12 +61,23 @@ class _RegressionProject(Project):
 
     inputs = "table"
 
-    def network(self, cfg) -> MLP:
+    def network(self, cfg, inputs: int | None = None) -> MLP:
         raise NotImplementedError
 
-    def build_model(self, cfg) -> torch.nn.Sequential:
+    def build_model(self, cfg, inputs: int | None = None) -> torch.nn.Sequential:
         """The network, then a :class:`Rescale` to the target's unit (set by :meth:`adapt`)."""
-        return torch.nn.Sequential(self.network(cfg), Rescale())
+        if inputs is None and user_table.given(cfg):
+            inputs = user_table.for_project(cfg, "regression").width
+        return torch.nn.Sequential(self.network(cfg, inputs), Rescale())
+
+    def model_for_run(self, cfg, run_dir: Path) -> torch.nn.Module:
+        """A finished run on a user's CSV is sized by the preparation it saved (the CSV may be gone)."""
+        return self.build_model(cfg, model_width(run_dir)[0] if user_table.given(cfg) else None)
+
+    def user_prepared(self, cfg) -> Prepared:
+        table = user_table.for_project(cfg, "regression", warn=True)
+        return Prepared(_as_tensors(table.X_train, table.y_train, True), _as_tensors(table.X_test, table.y_test, True),
+                        {"data": table.report}, table.prep, table.raw_test)
 
     def adapt(self, model: torch.nn.Module, train: TensorData) -> None:
         model[-1].adapt(train.targets)
@@ -126,7 +138,7 @@ class NonlinearRegression(_RegressionProject):
         return Prepared(_as_tensors(x[train, None], y[train], True), _as_tensors(x[test, None], y[test], True),
                         preparation=prep, raw_test=test_frame(prep, x[test, None], y[test]))
 
-    def network(self, cfg: NonlinearConfig) -> MLP:
+    def network(self, cfg: NonlinearConfig, inputs: int | None = None) -> MLP:
         return MLP(1, (cfg.hidden,), 1, cfg.activation)
 
     def report(self, run_dir: Path, cfg: NonlinearConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
@@ -151,7 +163,7 @@ ORIGINS = ("usa", "europe", "japan")
 
 
 @dataclass
-class AutoMpgConfig(TrainConfig):
+class AutoMpgConfig(UserTableSettings, TrainConfig):
     model: Literal["mlp", "linear"] = setting("mlp", "mlp, or linear (no hidden layer: linear regression)")
     widths: tuple[int, ...] = setting((64, 64), "hidden layer widths; the book's network is 10,5")
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
@@ -181,6 +193,8 @@ class AutoMpg(_RegressionProject):
     def prepare(self, cfg: AutoMpgConfig) -> Prepared:
         from sklearn.model_selection import train_test_split
 
+        if user_table.given(cfg):
+            return self.user_prepared(cfg)
         frame = tables.load("auto-mpg")
         train_rows, test_rows = train_test_split(np.arange(len(frame)), test_size=cfg.test_fraction,
                                                  random_state=cfg.seed)
@@ -195,12 +209,18 @@ class AutoMpg(_RegressionProject):
                         _as_tensors(prep.transform(test), test["mpg"].to_numpy(dtype=np.float64), True), meta,
                         prep, raw_test)
 
-    def network(self, cfg: AutoMpgConfig) -> MLP:
-        return MLP(len(AUTO_MPG_NUMERIC) + len(ORIGINS), cfg.widths if cfg.model == "mlp" else (), 1, cfg.activation)
+    def network(self, cfg: AutoMpgConfig, inputs: int | None = None) -> MLP:
+        return MLP(inputs or len(AUTO_MPG_NUMERIC) + len(ORIGINS), cfg.widths if cfg.model == "mlp" else (), 1,
+                   cfg.activation)
 
     def report(self, run_dir: Path, cfg: AutoMpgConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         predicted, figures = self.regression_report(run_dir, trainer, data)
         actual = data.test.targets[:, 0].numpy()
+        if user_table.given(cfg):
+            figures["test_mae"] = float(np.mean(np.abs(predicted - actual)))
+            plots.predicted_vs_actual(actual, {cfg.model: predicted}, run_dir / "plots" / "predicted_vs_actual.png",
+                                      data.preparation.target, f"test MSE {figures['test_mse']:.4g}")
+            return {**figures, **data.meta}
         figures["test_mae_mpg"] = float(np.mean(np.abs(predicted - actual)))
         figures["mean_baseline_test_mse"] = float(np.mean((actual - data.train.targets.mean().item()) ** 2))
         plots.predicted_vs_actual(actual, {f"{cfg.model} {','.join(map(str, cfg.widths)) if cfg.model == 'mlp' else ''}"
@@ -215,7 +235,7 @@ class AutoMpg(_RegressionProject):
 # --- wine ------------------------------------------------------------------------------------
 
 @dataclass
-class WineConfig(TrainConfig):
+class WineConfig(UserTableSettings, TrainConfig):
     model: Literal["mlp", "softmax"] = setting("mlp",
                                                "mlp, or softmax (the book's softmax regression: no hidden layer)")
     widths: tuple[int, ...] = setting((32,), "hidden layer widths of the mlp")
@@ -245,6 +265,11 @@ class Wine(Project):
     def prepare(self, cfg: WineConfig) -> Prepared:
         from mlprojects.builtin.linear_models import split_and_standardize
 
+        if user_table.given(cfg):
+            table = user_table.for_project(cfg, "classification", warn=True)
+            return Prepared(_as_tensors(table.X_train, table.y_train, False),
+                            _as_tensors(table.X_test, table.y_test, False), {"data": table.report}, table.prep,
+                            table.raw_test)
         frame = tables.load("wine")
         labels = frame["Wine"].to_numpy().astype(int)
         if not set(labels) <= {1, 2, 3}:
@@ -255,20 +280,30 @@ class Wine(Project):
         return Prepared(_as_tensors(table.X_train, table.y_train, False),
                         _as_tensors(table.X_test, table.y_test, False), table.meta, prep, table.raw_test)
 
-    def build_model(self, cfg: WineConfig) -> MLP:
+    def build_model(self, cfg: WineConfig, size: tuple[int, int] | None = None) -> MLP:
         widths = cfg.widths if cfg.model == "mlp" else ()
-        return MLP(len(tables.WINE_FEATURES), widths, len(WINE_CLASSES), cfg.activation, cfg.dropout)
+        if size is None and user_table.given(cfg):
+            table = user_table.for_project(cfg, "classification")
+            size = table.width, len(table.prep.classes)
+        inputs, classes = size or (len(tables.WINE_FEATURES), len(WINE_CLASSES))
+        return MLP(inputs, widths, classes, cfg.activation, cfg.dropout)
+
+    def model_for_run(self, cfg: WineConfig, run_dir: Path) -> MLP:
+        return self.build_model(cfg, model_width(run_dir) if user_table.given(cfg) else None)
 
     def class_names(self, cfg: WineConfig) -> list[str]:
-        return WINE_CLASSES
+        return user_table.for_project(cfg, "classification").prep.classes if user_table.given(cfg) else WINE_CLASSES
 
     def report(self, run_dir: Path, cfg: WineConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         predicted = trainer.predict(data.test.inputs).argmax(1).numpy()
         true = data.test.targets.numpy()
-        matrix = plots.confusion_counts(predicted, true, len(WINE_CLASSES))
+        classes = data.preparation.classes
+        matrix = plots.confusion_counts(predicted, true, len(classes))
         plots.learning_curves(trainer.history, run_dir / "plots" / "learning_curves.png")
-        plots.confusion_matrix(matrix, WINE_CLASSES, run_dir / "plots" / "confusion_matrix.png",
-                               f"wine, {cfg.model}: test accuracy {np.mean(predicted == true):.4f} ({len(true)} wines)")
+        what = Path(cfg.data).name if user_table.given(cfg) else "wine"
+        plots.confusion_matrix(matrix, classes, run_dir / "plots" / "confusion_matrix.png",
+                               f"{what}, {cfg.model}: test accuracy {np.mean(predicted == true):.4f} "
+                               f"({len(true)} rows)")
         return {"test_samples": int(len(true)), "test_errors": int((predicted != true).sum()),
                 "confusion_matrix": matrix.tolist(), **data.meta}
 

@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from mlprojects import plots
+from mlprojects.builtin.user_data import UserTableSettings
 from mlprojects.config import ProjectConfig, positive, setting
-from mlprojects.data import synthetic, tables
+from mlprojects.data import synthetic, tables, user_table
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.estimators.linear import GRADIENT_SOLVERS
 from mlprojects.project import EstimatorProject, Table
@@ -79,6 +80,19 @@ def split_and_standardize(frame: pd.DataFrame, prep: TablePrep, y: np.ndarray, t
     raw_test[prep.target] = test[prep.target].to_numpy()
     return Table(prep.transform(train), y_train, prep.transform(test), y_test,
                  {"feature_mean": prep.mean, "feature_scale": prep.scale}, preparation=prep, raw_test=raw_test)
+
+
+def user_table_for(cfg, task: str) -> Table:
+    """A user's CSV (data=, target=) as a Table: class labels as the file writes them, for the estimators."""
+    table = user_table.for_project(cfg, task, warn=True)
+    prep = table.prep
+    y_train, y_test = table.y_train, table.y_test
+    if task == "classification":
+        labels = np.array(prep.classes, dtype=object)
+        y_train, y_test = labels[y_train], labels[y_test]
+    features = prep.columns + [f"{column}={value}" for column, values in prep.one_hot.items() for value in values]
+    meta = {"data": table.report, "features": features, "feature_mean": prep.mean, "feature_scale": prep.scale}
+    return Table(table.X_train, y_train, table.X_test, y_test, meta, preparation=prep, raw_test=table.raw_test)
 
 
 class _LinearProject(EstimatorProject):
@@ -165,7 +179,7 @@ class LinregSynthetic(_LinearProject):
 
 
 @dataclass
-class BostonConfig(LinearConfig):
+class BostonConfig(UserTableSettings, LinearConfig):
     learning_rate: float = setting(0.1, "step size of the gradient solvers")
     epochs: int = setting(500, "passes over the training data (gradient solvers)")
     batch_size: int = setting(0, "samples per step; 0: the whole training set")
@@ -177,6 +191,8 @@ class LinregBoston(_LinearProject):
     smoke_settings = {"epochs": 5}
 
     def prepare(self, cfg: BostonConfig) -> Table:
+        if user_table.given(cfg):
+            return user_table_for(cfg, "regression")
         frame = tables.load("boston")
         features = [c for c in frame.columns if c != "MEDV"]
         table = split_and_standardize(frame, TablePrep(features, "MEDV"), frame["MEDV"].to_numpy(),
@@ -191,20 +207,22 @@ class LinregBoston(_LinearProject):
         exact = self.exact(cfg, data)
         ours, best = estimator.predict(data.X_test), exact.predict(data.X_test)
         closed = regression_figures(exact, data.X_test, data.y_test)
+        what = (data.preparation.target, Path(cfg.data).name) if user_table.given(cfg) else ("MEDV ($1000s)", "Boston")
         plots.predicted_vs_actual(data.y_test, {cfg.solver: ours, "least squares": best},
-                                  run_dir / "plots" / "predicted_vs_actual.png", "MEDV ($1000s)",
-                                  f"Boston test split: RMSE {np.sqrt(np.mean((ours - data.y_test) ** 2)):.2f} "
+                                  run_dir / "plots" / "predicted_vs_actual.png", what[0],
+                                  f"{what[1]} test split: RMSE {np.sqrt(np.mean((ours - data.y_test) ** 2)):.2f} "
                                   f"(least squares {closed['rmse']:.2f})")
         self.learning_curve(run_dir, estimator)
         return {"least_squares_test_rmse": closed["rmse"], "least_squares_test_r2": closed["r2"],
                 "coefficients": dict(zip(data.meta["features"], np.round(estimator.coef_, 4).tolist())),
-                "feature_mean": data.meta["feature_mean"], "feature_scale": data.meta["feature_scale"]}
+                "feature_mean": data.meta["feature_mean"], "feature_scale": data.meta["feature_scale"],
+                **({"data": data.meta["data"]} if "data" in data.meta else {})}
 
 
 # --- logistic and softmax regression ------------------------------------------------------------
 
 @dataclass
-class ChdConfig(LinearConfig):
+class ChdConfig(UserTableSettings, LinearConfig):
     solver: str = setting("sgd", "sgd (gradient descent, the book), momentum, adagrad, adadelta, rmsprop, adam, "
                                  "ftrl, or lbfgs (the exact optimum)")
     learning_rate: float = setting(0.4, "step size (the book's 0.2 on a two-class softmax = 0.4 here)")
@@ -248,11 +266,15 @@ class LogregChd(_LogisticProject):
     smoke_settings = {"epochs": 5}
 
     def prepare(self, cfg: ChdConfig) -> Table:
+        if user_table.given(cfg):
+            return user_table_for(cfg, "classification")
         frame = tables.load("chd")
         return split_and_standardize(frame, TablePrep(["age"], "chd", "classification"),
                                      frame["chd"].to_numpy().astype(int), cfg.test_fraction, cfg.seed, stratify=True)
 
     def report(self, run_dir: Path, cfg: ChdConfig, estimator, data: Table) -> dict[str, Any]:
+        if user_table.given(cfg):  # a user's table: what softmax-iris reports (no age curve)
+            return SoftmaxIris.report(self, run_dir, cfg, estimator, data)
         exact = self.exact(cfg, data)
         mean, scale = data.meta["feature_mean"][0], data.meta["feature_scale"][0]
         ages = np.linspace(15, 75, 200)
@@ -278,6 +300,8 @@ class SoftmaxIris(_LogisticProject):
     smoke_settings = {"epochs": 5}
 
     def prepare(self, cfg: IrisConfig) -> Table:
+        if user_table.given(cfg):
+            return user_table_for(cfg, "classification")
         frame = tables.load("iris")
         return split_and_standardize(frame, TablePrep(list(tables.IRIS_FEATURES), "species", "classification"),
                                      frame["species"].to_numpy(), cfg.test_fraction, cfg.seed, stratify=True)
@@ -302,9 +326,11 @@ class SoftmaxIris(_LogisticProject):
         true = np.searchsorted(estimator.classes_, data.y_test)
         matrix = plots.confusion_counts(predicted, true, len(names))
         plots.confusion_matrix(matrix, names, run_dir / "plots" / "confusion_matrix.png",
-                               f"iris test split: accuracy {np.mean(predicted == true):.3f}")
+                               f"{Path(cfg.data).name if user_table.given(cfg) else 'iris'} test split: accuracy "
+                               f"{np.mean(predicted == true):.3f}")
         self.learning_curve(run_dir, estimator)
-        return {"confusion_matrix": matrix.tolist(), "classes": names, **data.meta.get("grid_search", {})}
+        return {"confusion_matrix": matrix.tolist(), "classes": names, **data.meta.get("grid_search", {}),
+                **({"data": data.meta["data"]} if "data" in data.meta else {})}
 
 
 LINREG_SYNTHETIC = LinregSynthetic()

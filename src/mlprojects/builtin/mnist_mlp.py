@@ -9,6 +9,7 @@ batch_size=20|32|64|100, epochs, dropout=0.2, data=mnist|fashion-mnist.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,8 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects import plots
+from mlprojects.builtin.user_data import ImageDataSettings
 from mlprojects.config import TrainConfig, positive, setting
-from mlprojects.data import images
+from mlprojects.data import image_folder, images
+from mlprojects.data.preparation import ImagePrep
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.nn import MLP
 from mlprojects.nn.mlp import ACTIVATIONS
@@ -27,9 +30,7 @@ from mlprojects.project import Prepared, Project
 
 
 @dataclass
-class MnistMLPConfig(TrainConfig):
-    data: Literal["mnist-10k", "mnist", "fashion-mnist"] = setting(
-        "mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist")
+class MnistMLPConfig(ImageDataSettings, TrainConfig):
     widths: tuple[int, ...] = setting((256, 256, 256, 256),
                                       "hidden layer widths, e.g. 256,256 or 128x4 or 128-64-32-16")
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
@@ -57,24 +58,48 @@ def softmax_mse(outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "
     return per_sample.sum() if reduction == "sum" else per_sample.mean()
 
 
+@functools.lru_cache(maxsize=2)
+def _folder_splits(folder, shape, test_fraction, seed, bad_images) -> images.ImageSplits:
+    """One reading of a user's folder per run (its data, its model's width and its class names)."""
+    return image_folder.load(folder, shape, test_fraction, seed, bad_images)
+
+
 class MnistMLP(Project):
     inputs = "image"
     pixel_shape = (28, 28)  # what image_pixels gives
     config_class = MnistMLPConfig
     smoke_settings = {"epochs": 2, "widths": "64,64"}
 
+    def splits(self, cfg) -> images.ImageSplits:
+        """The dataset, or the user's folder (data=folder:PATH) brought to this project's pixel form."""
+        folder = image_folder.path_of(getattr(cfg, "data", ""))
+        if folder is None:
+            return images.load(cfg.data)
+        return _folder_splits(folder, self.pixel_shape, cfg.test_fraction, cfg.seed, cfg.bad_images)
+
     def prepare(self, cfg: MnistMLPConfig) -> Prepared:
-        splits = images.load(cfg.data)
+        splits = self.splits(cfg)
         train = TensorData(self.images_to_inputs(cfg, splits.train_images), torch.from_numpy(splits.train_labels))
         test = TensorData(self.images_to_inputs(cfg, splits.test_images), torch.from_numpy(splits.test_labels))
+        preparation = ImagePrep(splits.class_names, list(self.pixel_shape)) if splits.name.startswith("folder:") \
+            else None
         return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
-                                      "test_images": splits.test_images},
+                                      "test_images": splits.test_images}, preparation,
                         raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))
 
-    def build_model(self, cfg: MnistMLPConfig) -> MLP:
-        return MLP(28 * 28, cfg.widths, len(images.CLASS_NAMES[cfg.data]), cfg.activation, cfg.dropout, cfg.init)
+    def build_model(self, cfg: MnistMLPConfig, classes: int | None = None) -> MLP:
+        return MLP(28 * 28, cfg.widths, classes or len(self.class_names(cfg)), cfg.activation, cfg.dropout, cfg.init)
+
+    def model_for_run(self, cfg, run_dir: Path):
+        """A run on a user's folder is sized by the class names it saved (the folder may be gone)."""
+        from mlprojects.rundir import preparation
+
+        prep = preparation(run_dir) if image_folder.path_of(getattr(cfg, "data", "")) else None
+        return self.build_model(cfg, len(prep.classes) if prep else None)
 
     def class_names(self, cfg: MnistMLPConfig) -> list[str]:
+        if image_folder.path_of(cfg.data):
+            return self.splits(cfg).class_names
         return images.CLASS_NAMES[cfg.data]
 
     def images_to_inputs(self, cfg: MnistMLPConfig, pixels: np.ndarray) -> torch.Tensor:
@@ -87,9 +112,14 @@ class MnistMLP(Project):
                 "input_shape": "N,784 (rows of pixels, flattened)"}
 
     def image_pixels(self, cfg: MnistMLPConfig, image) -> np.ndarray:
-        """Any image of a digit -> MNIST's own form, as the digit app prepares a drawing."""
-        from mlprojects.data.digits import to_mnist
+        """Any image of a digit -> MNIST's own form, as the digit app prepares a drawing; a model trained on a
+        user's folder gets its images as training did (grayscale, resized)."""
+        from mlprojects.data.digits import as_array, to_mnist
 
+        if image_folder.path_of(cfg.data):
+            from PIL import Image
+
+            return image_folder.to_pixels(Image.fromarray(as_array(image)), self.pixel_shape)
         return to_mnist(image)
 
     def loss_fn(self, cfg: MnistMLPConfig):

@@ -66,4 +66,35 @@ def fetch(name: str, from_dir: Path | None) -> None:
         click.echo(f"ok  {file}  {path}")
 
 
+@data.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--target", default="", help="a column whose class balance to show")
+@click.option("--rows", type=click.IntRange(min=0), default=5, show_default=True, help="rows to show")
+@click.option("--thumbnails", type=click.Path(dir_okay=False, path_type=Path),
+              help="for an image folder: write a contact sheet of each class's first images here (PNG)")
+def inspect(path: Path, target: str, rows: int, thumbnails: Path | None) -> None:
+    """What PATH holds: a CSV, Parquet or TFRecord file (columns, types, missing values, a few rows) or an image
+    folder (classes, their balance, sizes, unreadable files)."""
+    from mlprojects.data import convert
+
+    click.echo(convert.inspect(path, target, rows).rstrip())
+    if thumbnails is not None:
+        click.echo(f"thumbnails: {convert.thumbnails(path, thumbnails)}")
+
+
+@data.command("convert")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--image-feature", default="image/encoded", show_default=True,
+              help="TFRecord to folder: the feature holding the encoded image")
+@click.option("--label-feature", default="image/class/text", show_default=True,
+              help="TFRecord to folder: the feature naming the class (image/class/label numbers them)")
+def convert_data(source: Path, target: Path, image_feature: str, label_feature: str) -> None:
+    """SOURCE into TARGET's form, by their names: TFRecord (.tfrecord, .tfrecord.gz), CSV, Parquet, or an image
+    folder (one sub-folder per class; to and from TFRecord)."""
+    from mlprojects.data import convert
+
+    click.echo(convert.convert(source, target, image_feature, label_feature))
+
+
 COMMANDS = (data,)  # added to the mlprojects group by mlprojects.cli

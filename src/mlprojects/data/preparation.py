@@ -30,11 +30,13 @@ class TablePrep:
     target: str = ""  # the column the model predicts (for output names; absent from new data)
     task: Task = "regression"
     classes: list[str] = field(default_factory=list)  # classification: the label of each class index
-    one_hot: dict[str, list[float]] = field(default_factory=dict)  # column -> categories, appended in order
+    #: column -> categories, appended in order: numbers (a value outside them is refused) or, for a user's
+    #: CSV, text (a category unseen in training is all zeros, as scikit-learn's handle_unknown="ignore")
+    one_hot: dict[str, list[float] | list[str]] = field(default_factory=dict)
     mean: list[float] | None = None  # standardisation of the numeric columns (training statistics)
     scale: list[float] | None = None
     missing_at_most: dict[str, float] = field(default_factory=dict)  # a value this low means "unknown"
-    fill: dict[str, float] = field(default_factory=dict)  # what replaces an unknown or empty value
+    fill: dict[str, float | str] = field(default_factory=dict)  # what replaces an unknown or empty value
 
     kind = "table"
 
@@ -54,9 +56,9 @@ class TablePrep:
         """These columns with the fill values and standardisation taken from FRAME (the training rows):
         unknown values are filled first, then the mean and the population standard deviation (a constant
         column keeps scale 1)."""
-        numeric = self.numbers(frame, fill=False)
+        numeric = self.numbers(frame, fill=False) if self.missing_at_most else None
         for index, column in enumerate(self.columns):
-            if column in self.missing_at_most:
+            if numeric is not None and column in self.missing_at_most:
                 known = numeric[:, index][numeric[:, index] > self.missing_at_most[column]]
                 self.fill[column] = float(np.median(known))
         if standardize:
@@ -88,6 +90,12 @@ class TablePrep:
             numeric = (numeric - np.asarray(self.mean)) / np.asarray(self.scale)
         blocks = [numeric]
         for column, categories in self.one_hot.items():
+            if categories and isinstance(categories[0], str):  # a user's categories: text, unseen ones all zero
+                text = frame[column].astype(str).str.strip().where(frame[column].notna(), "")
+                text = text.where(text != "", str(self.fill.get(column, "")))
+                blocks.append((text.to_numpy()[:, None] == np.asarray(categories, dtype=object)[None, :])
+                              .astype(np.float64))
+                continue
             values = _as_numbers(frame[column], column, where, None)
             unknown = ~np.isin(values, categories)
             if unknown.any():
@@ -151,7 +159,24 @@ class SeriesPrep:
         return cls(**{key: value for key, value in data.items() if key != "kind"})
 
 
-PREPARATIONS = {TablePrep.kind: TablePrep, SeriesPrep.kind: SeriesPrep}
+@dataclass
+class ImagePrep:
+    """What a model trained on a user's images needs to label new ones: the class names and the pixel form."""
+
+    classes: list[str]
+    shape: list[int]  # (28, 28) grayscale or (32, 32, 3) RGB
+
+    kind = "image"
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, **asdict(self)})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImagePrep:
+        return cls(**{key: value for key, value in data.items() if key != "kind"})
+
+
+PREPARATIONS = {TablePrep.kind: TablePrep, SeriesPrep.kind: SeriesPrep, ImagePrep.kind: ImagePrep}
 
 
 def from_json(text: str | None):

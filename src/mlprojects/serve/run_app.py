@@ -101,7 +101,7 @@ def _table_tab(run: Run) -> None:
 
 
 def _image_tab(run: Run) -> None:
-    names = run.project.class_names(run.cfg)
+    names = run.class_names()
     with gr.Row():
         with gr.Column():
             # a file, not an image component: a file that is no image reaches our reader, which says so in one line

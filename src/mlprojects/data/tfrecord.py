@@ -1,0 +1,219 @@
+"""TensorFlow's TFRecord files of ``tf.train.Example`` records, read and written without TensorFlow.
+
+A record is: length (uint64, little-endian), the masked CRC-32C of the length, the data, the masked
+CRC-32C of the data. Both checksums of every record are checked (google-crc32c, Google's C library;
+TensorBoard's pure-Python CRC where it is absent); a corrupt or truncated record is one line naming the
+file, the record and its byte offset. Records are parsed as ``tf.train.Example`` messages by protobuf,
+from a descriptor of TensorFlow's ``example.proto`` and ``feature.proto`` built here (the same field
+numbers, so the bytes are TensorFlow's). GZIP-compressed files (``.gz``, or ``compression="GZIP"``) are
+read and written too.
+
+``data=tfrecord:PATH`` gives the tabular and image projects their data: each feature becomes a
+column (``read_table``), or, for images, an encoded image feature and a label feature
+(``read_images``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+import numpy as np
+
+from mlprojects.errors import UserError
+
+PREFIX = "tfrecord:"
+_MASK_DELTA = 0xA282EAD8
+
+
+def path_of(spec: str) -> Path | None:
+    return Path(spec[len(PREFIX):]).expanduser() if spec.startswith(PREFIX) else None
+
+
+def _crc32c(data: bytes) -> int:
+    try:
+        import google_crc32c
+
+        return google_crc32c.value(data)
+    except ImportError:  # TensorBoard's own, in Python: correct, slower
+        from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c
+
+        return crc32c(data)
+
+
+def masked_crc(data: bytes) -> int:
+    crc = _crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def _example_class():
+    """tf.train.Example as a protobuf message class, from a descriptor of TensorFlow's protos."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    proto = descriptor_pb2.FileDescriptorProto(name="mlprojects_tf_example.proto", package="tensorflow",
+                                               syntax="proto3")
+    optional, repeated = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL, \
+        descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
+    kinds = descriptor_pb2.FieldDescriptorProto
+
+    def message(name, fields, options=None, nested=()):
+        described = proto.message_type.add() if options is None else options
+        described.name = name
+        for field_name, number, label, kind, type_name, packed in fields:
+            field = described.field.add(name=field_name, number=number, label=label, type=kind)
+            if type_name:
+                field.type_name = type_name
+            if packed:
+                field.options.packed = True
+        for inner in nested:
+            inner(described)
+        return described
+
+    message("BytesList", [("value", 1, repeated, kinds.TYPE_BYTES, "", False)])
+    message("FloatList", [("value", 1, repeated, kinds.TYPE_FLOAT, "", True)])
+    message("Int64List", [("value", 1, repeated, kinds.TYPE_INT64, "", True)])
+    feature = message("Feature", [("bytes_list", 1, optional, kinds.TYPE_MESSAGE, ".tensorflow.BytesList", False),
+                                  ("float_list", 2, optional, kinds.TYPE_MESSAGE, ".tensorflow.FloatList", False),
+                                  ("int64_list", 3, optional, kinds.TYPE_MESSAGE, ".tensorflow.Int64List", False)])
+    feature.oneof_decl.add(name="kind")
+    for field in feature.field:
+        field.oneof_index = 0
+
+    def entry(parent):
+        nested = parent.nested_type.add(name="FeatureEntry")
+        nested.field.add(name="key", number=1, label=optional, type=kinds.TYPE_STRING)
+        nested.field.add(name="value", number=2, label=optional, type=kinds.TYPE_MESSAGE,
+                         type_name=".tensorflow.Feature")
+        nested.options.map_entry = True
+
+    message("Features", [("feature", 1, repeated, kinds.TYPE_MESSAGE, ".tensorflow.Features.FeatureEntry", False)],
+            nested=(entry,))
+    message("Example", [("features", 1, optional, kinds.TYPE_MESSAGE, ".tensorflow.Features", False)])
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.Example"))
+
+
+_EXAMPLE: list[Any] = []
+
+
+def Example():  # noqa: N802 (a message class, as protobuf names them)
+    if not _EXAMPLE:
+        _EXAMPLE.append(_example_class())
+    return _EXAMPLE[0]()
+
+
+def _open(path: Path, compression: str) -> BinaryIO:
+    gz = compression.upper() == "GZIP" or (not compression and path.suffix == ".gz")
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def records(path: str | Path, compression: str = "") -> Iterator[bytes]:
+    """Every record's bytes, both checksums checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    offset, index = 0, 0
+    with _open(path, compression) as stream:
+        while True:
+            try:
+                header = stream.read(12)
+            except (OSError, EOFError) as error:
+                raise UserError(f"{path}: not a readable file ({error})") from None
+            if not header:
+                return
+            if len(header) < 12:
+                raise UserError(f"{path}: record {index + 1} at byte {offset} is cut short (a truncated file)")
+            length, length_crc = struct.unpack("<QI", header)
+            if masked_crc(header[:8]) != length_crc:
+                raise UserError(f"{path}: record {index + 1} at byte {offset}: its length fails its CRC-32C (a "
+                                "corrupt file, or not TFRecord)")
+            data, footer = stream.read(length), stream.read(4)
+            if len(data) < length or len(footer) < 4:
+                raise UserError(f"{path}: record {index + 1} at byte {offset} is cut short (a truncated file)")
+            if masked_crc(data) != struct.unpack("<I", footer)[0]:
+                raise UserError(f"{path}: record {index + 1} at byte {offset}: its data fails its CRC-32C (a corrupt "
+                                "file)")
+            yield data
+            offset += 16 + length
+            index += 1
+
+
+def write(path: str | Path, payloads, compression: str = "") -> int:
+    """Write records (bytes) to PATH atomically; returns how many."""
+    from mlprojects.engine.io import atomic_write
+
+    path = Path(path)
+    count = [0]
+
+    def fill(temporary: Path) -> None:
+        gz = compression.upper() == "GZIP" or (not compression and path.suffix == ".gz")
+        with (gzip.open(temporary, "wb") if gz else open(temporary, "wb")) as stream:
+            for data in payloads:
+                header = struct.pack("<Q", len(data))
+                stream.write(header + struct.pack("<I", masked_crc(header)) + data
+                             + struct.pack("<I", masked_crc(data)))
+                count[0] += 1
+
+    atomic_write(path, fill)
+    return count[0]
+
+
+def parse(data: bytes, where: str = "") -> dict[str, list]:
+    """One tf.train.Example's features: name -> list of bytes, floats or ints."""
+    from google.protobuf.message import DecodeError
+
+    example = Example()
+    try:
+        example.ParseFromString(data)
+    except DecodeError:
+        raise UserError(f"{where}: not a tf.train.Example record") from None
+    features = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        features[name] = list(getattr(feature, kind).value) if kind else []
+    return features
+
+
+def example(features: dict[str, Any]) -> bytes:
+    """A tf.train.Example of FEATURES (bytes/str -> bytes_list, floats -> float_list, ints -> int64_list)."""
+    message = Example()
+    for name, values in features.items():
+        values = list(values) if isinstance(values, (list, tuple, np.ndarray)) else [values]
+        feature = message.features.feature[name]
+        if values and isinstance(values[0], (bytes, str)):
+            feature.bytes_list.value.extend(v.encode() if isinstance(v, str) else v for v in values)
+        elif values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            feature.int64_list.value.extend(int(v) for v in values)
+        else:
+            feature.float_list.value.extend(float(v) for v in values)
+    return message.SerializeToString()
+
+
+def read_examples(path: str | Path, compression: str = "") -> Iterator[dict[str, list]]:
+    for index, data in enumerate(records(path, compression)):
+        yield parse(data, f"{path}: record {index + 1}")
+
+
+def read_table(path: str | Path, compression: str = ""):
+    """The records as a DataFrame of text cells (as a CSV would hold them): one column per feature of one
+    value; a feature of several values becomes NAME_0, NAME_1 ...; bytes are decoded as UTF-8."""
+    import pandas as pd
+
+    rows = []
+    for features in read_examples(path, compression):
+        row = {}
+        for name, values in features.items():
+            # floats were stored as float32: their shortest float32 form (103.8, not 103.80000305175781)
+            cells = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(np.float32(v))
+                     if isinstance(v, float) else str(v) for v in values]
+            if len(cells) == 1:
+                row[name] = cells[0]
+            else:
+                row.update({f"{name}_{i}": cell for i, cell in enumerate(cells)})
+        rows.append(row)
+    if not rows:
+        raise UserError(f"{path}: no records")
+    return pd.DataFrame(rows).fillna("")

@@ -1,0 +1,229 @@
+"""A user's own CSV for the tabular projects: ``--set data=PATH.csv --set target=COLUMN`` (and
+``features=a,b,c``, all other columns by default; ``categorical=c,d`` to treat numbers as categories).
+
+Each feature column's type is inferred: numeric when every non-empty cell is a number, categorical
+otherwise. Categorical columns are one-hot encoded with the categories of the training split; missing
+values (empty cells) are filled from the training split only (a numeric column's median, a categorical
+column's most frequent value) and counted; rows whose target is empty are left out and counted. The
+numeric columns are then standardised with training statistics. Everything a new row needs (columns,
+categories, fill values, scaling, class names) is a :class:`~mlprojects.data.preparation.TablePrep`
+saved with the model, so ``predict`` and ``serve`` prepare a user's rows exactly as training did.
+
+A file that cannot be used is one line naming the file, and the row and column where it can.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlprojects.data.image_folder import stratifiable
+from mlprojects.data.preparation import TablePrep
+from mlprojects.errors import UserError
+
+
+@dataclass
+class UserTable:
+    X_train: np.ndarray
+    y_train: np.ndarray  # class indices (classification) or float64 values
+    X_test: np.ndarray
+    y_test: np.ndarray
+    prep: TablePrep
+    raw_test: pd.DataFrame  # the test rows as the file holds them: input columns, then the target
+    report: dict[str, Any] = field(default_factory=dict)  # types, missing values, rows left out
+
+    @property
+    def width(self) -> int:
+        return self.X_train.shape[1]
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """The table as text cells (nothing converted yet), headers stripped: a CSV (malformed: one line with the
+    row), a Parquet file, or TFRecord's tf.train.Example records (``tfrecord:PATH``, one column per feature)."""
+    from mlprojects.data import tfrecord
+
+    records = tfrecord.path_of(str(path))
+    if records is not None:
+        return tfrecord.read_table(records)
+    path = Path(path)
+    if path.suffix == ".parquet" and path.is_file():
+        return read_parquet(path)
+    if not path.is_file():
+        raise UserError(f"data={path}: no such file; give the path of a CSV file with a header line")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path}: the file is empty; a CSV needs a header line and rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise UserError(f"{path}: malformed CSV: {str(error).strip().splitlines()[0]}") from None
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:  # pandas renames a repeated a to a.1
+        header = [name.strip() for name in next(csv.reader(handle), [])]
+    frame.columns = [str(column).strip() for column in frame.columns]
+    duplicated = [c for c in header if header.count(c) > 1 or not c]
+    if duplicated:
+        raise UserError(f"{path}: the header names a column twice or leaves one unnamed ({duplicated[0]!r}); "
+                        "give every column one name")
+    if frame.empty:
+        raise UserError(f"{path}: a header and no rows")
+    return frame.apply(lambda column: column.str.strip())
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError:
+        raise UserError(f"{path}: reading Parquet needs pyarrow: pip install 'mlprojects[parquet]'") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not a readable Parquet file ({str(error).splitlines()[0][:100]})") from None
+    return frame.astype(str).where(frame.notna(), "").apply(lambda column: column.str.strip())
+
+
+def _column(frame: pd.DataFrame, name: str, path: Path, what: str) -> str:
+    if name in frame.columns:
+        return name
+    close = difflib.get_close_matches(name, list(frame.columns), n=1, cutoff=0.5)
+    hint = f" (the closest is {close[0]!r})" if close else ""
+    raise UserError(f"{path}: no column {name!r} for {what}{hint}; its columns: {', '.join(frame.columns)}")
+
+
+def is_numeric(values: pd.Series) -> bool:
+    """Numbers in at least 90% of the non-empty cells: a numeric column (the rest are refused by row, being
+    more likely typos than categories; categorical=COLUMN says otherwise)."""
+    present = values[values != ""]
+    return bool(len(present)) and float(pd.to_numeric(present, errors="coerce").notna().mean()) >= 0.9
+
+
+def _numbers(values: pd.Series, column: str, path: Path) -> np.ndarray:
+    numbers = pd.to_numeric(values.replace("", np.nan), errors="coerce").to_numpy(np.float64)
+    broken = np.isnan(numbers) & (values != "").to_numpy()
+    if broken.any():
+        row = int(np.flatnonzero(broken)[0])
+        raise UserError(f"{path}: row {row + 1}, column {column}: {values.iloc[row]!r} is not a number (the column's "
+                        f"other cells are); fix the cell, or set categorical={column}")
+    return numbers
+
+
+def _class_order(labels: list[str]) -> list[str]:
+    """Class names in the order people expect: by value when all are numbers, else alphabetical."""
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+def infer(frame: pd.DataFrame, features: list[str], categorical: set[str]) -> dict[str, str]:
+    return {column: "categorical" if column in categorical or not is_numeric(frame[column]) else "numeric"
+            for column in features}
+
+
+def load(path: str | Path, target: str, task: str, features: str = "", categorical: str = "",
+         test_fraction: float = 0.2, seed: int = 42, warn: bool = True) -> UserTable:
+    """PATH's rows split (stratified for classification) and prepared from the training split; cached, so a
+    project's data and its model's width come from one reading. WARN: say what was filled or left out."""
+    from mlprojects.data import tfrecord
+
+    records = tfrecord.path_of(str(path))
+    path = Path(path)
+    stat = (records or path).stat() if (records or path).is_file() else None
+    table = _load(path, stat and (stat.st_mtime_ns, stat.st_size), target, task, features, categorical,
+                  test_fraction, seed)
+    notes = [f"{n} missing in {c}" for c, n in table.report["missing_values"].items()]
+    dropped = table.report["rows_without_target"]
+    if warn and (notes or dropped):
+        import warnings
+
+        filled = f"{', '.join(notes)}: filled from the training split (median, or most frequent category)" \
+            if notes else ""
+        left = f"{dropped} rows without a {table.report['target']} left out" if dropped else ""
+        warnings.warn(f"{path.name}: {'; '.join(part for part in (filled, left) if part)}", stacklevel=2)
+    return table
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, _version, target: str, task: str, features: str, categorical: str, test_fraction: float,
+          seed: int) -> UserTable:
+    from sklearn.model_selection import train_test_split
+
+    frame = read(path)
+    if not target:
+        raise UserError(f"data={path} needs target=COLUMN, the column to predict; its columns: "
+                        f"{', '.join(frame.columns)}")
+    target = _column(frame, target, path, "target")
+    names = [n.strip() for n in features.split(",") if n.strip()] if features else \
+        [c for c in frame.columns if c != target]
+    names = [_column(frame, name, path, "features") for name in names]
+    if target in names or not names:
+        raise UserError(f"{path}: features={features or '(all others)'}: give at least one column other than the "
+                        f"target {target!r}")
+    forced = {_column(frame, n.strip(), path, "categorical") for n in categorical.split(",") if n.strip()}
+    types = infer(frame, names, forced)
+
+    for column in names:
+        if types[column] == "numeric":
+            _numbers(frame[column], column, path)  # a non-number in a numeric column: refused here, with its row
+    keep = (frame[target] != "").to_numpy()
+    dropped = int((~keep).sum())
+    rows = np.flatnonzero(keep)  # positions in the file, for messages
+    frame = frame.iloc[rows].reset_index(drop=True)
+    if task == "classification":
+        classes = _class_order(sorted(set(frame[target])))
+        if len(classes) < 2:
+            raise UserError(f"{path}: column {target} holds one class ({classes[0]!r}); a classifier needs two or more")
+        y = np.array([classes.index(value) for value in frame[target]], np.int64)
+        counts = np.bincount(y, minlength=len(classes))
+        stratify = y if stratifiable(counts, test_fraction) else None
+    else:
+        numbers = pd.to_numeric(frame[target], errors="coerce").to_numpy(np.float64)
+        if np.isnan(numbers).any():
+            at = int(np.flatnonzero(np.isnan(numbers))[0])
+            raise UserError(f"{path}: row {rows[at] + 1}, column {target}: {frame[target].iloc[at]!r} is not a "
+                            "number; this project predicts a number (a regression)")
+        classes, y, stratify = [], numbers, None
+    if len(frame) < 4:
+        raise UserError(f"{path}: {len(frame)} rows with a target; at least 4 are needed to train and test")
+
+    positions = np.arange(len(frame))
+    train_rows, test_rows = train_test_split(positions, test_size=test_fraction, random_state=seed,
+                                             stratify=stratify)
+    train, test = frame.iloc[train_rows], frame.iloc[test_rows]
+    numeric = [c for c in names if types[c] == "numeric"]
+    one_hot, fill, missing = {}, {}, {}
+    for column in names:
+        present = train[column][train[column] != ""]
+        missing[column] = int((frame[column] == "").sum())
+        if types[column] == "numeric":
+            values = _numbers(present, column, path)
+            fill[column] = float(np.median(values)) if len(values) else 0.0
+        else:
+            one_hot[column] = sorted(set(present)) or [""]
+            fill[column] = present.mode().iloc[0] if len(present) else ""
+    prep = TablePrep(numeric, target, task, [str(c) for c in classes], one_hot=one_hot, fill=fill)
+    prep.fitted(train)
+    unseen = {c: int((~test[c].isin(one_hot[c]) & (test[c] != "")).sum()) for c in one_hot}
+    raw_test = test[prep.inputs + [target]].reset_index(drop=True)
+    report = {"data": str(path), "rows": int(len(frame)), "rows_without_target": dropped,
+              "train_rows": int(len(train)), "test_rows": int(len(test)), "target": target,
+              "column_types": types, "missing_values": {c: n for c, n in missing.items() if n},
+              "categories": {c: len(v) for c, v in one_hot.items()},
+              "test_categories_unseen_in_training": {c: n for c, n in unseen.items() if n}}
+    return UserTable(prep.transform(train, str(path)), y[train_rows], prep.transform(test, str(path)), y[test_rows],
+                     prep, raw_test, report)
+
+
+def given(cfg: Any) -> bool:
+    """Whether a project's settings name a user's CSV."""
+    return bool(getattr(cfg, "data", ""))
+
+
+def for_project(cfg: Any, task: str, warn: bool = False) -> UserTable:
+    """The user's table of a project's settings; WARN in the project's prepare, once a run."""
+    source = cfg.data if cfg.data.startswith("tfrecord:") else os.path.expanduser(cfg.data)
+    return load(source, cfg.target, task, cfg.features, cfg.categorical, cfg.test_fraction, cfg.seed, warn)
