@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects import plots
-from mlprojects.builtin.user_data import UserTableSettings, model_width
+from mlprojects.builtin.user_data import UserTableSettings, model_width, stream_or_table, table_width, user_prepared
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.data import tables, user_table
 from mlprojects.data.preparation import TablePrep, test_frame
@@ -67,7 +67,7 @@ class _RegressionProject(Project):
     def build_model(self, cfg, inputs: int | None = None) -> torch.nn.Sequential:
         """The network, then a :class:`Rescale` to the target's unit (set by :meth:`adapt`)."""
         if inputs is None and user_table.given(cfg):
-            inputs = user_table.for_project(cfg, "regression").width
+            inputs = table_width(cfg, "regression")[0]
         return torch.nn.Sequential(self.network(cfg, inputs), Rescale())
 
     def model_for_run(self, cfg, run_dir: Path) -> torch.nn.Module:
@@ -75,9 +75,7 @@ class _RegressionProject(Project):
         return self.build_model(cfg, model_width(run_dir)[0] if user_table.given(cfg) else None)
 
     def user_prepared(self, cfg) -> Prepared:
-        table = user_table.for_project(cfg, "regression", warn=True)
-        return Prepared(_as_tensors(table.X_train, table.y_train, True), _as_tensors(table.X_test, table.y_test, True),
-                        {"data": table.report}, table.prep, table.raw_test)
+        return user_prepared(cfg, "regression", regression=True)
 
     def adapt(self, model: torch.nn.Module, train: TensorData) -> None:
         model[-1].adapt(train.targets)
@@ -266,10 +264,7 @@ class Wine(Project):
         from mlprojects.builtin.linear_models import split_and_standardize
 
         if user_table.given(cfg):
-            table = user_table.for_project(cfg, "classification", warn=True)
-            return Prepared(_as_tensors(table.X_train, table.y_train, False),
-                            _as_tensors(table.X_test, table.y_test, False), {"data": table.report}, table.prep,
-                            table.raw_test)
+            return user_prepared(cfg, "classification", regression=False)
         frame = tables.load("wine")
         labels = frame["Wine"].to_numpy().astype(int)
         if not set(labels) <= {1, 2, 3}:
@@ -283,8 +278,7 @@ class Wine(Project):
     def build_model(self, cfg: WineConfig, size: tuple[int, int] | None = None) -> MLP:
         widths = cfg.widths if cfg.model == "mlp" else ()
         if size is None and user_table.given(cfg):
-            table = user_table.for_project(cfg, "classification")
-            size = table.width, len(table.prep.classes)
+            size = table_width(cfg, "classification")
         inputs, classes = size or (len(tables.WINE_FEATURES), len(WINE_CLASSES))
         return MLP(inputs, widths, classes, cfg.activation, cfg.dropout)
 
@@ -292,7 +286,7 @@ class Wine(Project):
         return self.build_model(cfg, model_width(run_dir) if user_table.given(cfg) else None)
 
     def class_names(self, cfg: WineConfig) -> list[str]:
-        return user_table.for_project(cfg, "classification").prep.classes if user_table.given(cfg) else WINE_CLASSES
+        return stream_or_table(cfg, "classification")[0].classes if user_table.given(cfg) else WINE_CLASSES
 
     def report(self, run_dir: Path, cfg: WineConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         predicted = trainer.predict(data.test.inputs).argmax(1).numpy()

@@ -37,6 +37,7 @@ from mlprojects.builtin.user_data import UserTableSettings
 from mlprojects.config import ProjectConfig, positive, setting
 from mlprojects.data import synthetic, tables, user_table
 from mlprojects.data.preparation import TablePrep, test_frame
+from mlprojects.errors import UserError
 from mlprojects.estimators.linear import GRADIENT_SOLVERS
 from mlprojects.project import EstimatorProject, Table
 
@@ -84,6 +85,9 @@ def split_and_standardize(frame: pd.DataFrame, prep: TablePrep, y: np.ndarray, t
 
 def user_table_for(cfg, task: str) -> Table:
     """A user's CSV (data=, target=) as a Table: class labels as the file writes them, for the estimators."""
+    if cfg.stream:
+        raise UserError("stream=true is for the networks (auto-mpg, wine): an estimator here is fitted on the whole "
+                        "table in memory")
     table = user_table.for_project(cfg, task, warn=True)
     prep = table.prep
     y_train, y_test = table.y_train, table.y_test

@@ -16,6 +16,9 @@ class UserTableSettings:
     target: str = setting("", "with data=: the column to predict")
     features: str = setting("", "with data=: comma-separated input columns  [default: all but the target]")
     categorical: str = setting("", "with data=: columns of numbers to treat as categories (one-hot)")
+    stream: bool = setting(False, "with data=CSV: read it in chunks every epoch, for files larger than memory "
+                                  "(networks only)")
+    test_limit: int = setting(100_000, "with stream=true: the most held-out rows kept for the test")
 
 
 @dataclass
@@ -38,6 +41,56 @@ class ImageDataSettings:
             raise ValueError(f"data={self.data}: expected one of {', '.join(self.DATASETS)}, or folder:PATH")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
+
+
+def stream_or_table(cfg, task: str, warn: bool = False):
+    """A user's table (data=): (its preparation, a UserTable or None, a Stream or None)."""
+    from mlprojects.data import streaming, user_table
+
+    if getattr(cfg, "stream", False):
+        if cfg.val_fraction:
+            from mlprojects.errors import UserError
+
+            raise UserError("stream=true holds out only the test split: leave val_fraction at 0")
+        stream = streaming.for_project(cfg, task)
+        return stream.prep, None, stream
+    table = user_table.for_project(cfg, task, warn)
+    return table.prep, table, None
+
+
+def user_prepared(cfg, task: str, regression: bool):
+    """The Prepared data of a network project on a user's table, read whole or streamed."""
+    import torch
+
+    from mlprojects.data import streaming
+    from mlprojects.engine import TensorData
+    from mlprojects.project import Prepared
+
+    def tensors(X, y):
+        X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)  # copies: pandas' arrays may be read-only
+        y = y.float().reshape(-1, 1) if regression else y
+        return TensorData(X, y)
+
+    prep, table, stream = stream_or_table(cfg, task, warn=True)
+    if stream is None:
+        return Prepared(tensors(table.X_train, table.y_train), tensors(table.X_test, table.y_test),
+                        {"data": table.report}, prep, table.raw_test)
+    test = stream.test
+    notes = [f"{n} missing in {c}" for c, n in stream.report["missing_values"].items()]
+    if notes:
+        import warnings
+
+        warnings.warn(f"{stream.path.name}: {', '.join(notes)}: filled from the training rows (the medians of a "
+                      "sample of them, or the most frequent category)", stacklevel=2)
+    return Prepared(streaming.StreamingTable(stream), tensors(prep.transform(test, str(stream.path)),
+                                                              stream.y(test[stream.target])),
+                    {"data": stream.report}, prep, test[prep.inputs + [stream.target]].reset_index(drop=True))
+
+
+def table_width(cfg, task: str) -> tuple[int, int]:
+    """(inputs, classes) of a network on a user's table, before training."""
+    prep, _, _ = stream_or_table(cfg, task)
+    return len(prep.columns) + sum(len(c) for c in prep.one_hot.values()), max(len(prep.classes), 1)
 
 
 def model_width(run_dir) -> tuple[int, int]:

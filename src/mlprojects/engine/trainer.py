@@ -134,6 +134,8 @@ class Trainer:
         lr = optimizer.param_groups[0]["lr"]
         if isinstance(data, TensorData):
             batch_iter = batches(data, batch_size, epoch_order(n, seed, epoch, data.inputs.device), rank, world)
+        elif hasattr(data, "batches"):  # streaming data (a file larger than memory) makes its own batches
+            batch_iter = data.batches(batch_size, seed, epoch, rank, world)
         else:
             batch_iter = loader_batches(data, batch_size, seed, epoch, self.device, rank, world, self.num_workers)
         loss_sum = torch.zeros((), device=self.device)
@@ -207,6 +209,7 @@ class Trainer:
         sums = torch.zeros(1 + len(self.metrics), dtype=torch.float64, device=self.device)
         size = batch_size or self.eval_batch_size
         batch_iter = (batches(data, size, None, rank, world) if isinstance(data, TensorData)
+                      else data.batches(size, 0, None, rank, world) if hasattr(data, "batches")
                       else loader_batches(data, size, 0, None, self.device, rank, world, self.num_workers))
         for inputs, targets in batch_iter:
             outputs = self._forward(model, inputs).float()

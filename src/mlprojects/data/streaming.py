@@ -1,0 +1,269 @@
+"""A CSV larger than memory, trained on in bounded memory: ``--set data=big.csv --set target=y --set stream=true``.
+
+Two passes over the file in chunks (pandas' C parser, ``CHUNK_ROWS`` rows at a time), never the whole
+file in memory:
+
+1. Statistics. Column types come from the first chunk (numeric when at least 90% of its non-empty cells
+   are numbers, as for a file read whole); then, over the training rows of every chunk: the count, sum
+   and sum of squares of each numeric column (exact means and standard deviations for standardisation),
+   the categories of each categorical column, missing cells, the classes of a classifier's target, and a
+   reservoir sample of ``SAMPLE_ROWS`` rows whose medians fill missing numbers (the median of the whole
+   column would need it all in memory). The held-out test rows (up to ``test_limit``) are kept.
+2. Training, every epoch: chunks are read again, their training rows prepared exactly as the saved
+   :class:`~mlprojects.data.preparation.TablePrep` prepares a new row, and pass through a shuffle buffer
+   of ``BUFFER_ROWS`` rows (shuffled anew each epoch, as ``tf.data``'s ``shuffle(buffer_size)``) from
+   which batches of the asked size go to the engine, the last one partial.
+
+A row belongs to the test split when a number drawn for it from a generator seeded by (seed, chunk)
+falls under ``test_fraction``: the same rows in both passes and every epoch, without a list of them.
+Peak memory therefore depends on the chunk, the buffer and the test rows kept, not on the file.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from mlprojects.data.preparation import TablePrep
+from mlprojects.data.user_table import _class_order, _column, is_numeric
+from mlprojects.errors import UserError
+
+CHUNK_ROWS = 100_000
+BUFFER_ROWS = 200_000
+SAMPLE_ROWS = 100_000
+MAX_CATEGORIES = 1000
+
+
+def _chunks(path: Path, dtypes: dict[str, Any] | None = None) -> Iterator[pd.DataFrame]:
+    rows = CHUNK_ROWS
+    try:
+        reader = pd.read_csv(path, chunksize=rows, dtype=dtypes or str, keep_default_na=False if dtypes is None
+                             else True, skipinitialspace=True)
+        for chunk in reader:
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            yield chunk
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: malformed CSV: {str(error).strip().splitlines()[0]}") from None
+    except ValueError as error:  # a text cell in a numeric column of a later chunk
+        raise UserError(f"{path}: {str(error).splitlines()[0]} (a column typed numeric by the first "
+                        f"{rows:,} rows); fix the cell, or set categorical=COLUMN") from None
+
+
+def _test_mask(seed: int, index: int, count: int, test_fraction: float) -> np.ndarray:
+    return np.random.default_rng([seed, index]).random(count) < test_fraction
+
+
+def _split(chunk: pd.DataFrame, target: str, seed: int, index: int, test_fraction: float):
+    """(training rows, test rows, rows without a target) of chunk INDEX."""
+    has_target = (chunk[target].notna() & (_filled_text(chunk[target]) != "")).to_numpy()
+    kept = chunk[has_target]
+    in_test = _test_mask(seed, index, len(kept), test_fraction)
+    return kept[~in_test], kept[in_test], int((~has_target).sum())
+
+
+@dataclass
+class Stream:
+    """The first pass's findings and what the second pass needs."""
+
+    path: Path
+    target: str
+    task: str
+    prep: TablePrep
+    dtypes: dict[str, Any]
+    test_fraction: float
+    seed: int
+    train_rows: int
+    test: pd.DataFrame  # the held-out rows kept (raw cells)
+    targets_sample: np.ndarray  # of the training rows (a Rescale's statistics)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def y(self, values: pd.Series) -> np.ndarray:
+        if self.task == "classification":
+            index = {name: i for i, name in enumerate(self.prep.classes)}
+            return np.array([index[str(v).strip()] for v in values], np.int64)
+        return values.to_numpy(np.float64)
+
+
+def _filled_text(values: pd.Series) -> pd.Series:
+    return values.astype(str).str.strip().where(values.notna(), "")
+
+
+@functools.lru_cache(maxsize=2)
+def scan(path: Path, target: str, task: str, features: str, categorical: str, test_fraction: float, seed: int,
+         test_limit: int, _version=None) -> Stream:
+    """The first pass (see the module's docstring)."""
+    if not path.is_file():
+        raise UserError(f"data={path}: no such file; give the path of a CSV file with a header line")
+    first = next(_chunks(path), None)
+    if first is None or first.empty:
+        raise UserError(f"{path}: a header and no rows")
+    if not target:
+        raise UserError(f"data={path} needs target=COLUMN, the column to predict; its columns: "
+                        f"{', '.join(first.columns)}")
+    target = _column(first, target, path, "target")
+    names = [_column(first, n.strip(), path, "features") for n in features.split(",") if n.strip()] if features \
+        else [c for c in first.columns if c != target]
+    forced = {_column(first, n.strip(), path, "categorical") for n in categorical.split(",") if n.strip()}
+    numeric = [c for c in names if c not in forced and is_numeric(first[c].str.strip())]
+    text = [c for c in names if c not in numeric]
+    dtypes: dict[str, Any] = {c: np.float64 for c in numeric}
+    dtypes.update({c: str for c in text})
+    dtypes[target] = np.float64 if task == "regression" else str
+
+    count, total, squares = np.zeros(len(numeric)), np.zeros(len(numeric)), np.zeros(len(numeric))
+    categories: dict[str, set] = {c: set() for c in text}
+    classes: set[str] = set()
+    missing = dict.fromkeys(names, 0)
+    dropped, train_rows, kept = 0, 0, []
+    rng = np.random.default_rng(seed)
+    sample = np.full(SAMPLE_ROWS, -1, np.int64)  # reservoir (Algorithm R) of training rows: chunk * CHUNK + row
+    for index, chunk in enumerate(_chunks(path, dtypes)):
+        train, test, without = _split(chunk, target, seed, index, test_fraction)
+        dropped += without
+        if len(test) and sum(map(len, kept)) < test_limit:
+            kept.append(test.iloc[:test_limit - sum(map(len, kept))])
+        for column in names:
+            values = pd.concat([train[column], test[column]])
+            missing[column] += int((values.isna() | (_filled_text(values) == "")).sum())
+        values = train[numeric].to_numpy(np.float64)
+        present = ~np.isnan(values)
+        count += present.sum(0)
+        total += np.where(present, values, 0).sum(0)
+        squares += np.where(present, values ** 2, 0).sum(0)
+        for column in text:
+            categories[column].update(_filled_text(train[column]).unique())
+            if len(categories[column]) > MAX_CATEGORIES:
+                raise UserError(f"{path}: column {column} has more than {MAX_CATEGORIES} categories; give it as a "
+                                "number, or leave it out with features=")
+        if task == "classification":
+            classes.update(_filled_text(train[target]).unique())
+        ids = index * CHUNK_ROWS + np.arange(len(train))
+        position = train_rows + np.arange(len(train))  # 0-based count of training rows before each
+        slots = np.where(position < SAMPLE_ROWS, position, (rng.random(len(train)) * (position + 1)).astype(np.int64))
+        chosen = slots < SAMPLE_ROWS
+        sample[slots[chosen]] = ids[chosen]
+        train_rows += len(train)
+    if train_rows < 2 or not kept:
+        raise UserError(f"{path}: {train_rows} training rows; too few to train and test")
+    sample = sample[sample >= 0]
+    sampled = _gather(path, dtypes, sample, target, seed, test_fraction)
+    fill: dict[str, float | str] = {}
+    for column in numeric:
+        known = sampled[column].dropna()
+        fill[column] = float(known.median()) if len(known) else 0.0
+    one_hot = {}
+    for column in text:
+        cells = _filled_text(sampled[column])
+        cells = cells[cells != ""]
+        fill[column] = cells.mode().iloc[0] if len(cells) else ""
+        one_hot[column] = sorted(categories[column] - {""}) or [""]
+    ordered = _class_order(sorted(classes - {""})) if task == "classification" else []
+    if task == "classification" and len(ordered) < 2:
+        raise UserError(f"{path}: column {target} holds one class; a classifier needs two or more")
+    prep = TablePrep(numeric, target, task, ordered, one_hot=one_hot, fill=fill)
+    # standardisation: exact training statistics, missing cells counted at their fill value
+    filled = train_rows - count
+    mean = (total + filled * np.array([fill[c] for c in numeric])) / train_rows
+    second = (squares + filled * np.array([fill[c] for c in numeric]) ** 2) / train_rows
+    scale = np.sqrt(np.maximum(second - mean ** 2, 0))
+    scale[scale == 0] = 1.0
+    prep.mean, prep.scale = mean.tolist(), scale.tolist()
+    test = pd.concat(kept, ignore_index=True)
+    report = {"data": str(path), "streamed": True, "train_rows": int(train_rows), "test_rows": int(len(test)),
+              "rows_without_target": dropped, "target": target,
+              "column_types": {c: "numeric" if c in numeric else "categorical" for c in names},
+              "missing_values": {c: n for c, n in missing.items() if n}, "categories": {c: len(v) for c, v in
+                                                                                         one_hot.items()},
+              "fill": "medians of a reservoir sample of training rows", "sample_rows": len(sample)}
+    stream = Stream(path, target, task, prep, dtypes, test_fraction, seed, train_rows, test,
+                    np.zeros(0), report)
+    stream.targets_sample = stream.y(sampled[target])
+    return stream
+
+
+def _gather(path: Path, dtypes: dict[str, Any], ids: np.ndarray, target: str, seed: int,
+            test_fraction: float) -> pd.DataFrame:
+    """The training rows IDS (chunk * CHUNK_ROWS + row among the chunk's training rows), read again."""
+    chunks, rows = np.divmod(np.sort(ids), CHUNK_ROWS)
+    frames = []
+    for index, chunk in enumerate(_chunks(path, dtypes)):
+        if (chunks == index).any():
+            train, _, _ = _split(chunk, target, seed, index, test_fraction)
+            frames.append(train.iloc[rows[chunks == index]])
+    return pd.concat(frames, ignore_index=True)
+
+
+class StreamingTable:
+    """The training rows of a Stream as the engine's streaming data: ``len()`` rows, and ``batches()``."""
+
+    def __init__(self, stream: Stream, buffer_rows: int = BUFFER_ROWS):
+        import torch
+
+        self.stream, self.buffer_rows = stream, buffer_rows
+        self.device = torch.device("cpu")
+        sample = np.array(stream.targets_sample)  # a copy the tensor may own
+        self.targets = torch.as_tensor(sample, dtype=torch.float32).reshape(-1, 1) \
+            if stream.task == "regression" else torch.as_tensor(sample)
+
+    def __len__(self) -> int:
+        return self.stream.train_rows
+
+    def to(self, device) -> StreamingTable:
+        self.device = device
+        return self
+
+    def batches(self, batch_size: int, seed: int, epoch: int | None, rank: int = 0, world: int = 1):
+        import torch
+
+        if world != 1:
+            raise UserError("stream=true trains in one process; leave out --nproc")
+        s = self.stream
+        rng = np.random.default_rng([seed, 7, epoch or 0])
+        inputs, targets = [], []
+        held = 0
+        regression = s.task == "regression"
+
+        def emit(final: bool):
+            nonlocal inputs, targets, held
+            X, y = np.concatenate(inputs), np.concatenate(targets)
+            if epoch is not None:
+                order = rng.permutation(len(X))
+                X, y = X[order], y[order]
+            cut = len(X) if final else len(X) - len(X) % batch_size
+            for start in range(0, cut, batch_size):
+                xb = torch.from_numpy(X[start:start + batch_size].astype(np.float32))
+                yb = torch.from_numpy(y[start:start + batch_size])
+                yield xb.to(self.device), (yb.float().reshape(-1, 1) if regression else yb).to(self.device)
+            inputs, targets, held = [X[cut:]], [y[cut:]], len(X) - cut
+
+        for index, chunk in enumerate(_chunks(s.path, s.dtypes)):
+            train, _, _ = _split(chunk, s.target, s.seed, index, s.test_fraction)
+            if not len(train):
+                continue
+            inputs.append(s.prep.transform(train, str(s.path)))
+            targets.append(s.y(train[s.target]))
+            held += len(train)
+            if held >= self.buffer_rows:
+                yield from emit(final=False)
+        if held:
+            yield from emit(final=True)
+
+
+def load(path: str | Path, target: str, task: str, features: str = "", categorical: str = "",
+         test_fraction: float = 0.2, seed: int = 42, test_limit: int = 100_000) -> Stream:
+    path = Path(path)
+    stat = path.stat() if path.is_file() else None
+    return scan(path, target, task, features, categorical, test_fraction, seed, test_limit,
+                stat and (stat.st_mtime_ns, stat.st_size))
+
+
+def for_project(cfg: Any, task: str) -> Stream:
+    import os
+
+    return load(os.path.expanduser(cfg.data), cfg.target, task, cfg.features, cfg.categorical, cfg.test_fraction,
+                cfg.seed, cfg.test_limit)
