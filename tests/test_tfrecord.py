@@ -153,3 +153,29 @@ def test_inspect_tells_types_missing_values_and_balance(cli, tmp_path):
     assert "| word | categorical | 0 | 2 | apple (2), pear (1) |" in result.out
     missing = cli("data", "inspect", str(tmp_path / "absent.csv"))
     assert missing.code == 2 and "no such file" in missing.err
+
+
+def test_an_image_project_trains_on_image_records(tmp_path):
+    """data=tfrecord:PATH in an image project: TensorFlow's feature names, the class names kept in the model."""
+    import io
+
+    from PIL import Image
+
+    from mlprojects import rundir
+
+    def picture(colour):
+        buffer = io.BytesIO()
+        Image.new("RGB", (10, 7), colour).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    rng = np.random.default_rng(0)
+    records = [tfrecord.example({"image/encoded": picture(tuple(int(v) for v in rng.integers(0, 80, 3)) if i % 2
+                                                          else (200 + i % 40, 220, 230)),
+                                 "image/class/text": "dark" if i % 2 else "light"}) for i in range(40)]
+    records.append(tfrecord.example({"image/encoded": b"not a picture", "image/class/text": "dark"}))
+    tfrecord.write(tmp_path / "pictures.tfrecord", records)
+    with pytest.warns(UserWarning, match="1 files that cannot be read as images skipped: record 41"):
+        folder = run("mnist-mlp", {"data": f"tfrecord:{tmp_path / 'pictures.tfrecord'}", "epochs": 80,
+                                   "widths": "16", "lr": 0.1, "batch_size": 8}, out=tmp_path / "run", progress=False)
+    finished = rundir.load(folder)
+    assert finished.class_names() == ["dark", "light"] and finished.metrics["test_accuracy"] >= 0.9

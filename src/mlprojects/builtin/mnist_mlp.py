@@ -59,9 +59,19 @@ def softmax_mse(outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "
 
 
 @functools.lru_cache(maxsize=2)
-def _folder_splits(folder, shape, test_fraction, seed, bad_images) -> images.ImageSplits:
-    """One reading of a user's folder per run (its data, its model's width and its class names)."""
-    return image_folder.load(folder, shape, test_fraction, seed, bad_images)
+def _user_splits(data: str, shape, test_fraction, seed, bad_images) -> images.ImageSplits:
+    """One reading of a user's folder or records per run (its data, its model's width and its class names)."""
+    from mlprojects.data import tfrecord
+
+    records = tfrecord.path_of(data)
+    if records is not None:
+        return image_folder.load_records(records, shape, test_fraction, seed, bad_images)
+    return image_folder.load(image_folder.path_of(data), shape, test_fraction, seed, bad_images)
+
+
+def user_images(cfg) -> bool:
+    """Whether a project's settings name a user's images (a folder or TFRecord records)."""
+    return getattr(cfg, "data", "").startswith(("folder:", "tfrecord:"))
 
 
 class MnistMLP(Project):
@@ -72,17 +82,16 @@ class MnistMLP(Project):
 
     def splits(self, cfg) -> images.ImageSplits:
         """The dataset, or the user's folder (data=folder:PATH) brought to this project's pixel form."""
-        folder = image_folder.path_of(getattr(cfg, "data", ""))
-        if folder is None:
+        if not user_images(cfg):
             return images.load(cfg.data)
-        return _folder_splits(folder, self.pixel_shape, cfg.test_fraction, cfg.seed, cfg.bad_images)
+        return _user_splits(cfg.data, self.pixel_shape, cfg.test_fraction, cfg.seed, cfg.bad_images)
 
     def prepare(self, cfg: MnistMLPConfig) -> Prepared:
         splits = self.splits(cfg)
         train = TensorData(self.images_to_inputs(cfg, splits.train_images), torch.from_numpy(splits.train_labels))
         test = TensorData(self.images_to_inputs(cfg, splits.test_images), torch.from_numpy(splits.test_labels))
-        preparation = ImagePrep(splits.class_names, list(self.pixel_shape)) if splits.name.startswith("folder:") \
-            else None
+        preparation = ImagePrep(splits.class_names, list(self.pixel_shape)) \
+            if splits.name.startswith(("folder:", "tfrecord:")) else None
         return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
                                       "test_images": splits.test_images}, preparation,
                         raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))
@@ -94,11 +103,11 @@ class MnistMLP(Project):
         """A run on a user's folder is sized by the class names it saved (the folder may be gone)."""
         from mlprojects.rundir import preparation
 
-        prep = preparation(run_dir) if image_folder.path_of(getattr(cfg, "data", "")) else None
+        prep = preparation(run_dir) if user_images(cfg) else None
         return self.build_model(cfg, len(prep.classes) if prep else None)
 
     def class_names(self, cfg: MnistMLPConfig) -> list[str]:
-        if image_folder.path_of(cfg.data):
+        if user_images(cfg):
             return self.splits(cfg).class_names
         return images.CLASS_NAMES[cfg.data]
 
@@ -116,7 +125,7 @@ class MnistMLP(Project):
         user's folder gets its images as training did (grayscale, resized)."""
         from mlprojects.data.digits import as_array, to_mnist
 
-        if image_folder.path_of(cfg.data):
+        if user_images(cfg):
             from PIL import Image
 
             return image_folder.to_pixels(Image.fromarray(as_array(image)), self.pixel_shape)

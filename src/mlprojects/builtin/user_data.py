@@ -25,8 +25,8 @@ class UserTableSettings:
 class ImageDataSettings:
     """An image project's data: its datasets (DATASETS, the first the default) or a user's folder."""
 
-    data: str = setting("mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist, or folder:PATH (your "
-                                     "images, one sub-folder per class)")
+    data: str = setting("mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist, folder:PATH (your "
+                                     "images, one sub-folder per class) or tfrecord:PATH (image records)")
     test_fraction: float = setting(0.2, "with data=folder: the share of images held out for the test (stratified)")
     bad_images: Literal["skip", "refuse"] = setting("skip", "with data=folder: skip unreadable files (named in a "
                                                             "warning) or refuse the folder")
@@ -37,8 +37,10 @@ class ImageDataSettings:
         from mlprojects.data import image_folder
 
         super().__post_init__()
-        if self.data not in self.DATASETS and not image_folder.path_of(self.data):
-            raise ValueError(f"data={self.data}: expected one of {', '.join(self.DATASETS)}, or folder:PATH")
+        if self.data not in self.DATASETS and not image_folder.path_of(self.data) \
+                and not self.data.startswith("tfrecord:"):
+            raise ValueError(f"data={self.data}: expected one of {', '.join(self.DATASETS)}, folder:PATH or "
+                             "tfrecord:PATH")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
 

@@ -84,44 +84,85 @@ def _decode(files: list[tuple[Path, int]], shape: tuple[int, ...], bad: list[Pat
     return np.stack(pixels) if pixels else np.zeros((0, *shape), np.uint8), np.asarray(labels, np.int64)
 
 
-def load(root: Path, shape: tuple[int, ...], test_fraction: float = 0.2, seed: int = 42, bad_images: str = "skip"):
-    """ImageSplits of the folder ROOT (mlprojects.data.images.ImageSplits)."""
+def _split(images: np.ndarray, labels: np.ndarray, classes: list[str], test_fraction: float, seed: int,
+           where: str):
+    counts = np.bincount(labels, minlength=len(classes))
+    if len(images) < 4:
+        raise UserError(f"{where}: {len(images)} readable images; at least 4 are needed to train and test")
+    from sklearn.model_selection import train_test_split
+
+    train_rows, test_rows = train_test_split(np.arange(len(images)), test_size=test_fraction, random_state=seed,
+                                             stratify=labels if stratifiable(counts, test_fraction) else None)
+    return images[train_rows], labels[train_rows], images[test_rows], labels[test_rows]
+
+
+def _finish(where: str, classes: list[str], split, bad: list[str], bad_images: str):
     from mlprojects.data.images import ImageSplits
 
+    train_images, train_labels, test_images, test_labels = split
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        if bad_images == "refuse":
+            raise UserError(f"{where}: {len(bad)} files cannot be read as images: {shown}; remove them, or set "
+                            "bad_images=skip")
+        warnings.warn(f"{len(bad)} files that cannot be read as images skipped: {shown}", stacklevel=3)
+    empty = [classes[i] for i in range(len(classes)) if not (train_labels == i).any()]
+    if empty:
+        raise UserError(f"{where}: no readable training images for {', '.join(empty)}")
+    if not len(test_images):
+        raise UserError(f"{where}: no readable test images")
+    return ImageSplits(where, train_images, train_labels, test_images, test_labels, classes)
+
+
+def load(root: Path, shape: tuple[int, ...], test_fraction: float = 0.2, seed: int = 42, bad_images: str = "skip"):
+    """ImageSplits of the folder ROOT (mlprojects.data.images.ImageSplits)."""
+    where = f"folder:{root}"
     if not root.is_dir():
-        raise UserError(f"data=folder:{root}: no such folder")
+        raise UserError(f"data={where}: no such folder")
     bad: list[Path] = []
     given = (root / "train").is_dir() and (root / "test").is_dir()
     classes = _classes(root / "train" if given else root)
     if len(classes) < 2:
-        raise UserError(f"data=folder:{root}: one class folder ({classes[0]}); a classifier needs two or more")
+        raise UserError(f"data={where}: one class folder ({classes[0]}); a classifier needs two or more")
     if given:
         unknown = sorted(set(_classes(root / "test")) - set(classes))
         if unknown:
-            raise UserError(f"data=folder:{root}: test/ has classes that train/ has not: {', '.join(unknown)}")
-        train_images, train_labels = _decode(_files(root / "train", classes), shape, bad)
-        test_images, test_labels = _decode(_files(root / "test", classes), shape, bad)
+            raise UserError(f"data={where}: test/ has classes that train/ has not: {', '.join(unknown)}")
+        split = (*_decode(_files(root / "train", classes), shape, bad), *_decode(_files(root / "test", classes), shape,
+                                                                                  bad))
     else:
-        images, labels = _decode(_files(root, classes), shape, bad)
-        counts = np.bincount(labels, minlength=len(classes))
-        if len(images) < 4:
-            raise UserError(f"data=folder:{root}: {len(images)} readable images; at least 4 are needed to train and "
-                            "test")
-        from sklearn.model_selection import train_test_split
+        split = _split(*_decode(_files(root, classes), shape, bad), classes, test_fraction, seed, f"data={where}")
+    return _finish(where, classes, split, [str(path) for path in bad], bad_images)
 
-        train_rows, test_rows = train_test_split(np.arange(len(images)), test_size=test_fraction, random_state=seed,
-                                                 stratify=labels if stratifiable(counts, test_fraction) else None)
-        train_images, train_labels = images[train_rows], labels[train_rows]
-        test_images, test_labels = images[test_rows], labels[test_rows]
-    if bad:
-        shown = ", ".join(str(path) for path in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        if bad_images == "refuse":
-            raise UserError(f"data=folder:{root}: {len(bad)} files cannot be read as images: {shown}; remove them, or "
-                            "set bad_images=skip")
-        warnings.warn(f"{len(bad)} files that cannot be read as images skipped: {shown}", stacklevel=2)
-    empty = [classes[i] for i in range(len(classes)) if not (train_labels == i).any()]
-    if empty:
-        raise UserError(f"data=folder:{root}: no readable training images for {', '.join(empty)}")
-    if not len(test_images):
-        raise UserError(f"data=folder:{root}/test: no readable images")
-    return ImageSplits(f"folder:{root}", train_images, train_labels, test_images, test_labels, classes)
+
+def load_records(path: Path, shape: tuple[int, ...], test_fraction: float = 0.2, seed: int = 42,
+                 bad_images: str = "skip", image_feature: str = "image/encoded",
+                 label_feature: str = "image/class/text"):
+    """ImageSplits of TFRecord image records (``data=tfrecord:PATH``): the encoded image in IMAGE_FEATURE, the class
+    name in LABEL_FEATURE (or its number in image/class/label), as TensorFlow's image tools write them."""
+    import io
+
+    from PIL import Image
+
+    from mlprojects.data import tfrecord
+
+    pictures, names, bad = [], [], []
+    for index, features in enumerate(tfrecord.read_examples(path)):
+        encoded = features.get(image_feature)
+        label = features.get(label_feature) or features.get("image/class/label")
+        if not encoded or not label:
+            raise UserError(f"{path}: record {index + 1} has no {image_feature!r} image or {label_feature!r} label; "
+                            f"its features: {', '.join(features)}")
+        try:
+            pictures.append(to_pixels(Image.open(io.BytesIO(encoded[0])), shape))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            bad.append(f"record {index + 1}")
+            continue
+        names.append(label[0].decode("utf-8", "replace") if isinstance(label[0], bytes) else f"class_{label[0]}")
+    classes = sorted(set(names))
+    where = f"tfrecord:{path}"
+    if len(classes) < 2:
+        raise UserError(f"data={where}: {len(classes)} class; a classifier needs two or more")
+    labels = np.array([classes.index(name) for name in names], np.int64)
+    split = _split(np.stack(pictures), labels, classes, test_fraction, seed, f"data={where}")
+    return _finish(where, classes, split, bad, bad_images)
