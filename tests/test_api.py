@@ -81,3 +81,16 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "label_1" in printed and "predicted_Wine" in printed and "mnist-mlp" in printed
     assert (tmp_path / "runs" / "api-example" / "metrics.json").is_file()
+
+
+def test_a_run_sets_its_figures_beside_the_published_ones(tmp_path):
+    import mlprojects as mlp
+
+    finished = mlp.run("kmeans-blobs", out=tmp_path / "run", progress=False)
+    table = finished.published()
+    row = table.iloc[0]
+    assert (row["metric"], row["published value"], row["ours"]) == ("iterations", 8, finished.metrics["iterations"])
+    assert row["published with"] == "these defaults"
+    # a project without a numeric published figure: its headline metric
+    demo = mlp.run("conv-demo", out=tmp_path / "demo", progress=False).published()
+    assert len(demo) == 1 and demo.iloc[0]["published value"] is None

@@ -55,6 +55,20 @@ class RunResult:
     def load(self) -> Model:
         return load(self.dir)
 
+    def published(self) -> pd.DataFrame:
+        """The figures the project's source published beside ours from this run (the published configuration
+        may differ from this run's settings: the column says which settings the published figure needs)."""
+        entry = registry.entry(self.project)
+        metrics = self.metrics
+        rows = [{"source": figure.source, "published": figure.published, "metric": figure.metric,
+                 "published value": figure.value, "ours": metrics.get(figure.metric),
+                 "published with": ", ".join(f"{k}={v}" for k, v in figure.settings.items()) or "these defaults"}
+                for figure in entry.reproduce]
+        if not rows:
+            rows = [{"source": entry.source, "published": entry.published, "metric": entry.headline,
+                     "published value": None, "ours": metrics.get(entry.headline), "published with": ""}]
+        return pd.DataFrame(rows)
+
     def __repr__(self) -> str:
         figures = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items() if k.startswith("test_")
                             and isinstance(v, float))

@@ -122,7 +122,10 @@ def _shown(value: Any) -> str:
 
 def _as_numbers(values: pd.Series, column: str, where: str, fill: float | None) -> np.ndarray:
     numbers = np.array(pd.to_numeric(values, errors="coerce"), dtype=np.float64)  # a writable copy
-    broken = np.isnan(numbers) & values.notna().to_numpy() & (values.astype(str).str.strip() != "").to_numpy()
+    unparsed = np.isnan(numbers)
+    broken = unparsed  # (no NaN: nothing to look at, and no text conversion of the whole column)
+    if unparsed.any():
+        broken = unparsed & values.notna().to_numpy() & (values.astype(str).str.strip() != "").to_numpy()
     if broken.any():
         row = int(np.flatnonzero(broken)[0])
         raise UserError(f"{where}column {column} row {row + 1}: {_shown(values.iloc[row])} is not a number")

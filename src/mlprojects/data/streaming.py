@@ -121,13 +121,18 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
     missing = dict.fromkeys(names, 0)
     dropped, train_rows, kept = 0, 0, []
     rng = np.random.default_rng(seed)
-    sample = np.full(SAMPLE_ROWS, -1, np.int64)  # reservoir (Algorithm R) of training rows: chunk * CHUNK + row
+    # a reservoir (Algorithm R) of training rows' values, filled as the chunks pass
+    kept_columns = [*numeric, *text, target]
+    sample = {c: np.full(SAMPLE_ROWS, np.nan) if dtypes[c] is np.float64 else np.full(SAMPLE_ROWS, "", object)
+              for c in kept_columns}
     for index, chunk in enumerate(_chunks(path, dtypes)):
         train, test, without = _split(chunk, target, seed, index, test_fraction)
         dropped += without
         if len(test) and sum(map(len, kept)) < test_limit:
             kept.append(test.iloc[:test_limit - sum(map(len, kept))])
-        for column in names:
+        for column in numeric:  # parsed as floats: an empty cell is NaN
+            missing[column] += int(train[column].isna().sum() + test[column].isna().sum())
+        for column in text:
             values = pd.concat([train[column], test[column]])
             missing[column] += int((values.isna() | (_filled_text(values) == "")).sum())
         values = train[numeric].to_numpy(np.float64)
@@ -142,16 +147,15 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
                                 "number, or leave it out with features=")
         if task == "classification":
             classes.update(_filled_text(train[target]).unique())
-        ids = index * CHUNK_ROWS + np.arange(len(train))
         position = train_rows + np.arange(len(train))  # 0-based count of training rows before each
         slots = np.where(position < SAMPLE_ROWS, position, (rng.random(len(train)) * (position + 1)).astype(np.int64))
         chosen = slots < SAMPLE_ROWS
-        sample[slots[chosen]] = ids[chosen]
+        for column in kept_columns:
+            sample[column][slots[chosen]] = train[column].to_numpy()[chosen]
         train_rows += len(train)
     if train_rows < 2 or not kept:
         raise UserError(f"{path}: {train_rows} training rows; too few to train and test")
-    sample = sample[sample >= 0]
-    sampled = _gather(path, dtypes, sample, target, seed, test_fraction)
+    sampled = pd.DataFrame({c: values[:min(train_rows, SAMPLE_ROWS)] for c, values in sample.items()})
     fill: dict[str, float | str] = {}
     for column in numeric:
         known = sampled[column].dropna()
@@ -179,23 +183,11 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
               "column_types": {c: "numeric" if c in numeric else "categorical" for c in names},
               "missing_values": {c: n for c, n in missing.items() if n}, "categories": {c: len(v) for c, v in
                                                                                          one_hot.items()},
-              "fill": "medians of a reservoir sample of training rows", "sample_rows": len(sample)}
+              "fill": "medians of a reservoir sample of training rows", "sample_rows": len(sampled)}
     stream = Stream(path, target, task, prep, dtypes, test_fraction, seed, train_rows, test,
                     np.zeros(0), report)
     stream.targets_sample = stream.y(sampled[target])
     return stream
-
-
-def _gather(path: Path, dtypes: dict[str, Any], ids: np.ndarray, target: str, seed: int,
-            test_fraction: float) -> pd.DataFrame:
-    """The training rows IDS (chunk * CHUNK_ROWS + row among the chunk's training rows), read again."""
-    chunks, rows = np.divmod(np.sort(ids), CHUNK_ROWS)
-    frames = []
-    for index, chunk in enumerate(_chunks(path, dtypes)):
-        if (chunks == index).any():
-            train, _, _ = _split(chunk, target, seed, index, test_fraction)
-            frames.append(train.iloc[rows[chunks == index]])
-    return pd.concat(frames, ignore_index=True)
 
 
 class StreamingTable:

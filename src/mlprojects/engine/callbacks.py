@@ -25,18 +25,47 @@ def _format(logs: dict, keys: list[str]) -> str:
     return " - ".join(f"{k} {logs[k]:.4f}" for k in keys if k in logs and isinstance(logs[k], float))
 
 
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (where a bar is drawn as HTML, not as lines)."""
+    shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class NotebookBar:
+    """One HTML progress bar for a whole run in a notebook, updated in place (no widgets needed)."""
+
+    def __init__(self, epochs: int):
+        from IPython.display import HTML, display
+
+        self.epochs, self.html = epochs, HTML
+        self.handle = display(HTML(""), display_id=True)
+        self.summary = ""
+
+    def show(self, epoch: int, step: int, steps: int, status: str) -> None:
+        done = epoch * steps + step
+        self.handle.update(self.html(
+            f'<progress value="{done}" max="{self.epochs * steps}" style="width:40%"></progress> '
+            f"<code>epoch {epoch + 1}/{self.epochs} · step {step}/{steps} {status}</code>"
+            + (f"<br><code>{self.summary}</code>" if self.summary else "")))
+
+
 class ProgressBar(Callback):
-    """A bar per epoch with loss and metrics, like Keras' ``fit``; one line per epoch without a TTY."""
+    """A bar per epoch with loss and metrics, like Keras' ``fit``; in a notebook one HTML bar for the run;
+    one line per epoch elsewhere without a TTY."""
 
     def __init__(self, epochs: int, metric_names: list[str], stream=None, refresh_s: float = 0.25):
         self.epochs, self.metric_names = epochs, metric_names
         self.stream = stream or sys.stderr
-        self.interactive = self.stream.isatty() and not os.environ.get("CI")
+        self.notebook = NotebookBar(epochs) if stream is None and in_notebook() else None
+        self.interactive = self.stream.isatty() and not os.environ.get("CI") and self.notebook is None
         self.refresh_s = refresh_s
         self.progress = None
 
     def on_epoch_begin(self, trainer: Trainer, epoch: int, steps: int) -> None:
         self.next_refresh = time.monotonic() + self.refresh_s
+        self.epoch, self.steps = epoch, steps
+        if self.notebook is not None:
+            self.notebook.show(epoch, 0, steps, "")
         if not self.interactive:
             return
         from rich.console import Console
@@ -56,12 +85,16 @@ class ProgressBar(Callback):
         self.progress.start()
 
     def on_step(self, trainer: Trainer, step: int, loss_sum: torch.Tensor, seen: int) -> None:
-        if self.progress is None or time.monotonic() < self.next_refresh:
+        if (self.progress is None and self.notebook is None) or time.monotonic() < self.next_refresh:
             return
         self.next_refresh = time.monotonic() + self.refresh_s
         # approximate on multi-process runs: this rank's loss over the global count
         share = seen / trainer.context.world_size if trainer.context.distributed else seen
-        self.progress.update(self.task, completed=step + 1, status=f"loss {float(loss_sum) / max(share, 1):.4f}")
+        status = f"loss {float(loss_sum) / max(share, 1):.4f}"
+        if self.notebook is not None:
+            self.notebook.show(self.epoch, step + 1, self.steps, status)
+        else:
+            self.progress.update(self.task, completed=step + 1, status=status)
 
     def on_train_abort(self, trainer: Trainer, error: BaseException) -> None:
         if self.progress is not None:
@@ -74,6 +107,10 @@ class ProgressBar(Callback):
         if self.progress is not None:  # the live bar goes; the epoch's summary line stays
             self.progress.stop()
             self.progress = None
+        if self.notebook is not None:  # the bar stays, with the last epoch's figures under it
+            self.notebook.summary = f"epoch {epoch + 1}/{self.epochs} - {logs['time_s']:.1f}s - {status}"
+            self.notebook.show(epoch, self.steps, self.steps, "")
+            return
         print(f"epoch {epoch + 1}/{self.epochs} - {logs['time_s']:.1f}s - {status}", file=self.stream, flush=True)
 
 
