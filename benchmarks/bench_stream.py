@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--file", type=Path, default=Path("/tmp/mlprojects-big.csv"))
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("/tmp/mlprojects-big-run"))
+    parser.add_argument("--whole", action="store_true", help="read the file whole instead (stream=false), to compare")
     args = parser.parse_args()
     if not args.file.is_file():
         started = time.perf_counter()
@@ -54,7 +55,8 @@ def main() -> None:
         print(f"generated {args.file}: {args.file.stat().st_size / 1e9:.2f} GB in {seconds:.0f} s")
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "mlprojects", "run", "auto-mpg", "--set", f"data={args.file}",
-                           "--set", "target=y", "--set", "stream=true", "--set", f"epochs={args.epochs}",
+                           "--set", "target=y", "--set", f"stream={str(not args.whole).lower()}",
+                           "--set", f"epochs={args.epochs}",
                            "--set", "batch_size=1024", "--set", "widths=64,64", "--quiet", "--out", str(args.out)],
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -62,8 +64,9 @@ def main() -> None:
         sys.exit(done.stderr)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     metrics = json.loads((args.out / "metrics.json").read_text())
-    print(f"file {args.file.stat().st_size / 1e9:.2f} GB, {metrics['data']['train_rows']:,} training rows, "
-          f"{metrics['data']['test_rows']:,} test rows kept; {args.epochs} epoch(s) in {wall:.0f} s; peak memory "
+    how = "whole" if args.whole else "streamed"
+    print(f"{how}: file {args.file.stat().st_size / 1e9:.2f} GB, {metrics['data']['train_rows']:,} training rows, "
+          f"{metrics['data']['test_rows']:,} test rows; {args.epochs} epoch(s) in {wall:.0f} s; peak memory "
           f"{peak_mb:.0f} MB; test R2 {metrics['test_r2']:.4f}")
 
 

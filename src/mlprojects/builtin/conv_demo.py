@@ -43,7 +43,7 @@ class ConvDemoConfig(ProjectConfig):
 
 def read_image(spec: str) -> tuple[np.ndarray, str]:
     """(H, W) float32 luminance in [0, 1] of one of the book's images or a file; a non-image is a UserError."""
-    from PIL import Image, UnidentifiedImageError
+    from mlprojects.data.image_folder import open_picture
 
     if spec in BOOK_IMAGES:
         from mlprojects.data import store
@@ -53,12 +53,7 @@ def read_image(spec: str) -> tuple[np.ndarray, str]:
         path = Path(spec)
         if not path.is_file():
             raise UserError(f"image={spec}: no such file; use {' or '.join(BOOK_IMAGES)}, or the path of an image")
-    try:
-        with Image.open(path) as picture:
-            gray = np.asarray(picture.convert("L"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"image={spec}: not an image file PIL can read ({error.__class__.__name__}); "
-                        "give a PNG, JPEG, GIF or similar") from None
+    gray = np.asarray(open_picture(path, f"image={spec}").convert("L"), dtype=np.float32) / 255.0
     return gray, path.name
 
 

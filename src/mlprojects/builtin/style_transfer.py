@@ -53,7 +53,7 @@ class StyleConfig(ProjectConfig):
 
 def read_picture(spec: str, what: str):
     """The book's picture or an image file -> a PIL RGB image, and its name."""
-    from PIL import Image, UnidentifiedImageError
+    from mlprojects.data.image_folder import open_picture
 
     if spec == "book":
         from mlprojects.data import store
@@ -63,12 +63,7 @@ def read_picture(spec: str, what: str):
         path = Path(spec)
         if not path.is_file():
             raise UserError(f"{what}={spec}: no such file; give an image file, or book for the book's picture")
-    try:
-        with Image.open(path) as picture:
-            return picture.convert("RGB"), path.name
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise UserError(f"{what}={spec}: not an image file that can be read ({type(error).__name__}); give a PNG "
-                        "or JPEG") from None
+    return open_picture(path, f"{what}={spec}").convert("RGB"), path.name
 
 
 def sized(picture, longer: int):

@@ -59,6 +59,19 @@ def _files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return found
 
 
+def open_picture(path: Path, setting: str):
+    """The image file PATH, decoded (a PIL image); one that cannot be read is one line naming SETTING."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            return picture
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+        raise UserError(f"{setting}: not an image file that can be read ({type(error).__name__}); give a PNG, JPEG, "
+                        "GIF or similar") from None
+
+
 def to_pixels(image, shape: tuple[int, ...]) -> np.ndarray:
     """A PIL image -> uint8 pixels of SHAPE ((H, W) grayscale or (H, W, 3) RGB), resized with Lanczos."""
     from PIL import Image

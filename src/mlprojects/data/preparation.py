@@ -24,8 +24,21 @@ from mlprojects.errors import UserError
 Task = Literal["regression", "classification", "clustering"]
 
 
+class Saved:
+    """A preparation travels as JSON (with its ``kind``) in the metadata of model.safetensors."""
+
+    kind = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, **asdict(self)})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        return cls(**{key: value for key, value in data.items() if key != "kind"})
+
+
 @dataclass
-class TablePrep:
+class TablePrep(Saved):
     columns: list[str]  # numeric input columns, in the order of the feature matrix
     target: str = ""  # the column the model predicts (for output names; absent from new data)
     task: Task = "regression"
@@ -44,13 +57,6 @@ class TablePrep:
     def inputs(self) -> list[str]:
         """Every column a CSV must have, in the training file's order."""
         return list(self.columns) + list(self.one_hot)
-
-    def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, **asdict(self)})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TablePrep:
-        return cls(**{key: value for key, value in data.items() if key != "kind"})
 
     def fitted(self, frame: pd.DataFrame, standardize: bool = True) -> TablePrep:
         """These columns with the fill values and standardisation taken from FRAME (the training rows):
@@ -141,7 +147,7 @@ def _as_numbers(values: pd.Series, column: str, where: str, fill: float | None) 
 
 
 @dataclass
-class SeriesPrep:
+class SeriesPrep(Saved):
     """A forecaster's inputs: the series column, its scaling (x -> (x - offset) / factor), the window
     the model reads and how far ahead it forecasts."""
 
@@ -154,29 +160,15 @@ class SeriesPrep:
 
     kind = "series"
 
-    def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, **asdict(self)})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SeriesPrep:
-        return cls(**{key: value for key, value in data.items() if key != "kind"})
-
 
 @dataclass
-class ImagePrep:
+class ImagePrep(Saved):
     """What a model trained on a user's images needs to label new ones: the class names and the pixel form."""
 
     classes: list[str]
     shape: list[int]  # (28, 28) grayscale or (32, 32, 3) RGB
 
     kind = "image"
-
-    def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, **asdict(self)})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ImagePrep:
-        return cls(**{key: value for key, value in data.items() if key != "kind"})
 
 
 PREPARATIONS = {TablePrep.kind: TablePrep, SeriesPrep.kind: SeriesPrep, ImagePrep.kind: ImagePrep}
