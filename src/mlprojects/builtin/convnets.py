@@ -16,7 +16,7 @@ is scored on the test batch only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,11 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlprojects.builtin.mnist_mlp import MnistMLP
-from mlprojects.builtin.user_data import ImageDataSettings
+from mlprojects.builtin.user_data import ImageDataSettings, user_images
 from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
 from mlprojects.data import images
-from mlprojects.data.preparation import ImagePrep
-from mlprojects.engine import TensorData, Trainer
+from mlprojects.engine import Trainer
 from mlprojects.nn.convnets import BookCifarNet, LeNet, ResNet9
 from mlprojects.project import Prepared
 
@@ -132,31 +131,26 @@ class Cifar10CNN(MnistMLP):
     smoke_settings = {"epochs": 2, "width": 4, "train_limit": 200, "batch_size": 50, "lr": 0.02}
 
     def splits(self, cfg: Cifar10Config) -> images.ImageSplits:
-        if cfg.data == "cifar10":
+        """CIFAR-10 or the user's images, the training images cut to train_limit (MnistMLP.prepare does the rest,
+        through images_to_inputs)."""
+        if user_images(cfg):
+            splits = super().splits(cfg)
+        else:
             from mlprojects.data import cifar
 
-            return cifar.load()
-        return super().splits(cfg)
-
-    def prepare(self, cfg: Cifar10Config) -> Prepared:
-        splits = self.splits(cfg)
-        train_images, train_labels = splits.train_images, splits.train_labels
+            splits = cifar.load()
         if cfg.train_limit:
-            train_images, train_labels = train_images[:cfg.train_limit], train_labels[:cfg.train_limit]
-        train = TensorData(cifar_inputs(train_images), torch.from_numpy(train_labels))
-        test = TensorData(cifar_inputs(splits.test_images), torch.from_numpy(splits.test_labels))
-        preparation = ImagePrep(splits.class_names, list(self.pixel_shape)) if cfg.data != "cifar10" else None
-        return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
-                                      "test_images": splits.test_images}, preparation,
-                        raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))
+            splits = replace(splits, train_images=splits.train_images[:cfg.train_limit],
+                             train_labels=splits.train_labels[:cfg.train_limit])
+        return splits
 
     def build_model(self, cfg: Cifar10Config, classes: int | None = None) -> nn.Module:
         classes = classes or len(self.class_names(cfg))
         return ResNet9(classes, cfg.width) if cfg.net == "resnet9" else BookCifarNet(classes)
 
     def class_names(self, cfg: Cifar10Config) -> list[str]:
-        if cfg.data != "cifar10":
-            return self.splits(cfg).class_names
+        if user_images(cfg):
+            return super().class_names(cfg)
         from mlprojects.data.cifar import CLASS_NAMES
 
         return CLASS_NAMES

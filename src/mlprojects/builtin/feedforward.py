@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects import plots
-from mlprojects.builtin.user_data import UserTableSettings, model_width, stream_or_table, table_width, user_prepared
+from mlprojects.builtin.user_data import (
+    UserTableSettings,
+    as_tensors,
+    model_width,
+    stream_or_table,
+    table_width,
+    user_prepared,
+)
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.data import tables, user_table
 from mlprojects.data.preparation import TablePrep, test_frame
@@ -51,11 +58,6 @@ def _check_split(cfg) -> None:
         raise ValueError(f"widths={','.join(map(str, cfg.widths))}: every width must be greater than 0")
 
 
-def _as_tensors(X: np.ndarray, y: np.ndarray, regression: bool) -> TensorData:
-    targets = torch.tensor(y, dtype=torch.float32).reshape(-1, 1) if regression else torch.tensor(y, dtype=torch.long)
-    return TensorData(torch.tensor(X, dtype=torch.float32), targets)
-
-
 class _RegressionProject(Project):
     """A network predicting one number: squared-error loss, mean absolute error as its metric."""
 
@@ -73,9 +75,6 @@ class _RegressionProject(Project):
     def model_for_run(self, cfg, run_dir: Path) -> torch.nn.Module:
         """A finished run on a user's CSV is sized by the preparation it saved (the CSV may be gone)."""
         return self.build_model(cfg, model_width(run_dir)[0] if user_table.given(cfg) else None)
-
-    def user_prepared(self, cfg) -> Prepared:
-        return user_prepared(cfg, "regression", regression=True)
 
     def adapt(self, model: torch.nn.Module, train: TensorData) -> None:
         model[-1].adapt(train.targets)
@@ -133,7 +132,7 @@ class NonlinearRegression(_RegressionProject):
         order = rng.permutation(cfg.n_points)
         train, test = np.sort(order[:cfg.n_train]), np.sort(order[cfg.n_train:])
         prep = TablePrep(["x"], "y")
-        return Prepared(_as_tensors(x[train, None], y[train], True), _as_tensors(x[test, None], y[test], True),
+        return Prepared(as_tensors(x[train, None], y[train], True), as_tensors(x[test, None], y[test], True),
                         preparation=prep, raw_test=test_frame(prep, x[test, None], y[test]))
 
     def network(self, cfg: NonlinearConfig, inputs: int | None = None) -> MLP:
@@ -192,7 +191,7 @@ class AutoMpg(_RegressionProject):
         from sklearn.model_selection import train_test_split
 
         if user_table.given(cfg):
-            return self.user_prepared(cfg)
+            return user_prepared(cfg, "regression")
         frame = tables.load("auto-mpg")
         train_rows, test_rows = train_test_split(np.arange(len(frame)), test_size=cfg.test_fraction,
                                                  random_state=cfg.seed)
@@ -203,8 +202,8 @@ class AutoMpg(_RegressionProject):
                 "features": list(AUTO_MPG_NUMERIC) + [f"origin_{o}" for o in ORIGINS],
                 "names": test["name"].tolist()}
         raw_test = test[["name", *prep.inputs, "mpg"]].reset_index(drop=True)
-        return Prepared(_as_tensors(prep.transform(train), train["mpg"].to_numpy(dtype=np.float64), True),
-                        _as_tensors(prep.transform(test), test["mpg"].to_numpy(dtype=np.float64), True), meta,
+        return Prepared(as_tensors(prep.transform(train), train["mpg"].to_numpy(dtype=np.float64), True),
+                        as_tensors(prep.transform(test), test["mpg"].to_numpy(dtype=np.float64), True), meta,
                         prep, raw_test)
 
     def network(self, cfg: AutoMpgConfig, inputs: int | None = None) -> MLP:
@@ -264,7 +263,7 @@ class Wine(Project):
         from mlprojects.builtin.linear_models import split_and_standardize
 
         if user_table.given(cfg):
-            return user_prepared(cfg, "classification", regression=False)
+            return user_prepared(cfg, "classification")
         frame = tables.load("wine")
         labels = frame["Wine"].to_numpy().astype(int)
         if not set(labels) <= {1, 2, 3}:
@@ -272,8 +271,8 @@ class Wine(Project):
         frame["Wine"] = [WINE_CLASSES[label - 1] for label in labels]
         prep = TablePrep(list(tables.WINE_FEATURES), "Wine", "classification", WINE_CLASSES)
         table = split_and_standardize(frame, prep, labels - 1, cfg.test_fraction, cfg.seed, stratify=True)
-        return Prepared(_as_tensors(table.X_train, table.y_train, False),
-                        _as_tensors(table.X_test, table.y_test, False), table.meta, prep, table.raw_test)
+        return Prepared(as_tensors(table.X_train, table.y_train, False),
+                        as_tensors(table.X_test, table.y_test, False), table.meta, prep, table.raw_test)
 
     def build_model(self, cfg: WineConfig, size: tuple[int, int] | None = None) -> MLP:
         widths = cfg.widths if cfg.model == "mlp" else ()

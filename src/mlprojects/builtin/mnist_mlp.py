@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects import plots
-from mlprojects.builtin.user_data import ImageDataSettings
+from mlprojects.builtin.user_data import ImageDataSettings, user_images
 from mlprojects.config import TrainConfig, positive, setting
 from mlprojects.data import image_folder, images
 from mlprojects.data.preparation import ImagePrep
@@ -69,11 +69,6 @@ def _user_splits(data: str, shape, test_fraction, seed, bad_images) -> images.Im
     return image_folder.load(image_folder.path_of(data), shape, test_fraction, seed, bad_images)
 
 
-def user_images(cfg) -> bool:
-    """Whether a project's settings name a user's images (a folder or TFRecord records)."""
-    return getattr(cfg, "data", "").startswith(("folder:", "tfrecord:"))
-
-
 class MnistMLP(Project):
     inputs = "image"
     pixel_shape = (28, 28)  # what image_pixels gives
@@ -90,8 +85,7 @@ class MnistMLP(Project):
         splits = self.splits(cfg)
         train = TensorData(self.images_to_inputs(cfg, splits.train_images), torch.from_numpy(splits.train_labels))
         test = TensorData(self.images_to_inputs(cfg, splits.test_images), torch.from_numpy(splits.test_labels))
-        preparation = ImagePrep(splits.class_names, list(self.pixel_shape)) \
-            if splits.name.startswith(("folder:", "tfrecord:")) else None
+        preparation = ImagePrep(splits.class_names, list(self.pixel_shape)) if user_images(cfg) else None
         return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
                                       "test_images": splits.test_images}, preparation,
                         raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))

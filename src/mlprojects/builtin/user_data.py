@@ -21,6 +21,14 @@ class UserTableSettings:
     test_limit: int = setting(100_000, "with stream=true: the most held-out rows kept for the test")
 
 
+USER_IMAGES = ("folder:", "tfrecord:")  # data= naming a user's images rather than a dataset
+
+
+def user_images(cfg) -> bool:
+    """Whether a project's settings name a user's images (a folder or TFRecord records)."""
+    return getattr(cfg, "data", "").startswith(USER_IMAGES)
+
+
 @dataclass
 class ImageDataSettings:
     """An image project's data: its datasets (DATASETS, the first the default) or a user's folder."""
@@ -34,11 +42,8 @@ class ImageDataSettings:
     DATASETS: ClassVar[tuple[str, ...]] = ("mnist-10k", "mnist", "fashion-mnist")
 
     def __post_init__(self) -> None:
-        from mlprojects.data import image_folder
-
         super().__post_init__()
-        if self.data not in self.DATASETS and not image_folder.path_of(self.data) \
-                and not self.data.startswith("tfrecord:"):
+        if self.data not in self.DATASETS and not user_images(self):
             raise ValueError(f"data={self.data}: expected one of {', '.join(self.DATASETS)}, folder:PATH or "
                              "tfrecord:PATH")
         if not 0 < self.test_fraction < 1:
@@ -55,44 +60,46 @@ def stream_or_table(cfg, task: str, warn: bool = False):
 
             raise UserError("stream=true holds out only the test split: leave val_fraction at 0")
         stream = streaming.for_project(cfg, task)
+        if warn:
+            user_table.announce(stream.path.name, stream.report,
+                                "the training rows (the medians of a sample of them, or the most frequent category)")
         return stream.prep, None, stream
     table = user_table.for_project(cfg, task, warn)
     return table.prep, table, None
 
 
-def user_prepared(cfg, task: str, regression: bool):
-    """The Prepared data of a network project on a user's table, read whole or streamed."""
+def as_tensors(X, y, regression: bool):
+    """Feature and target arrays as TensorData: float32 features; float32 (N, 1) targets for a regression, int64
+    class indices otherwise. Copies: pandas' arrays may be read-only."""
     import torch
 
-    from mlprojects.data import streaming
     from mlprojects.engine import TensorData
+
+    targets = torch.tensor(y, dtype=torch.float32).reshape(-1, 1) if regression else torch.tensor(y, dtype=torch.long)
+    return TensorData(torch.tensor(X, dtype=torch.float32), targets)
+
+
+def user_prepared(cfg, task: str):
+    """The Prepared data of a network project on a user's table, read whole or streamed."""
+    from mlprojects.data import streaming
     from mlprojects.project import Prepared
 
-    def tensors(X, y):
-        X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)  # copies: pandas' arrays may be read-only
-        y = y.float().reshape(-1, 1) if regression else y
-        return TensorData(X, y)
-
+    regression = task == "regression"
     prep, table, stream = stream_or_table(cfg, task, warn=True)
     if stream is None:
-        return Prepared(tensors(table.X_train, table.y_train), tensors(table.X_test, table.y_test),
-                        {"data": table.report}, prep, table.raw_test)
+        return Prepared(as_tensors(table.X_train, table.y_train, regression),
+                        as_tensors(table.X_test, table.y_test, regression), {"data": table.report}, prep,
+                        table.raw_test)
     test = stream.test
-    notes = [f"{n} missing in {c}" for c, n in stream.report["missing_values"].items()]
-    if notes:
-        import warnings
-
-        warnings.warn(f"{stream.path.name}: {', '.join(notes)}: filled from the training rows (the medians of a "
-                      "sample of them, or the most frequent category)", stacklevel=2)
-    return Prepared(streaming.StreamingTable(stream), tensors(prep.transform(test, str(stream.path)),
-                                                              stream.y(test[stream.target])),
+    return Prepared(streaming.StreamingTable(stream),
+                    as_tensors(prep.transform(test, str(stream.path)), stream.y(test[stream.target]), regression),
                     {"data": stream.report}, prep, test[prep.inputs + [stream.target]].reset_index(drop=True))
 
 
 def table_width(cfg, task: str) -> tuple[int, int]:
     """(inputs, classes) of a network on a user's table, before training."""
     prep, _, _ = stream_or_table(cfg, task)
-    return len(prep.columns) + sum(len(c) for c in prep.one_hot.values()), max(len(prep.classes), 1)
+    return prep.width, max(len(prep.classes), 1)
 
 
 def model_width(run_dir) -> tuple[int, int]:
@@ -100,4 +107,4 @@ def model_width(run_dir) -> tuple[int, int]:
     from mlprojects.rundir import preparation
 
     prep = preparation(run_dir)
-    return len(prep.columns) + sum(len(c) for c in prep.one_hot.values()), max(len(prep.classes), 1)
+    return prep.width, max(len(prep.classes), 1)

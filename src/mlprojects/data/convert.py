@@ -22,10 +22,8 @@ import numpy as np
 import pandas as pd
 
 from mlprojects.data import tfrecord, user_table
+from mlprojects.data.tfrecord import FILENAME, FORMAT, IMAGE, LABEL, TEXT
 from mlprojects.errors import UserError
-
-IMAGE, LABEL, TEXT, FORMAT, FILENAME = "image/encoded", "image/class/label", "image/class/text", "image/format", \
-    "image/filename"
 
 
 def kind_of(path: Path, must_exist: bool = True) -> str:
@@ -51,9 +49,12 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def _typed(frame: pd.DataFrame) -> dict[str, str]:
-    return {column: ("integer" if user_table.is_numeric(frame[column]) and frame[column][frame[column] != ""]
-                     .str.fullmatch(r"[-+]?\d+").all() else "numeric" if user_table.is_numeric(frame[column])
-                     else "text") for column in frame.columns}
+    types = {}
+    for column in frame.columns:
+        cells = frame[column][frame[column] != ""]
+        types[column] = "text" if not user_table.is_numeric(frame[column]) else "integer" \
+            if cells.str.fullmatch(r"[-+]?\d+").all() else "numeric"
+    return types
 
 
 def table_to_examples(frame: pd.DataFrame):
@@ -94,19 +95,13 @@ def folder_to_examples(root: Path, bad: list[Path]):
 def examples_to_folder(source: Path, target: Path, image_feature: str, label_feature: str) -> int:
     count = 0
     for index, features in enumerate(tfrecord.read_examples(source)):
-        where = f"{source}: record {index + 1}"
-        if not features.get(image_feature):
-            raise UserError(f"{where} has no {image_feature!r} feature; name the encoded image with --image-feature "
-                            f"(its features: {', '.join(features)})")
-        label = features.get(label_feature) or features.get(TEXT) or features.get(LABEL)
-        if not label:
-            raise UserError(f"{where} has no {label_feature!r} feature; name the label with --label-feature")
-        name = label[0].decode("utf-8", "replace") if isinstance(label[0], bytes) else f"class_{label[0]}"
+        encoded, name = tfrecord.image_record(features, f"{source}: record {index + 1}", image_feature, label_feature,
+                                              "name others with --image-feature and --label-feature")
         name = name.replace("/", "_").strip() or "unnamed"
         image_format = (features.get(FORMAT) or [b"png"])[0]
         suffix = image_format.decode() if isinstance(image_format, bytes) else str(image_format)
         (target / name).mkdir(parents=True, exist_ok=True)
-        (target / name / f"{index:06d}.{suffix.lower().replace('jpeg', 'jpg')}").write_bytes(features[image_feature][0])
+        (target / name / f"{index:06d}.{suffix.lower().replace('jpeg', 'jpg')}").write_bytes(encoded)
         count += 1
     return count
 

@@ -32,6 +32,16 @@ def stratifiable(counts: np.ndarray, test_fraction: float) -> bool:
     return counts.min() >= 2 and test >= len(counts) and total - test >= len(counts)
 
 
+def held_out(count: int, labels: np.ndarray | None, test_fraction: float, seed: int):
+    """(training positions, test positions) of COUNT rows: a seeded split, stratified by LABELS (class indices)
+    where every class can be kept on both sides."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = labels is not None and stratifiable(np.bincount(labels), test_fraction)
+    return train_test_split(np.arange(count), test_size=test_fraction, random_state=seed,
+                            stratify=labels if stratify else None)
+
+
 def path_of(spec: str) -> Path | None:
     """The folder of a ``data=folder:PATH`` setting, or None for another kind of data."""
     return Path(spec[len(PREFIX):]).expanduser() if spec.startswith(PREFIX) else None
@@ -99,13 +109,9 @@ def _decode(files: list[tuple[Path, int]], shape: tuple[int, ...], bad: list[Pat
 
 def _split(images: np.ndarray, labels: np.ndarray, classes: list[str], test_fraction: float, seed: int,
            where: str):
-    counts = np.bincount(labels, minlength=len(classes))
     if len(images) < 4:
         raise UserError(f"{where}: {len(images)} readable images; at least 4 are needed to train and test")
-    from sklearn.model_selection import train_test_split
-
-    train_rows, test_rows = train_test_split(np.arange(len(images)), test_size=test_fraction, random_state=seed,
-                                             stratify=labels if stratifiable(counts, test_fraction) else None)
+    train_rows, test_rows = held_out(len(images), labels, test_fraction, seed)
     return images[train_rows], labels[train_rows], images[test_rows], labels[test_rows]
 
 
@@ -161,21 +167,17 @@ def load_records(path: Path, shape: tuple[int, ...], test_fraction: float = 0.2,
 
     pictures, names, bad = [], [], []
     for index, features in enumerate(tfrecord.read_examples(path)):
-        encoded = features.get(image_feature)
-        label = features.get(label_feature) or features.get("image/class/label")
-        if not encoded or not label:
-            raise UserError(f"{path}: record {index + 1} has no {image_feature!r} image or {label_feature!r} label; "
-                            f"its features: {', '.join(features)}")
+        encoded, name = tfrecord.image_record(features, f"{path}: record {index + 1}", image_feature, label_feature)
         try:
-            pictures.append(to_pixels(Image.open(io.BytesIO(encoded[0])), shape))
+            pictures.append(to_pixels(Image.open(io.BytesIO(encoded)), shape))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             bad.append(f"record {index + 1}")
             continue
-        names.append(label[0].decode("utf-8", "replace") if isinstance(label[0], bytes) else f"class_{label[0]}")
-    classes = sorted(set(names))
+        names.append(name)
+    classes, labels = np.unique(np.array(names, dtype=object), return_inverse=True)
+    classes = [str(name) for name in classes]
     where = f"tfrecord:{path}"
     if len(classes) < 2:
         raise UserError(f"data={where}: {len(classes)} class; a classifier needs two or more")
-    labels = np.array([classes.index(name) for name in names], np.int64)
     split = _split(np.stack(pictures), labels, classes, test_fraction, seed, f"data={where}")
     return _finish(where, classes, split, bad, bad_images)

@@ -24,6 +24,11 @@ from mlprojects.errors import UserError
 Task = Literal["regression", "classification", "clustering"]
 
 
+def text_cells(values: pd.Series) -> pd.Series:
+    """A column as the text a user wrote: stripped, a missing cell as ""."""
+    return values.astype(str).str.strip().where(values.notna(), "")
+
+
 class Saved:
     """A preparation travels as JSON (with its ``kind``) in the metadata of model.safetensors."""
 
@@ -52,6 +57,11 @@ class TablePrep(Saved):
     fill: dict[str, float | str] = field(default_factory=dict)  # what replaces an unknown or empty value
 
     kind = "table"
+
+    @property
+    def width(self) -> int:
+        """The feature matrix's columns: the numeric ones, then every category of the one-hot ones."""
+        return len(self.columns) + sum(len(categories) for categories in self.one_hot.values())
 
     @property
     def inputs(self) -> list[str]:
@@ -97,7 +107,7 @@ class TablePrep(Saved):
         blocks = [numeric]
         for column, categories in self.one_hot.items():
             if categories and isinstance(categories[0], str):  # a user's categories: text, unseen ones all zero
-                text = frame[column].astype(str).str.strip().where(frame[column].notna(), "")
+                text = text_cells(frame[column])
                 text = text.where(text != "", str(self.fill.get(column, "")))
                 blocks.append((text.to_numpy()[:, None] == np.asarray(categories, dtype=object)[None, :])
                               .astype(np.float64))

@@ -29,8 +29,8 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from mlprojects.data.preparation import TablePrep
-from mlprojects.data.user_table import _class_order, _column, is_numeric
+from mlprojects.data.preparation import TablePrep, text_cells
+from mlprojects.data.user_table import _class_order, choose_columns, class_codes, is_numeric
 from mlprojects.errors import UserError
 
 CHUNK_ROWS = 100_000
@@ -60,7 +60,7 @@ def _test_mask(seed: int, index: int, count: int, test_fraction: float) -> np.nd
 
 def _split(chunk: pd.DataFrame, target: str, seed: int, index: int, test_fraction: float):
     """(training rows, test rows, rows without a target) of chunk INDEX."""
-    has_target = (chunk[target].notna() & (_filled_text(chunk[target]) != "")).to_numpy()
+    has_target = (text_cells(chunk[target]) != "").to_numpy()
     kept = chunk[has_target]
     in_test = _test_mask(seed, index, len(kept), test_fraction)
     return kept[~in_test], kept[in_test], int((~has_target).sum())
@@ -84,13 +84,8 @@ class Stream:
 
     def y(self, values: pd.Series) -> np.ndarray:
         if self.task == "classification":
-            index = {name: i for i, name in enumerate(self.prep.classes)}
-            return np.array([index[str(v).strip()] for v in values], np.int64)
+            return class_codes(values, self.prep.classes)
         return values.to_numpy(np.float64)
-
-
-def _filled_text(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip().where(values.notna(), "")
 
 
 @functools.lru_cache(maxsize=2)
@@ -102,13 +97,7 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
     first = next(_chunks(path), None)
     if first is None or first.empty:
         raise UserError(f"{path}: a header and no rows")
-    if not target:
-        raise UserError(f"data={path} needs target=COLUMN, the column to predict; its columns: "
-                        f"{', '.join(first.columns)}")
-    target = _column(first, target, path, "target")
-    names = [_column(first, n.strip(), path, "features") for n in features.split(",") if n.strip()] if features \
-        else [c for c in first.columns if c != target]
-    forced = {_column(first, n.strip(), path, "categorical") for n in categorical.split(",") if n.strip()}
+    target, names, forced = choose_columns(first, path, target, features, categorical)
     numeric = [c for c in names if c not in forced and is_numeric(first[c].str.strip())]
     text = [c for c in names if c not in numeric]
     dtypes: dict[str, Any] = {c: np.float64 for c in numeric}
@@ -134,19 +123,19 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
             missing[column] += int(train[column].isna().sum() + test[column].isna().sum())
         for column in text:
             values = pd.concat([train[column], test[column]])
-            missing[column] += int((values.isna() | (_filled_text(values) == "")).sum())
+            missing[column] += int((text_cells(values) == "").sum())
         values = train[numeric].to_numpy(np.float64)
         present = ~np.isnan(values)
         count += present.sum(0)
         total += np.where(present, values, 0).sum(0)
         squares += np.where(present, values ** 2, 0).sum(0)
         for column in text:
-            categories[column].update(_filled_text(train[column]).unique())
+            categories[column].update(text_cells(train[column]).unique())
             if len(categories[column]) > MAX_CATEGORIES:
                 raise UserError(f"{path}: column {column} has more than {MAX_CATEGORIES} categories; give it as a "
                                 "number, or leave it out with features=")
-        if task == "classification":
-            classes.update(_filled_text(train[target]).unique())
+        if task == "classification":  # the test rows' too: a class may be met there only
+            classes.update(text_cells(pd.concat([train[target], test[target]])).unique())
         position = train_rows + np.arange(len(train))  # 0-based count of training rows before each
         slots = np.where(position < SAMPLE_ROWS, position, (rng.random(len(train)) * (position + 1)).astype(np.int64))
         chosen = slots < SAMPLE_ROWS
@@ -162,7 +151,7 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
         fill[column] = float(known.median()) if len(known) else 0.0
     one_hot = {}
     for column in text:
-        cells = _filled_text(sampled[column])
+        cells = text_cells(sampled[column])
         cells = cells[cells != ""]
         fill[column] = cells.mode().iloc[0] if len(cells) else ""
         one_hot[column] = sorted(categories[column] - {""}) or [""]

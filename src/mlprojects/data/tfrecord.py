@@ -197,6 +197,24 @@ def read_examples(path: str | Path, compression: str = "") -> Iterator[dict[str,
         yield parse(data, f"{path}: record {index + 1}")
 
 
+IMAGE, LABEL, TEXT, FORMAT, FILENAME = "image/encoded", "image/class/label", "image/class/text", "image/format", \
+    "image/filename"  # the feature names of TensorFlow's image-classification tools
+
+
+def image_record(features: dict[str, list], where: str, image_feature: str = IMAGE, label_feature: str = TEXT,
+                 hint: str = "") -> tuple[bytes, str]:
+    """(the encoded image, its class name) of an image record: the name in LABEL_FEATURE, else image/class/text,
+    else image/class/label's number as class_N. A record without them is one line (ending with HINT)."""
+    hint = f"; {hint}" if hint else ""
+    if not features.get(image_feature):
+        raise UserError(f"{where} has no {image_feature!r} image feature (its features: {', '.join(features)}){hint}")
+    label = features.get(label_feature) or features.get(TEXT) or features.get(LABEL)
+    if not label:
+        raise UserError(f"{where} has no {label_feature!r} label feature (its features: {', '.join(features)}){hint}")
+    name = label[0].decode("utf-8", "replace") if isinstance(label[0], bytes) else f"class_{label[0]}"
+    return features[image_feature][0], name
+
+
 def read_table(path: str | Path, compression: str = ""):
     """The records as a DataFrame of text cells (as a CSV would hold them): one column per feature of one
     value; a feature of several values becomes NAME_0, NAME_1 ...; bytes are decoded as UTF-8."""

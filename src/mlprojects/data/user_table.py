@@ -1,13 +1,14 @@
 """A user's own CSV for the tabular projects: ``--set data=PATH.csv --set target=COLUMN`` (and
 ``features=a,b,c``, all other columns by default; ``categorical=c,d`` to treat numbers as categories).
 
-Each feature column's type is inferred: numeric when every non-empty cell is a number, categorical
-otherwise. Categorical columns are one-hot encoded with the categories of the training split; missing
-values (empty cells) are filled from the training split only (a numeric column's median, a categorical
-column's most frequent value) and counted; rows whose target is empty are left out and counted. The
-numeric columns are then standardised with training statistics. Everything a new row needs (columns,
-categories, fill values, scaling, class names) is a :class:`~mlprojects.data.preparation.TablePrep`
-saved with the model, so ``predict`` and ``serve`` prepare a user's rows exactly as training did.
+Each feature column's type is inferred: numeric when at least 90% of its non-empty cells are numbers
+(the others are refused by row, as likely typos), categorical otherwise. Categorical columns are
+one-hot encoded with the categories of the training split; missing values (empty cells) are filled
+from the training split only (a numeric column's median, a categorical column's most frequent value)
+and counted; rows whose target is empty are left out and counted. The numeric columns are then
+standardised with training statistics. Everything a new row needs (columns, categories, fill values,
+scaling, class names) is a :class:`~mlprojects.data.preparation.TablePrep` saved with the model, so
+``predict`` and ``serve`` prepare a user's rows exactly as training did.
 
 A file that cannot be used is one line naming the file, and the row and column where it can.
 """
@@ -25,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlprojects.data.image_folder import stratifiable
-from mlprojects.data.preparation import TablePrep
+from mlprojects.data.image_folder import held_out
+from mlprojects.data.preparation import TablePrep, text_cells
 from mlprojects.errors import UserError
 
 
@@ -42,7 +43,7 @@ class UserTable:
 
     @property
     def width(self) -> int:
-        return self.X_train.shape[1]
+        return self.prep.width
 
 
 def read(path: str | Path) -> pd.DataFrame:
@@ -83,7 +84,7 @@ def read_parquet(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}: reading Parquet needs pyarrow: pip install 'mlprojects[parquet]'") from None
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: not a readable Parquet file ({str(error).splitlines()[0][:100]})") from None
-    return frame.astype(str).where(frame.notna(), "").apply(lambda column: column.str.strip())
+    return frame.apply(text_cells)
 
 
 def _column(frame: pd.DataFrame, name: str, path: Path, what: str) -> str:
@@ -111,6 +112,29 @@ def _numbers(values: pd.Series, column: str, path: Path) -> np.ndarray:
     return numbers
 
 
+def choose_columns(frame: pd.DataFrame, path: Path, target: str, features: str,
+                   categorical: str) -> tuple[str, list[str], set[str]]:
+    """(the target, the feature columns, the columns forced categorical) that the settings name in FRAME's
+    header: the target is required, the features are all other columns by default."""
+    if not target:
+        raise UserError(f"data={path} needs target=COLUMN, the column to predict; its columns: "
+                        f"{', '.join(frame.columns)}")
+    target = _column(frame, target, path, "target")
+    names = [n.strip() for n in features.split(",") if n.strip()] if features else \
+        [c for c in frame.columns if c != target]
+    names = [_column(frame, name, path, "features") for name in names]
+    if target in names or not names:
+        raise UserError(f"{path}: features={features or '(all others)'}: give at least one column other than the "
+                        f"target {target!r}")
+    forced = {_column(frame, n.strip(), path, "categorical") for n in categorical.split(",") if n.strip()}
+    return target, names, forced
+
+
+def class_codes(values: pd.Series, classes: list[str]) -> np.ndarray:
+    """Each cell's index among CLASSES (every cell one of them)."""
+    return pd.Categorical(text_cells(values), categories=classes).codes.astype(np.int64)
+
+
 def _class_order(labels: list[str]) -> list[str]:
     """Class names in the order people expect: by value when all are numbers, else alphabetical."""
     try:
@@ -135,35 +159,28 @@ def load(path: str | Path, target: str, task: str, features: str = "", categoric
     stat = (records or path).stat() if (records or path).is_file() else None
     table = _load(path, stat and (stat.st_mtime_ns, stat.st_size), target, task, features, categorical,
                   test_fraction, seed)
-    notes = [f"{n} missing in {c}" for c, n in table.report["missing_values"].items()]
-    dropped = table.report["rows_without_target"]
-    if warn and (notes or dropped):
+    if warn:
+        announce(path.name, table.report, "the training split (median, or most frequent category)")
+    return table
+
+
+def announce(name: str, report: dict[str, Any], filled_from: str) -> None:
+    """One warning saying what a table's REPORT filled (from FILLED_FROM) and left out, if anything."""
+    notes = [f"{n} missing in {c}" for c, n in report["missing_values"].items()]
+    dropped = report["rows_without_target"]
+    if notes or dropped:
         import warnings
 
-        filled = f"{', '.join(notes)}: filled from the training split (median, or most frequent category)" \
-            if notes else ""
-        left = f"{dropped} rows without a {table.report['target']} left out" if dropped else ""
-        warnings.warn(f"{path.name}: {'; '.join(part for part in (filled, left) if part)}", stacklevel=2)
-    return table
+        filled = f"{', '.join(notes)}: filled from {filled_from}" if notes else ""
+        left = f"{dropped} rows without a {report['target']} left out" if dropped else ""
+        warnings.warn(f"{name}: {'; '.join(part for part in (filled, left) if part)}", stacklevel=3)
 
 
 @functools.lru_cache(maxsize=4)
 def _load(path: Path, _version, target: str, task: str, features: str, categorical: str, test_fraction: float,
           seed: int) -> UserTable:
-    from sklearn.model_selection import train_test_split
-
     frame = read(path)
-    if not target:
-        raise UserError(f"data={path} needs target=COLUMN, the column to predict; its columns: "
-                        f"{', '.join(frame.columns)}")
-    target = _column(frame, target, path, "target")
-    names = [n.strip() for n in features.split(",") if n.strip()] if features else \
-        [c for c in frame.columns if c != target]
-    names = [_column(frame, name, path, "features") for name in names]
-    if target in names or not names:
-        raise UserError(f"{path}: features={features or '(all others)'}: give at least one column other than the "
-                        f"target {target!r}")
-    forced = {_column(frame, n.strip(), path, "categorical") for n in categorical.split(",") if n.strip()}
+    target, names, forced = choose_columns(frame, path, target, features, categorical)
     types = infer(frame, names, forced)
 
     for column in names:
@@ -177,22 +194,18 @@ def _load(path: Path, _version, target: str, task: str, features: str, categoric
         classes = _class_order(sorted(set(frame[target])))
         if len(classes) < 2:
             raise UserError(f"{path}: column {target} holds one class ({classes[0]!r}); a classifier needs two or more")
-        y = np.array([classes.index(value) for value in frame[target]], np.int64)
-        counts = np.bincount(y, minlength=len(classes))
-        stratify = y if stratifiable(counts, test_fraction) else None
+        y = class_codes(frame[target], classes)
     else:
         numbers = pd.to_numeric(frame[target], errors="coerce").to_numpy(np.float64)
         if np.isnan(numbers).any():
             at = int(np.flatnonzero(np.isnan(numbers))[0])
             raise UserError(f"{path}: row {rows[at] + 1}, column {target}: {frame[target].iloc[at]!r} is not a "
                             "number; this project predicts a number (a regression)")
-        classes, y, stratify = [], numbers, None
+        classes, y = [], numbers
     if len(frame) < 4:
         raise UserError(f"{path}: {len(frame)} rows with a target; at least 4 are needed to train and test")
 
-    positions = np.arange(len(frame))
-    train_rows, test_rows = train_test_split(positions, test_size=test_fraction, random_state=seed,
-                                             stratify=stratify)
+    train_rows, test_rows = held_out(len(frame), y if task == "classification" else None, test_fraction, seed)
     train, test = frame.iloc[train_rows], frame.iloc[test_rows]
     numeric = [c for c in names if types[c] == "numeric"]
     one_hot, fill, missing = {}, {}, {}

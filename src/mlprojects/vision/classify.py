@@ -85,10 +85,21 @@ def _reachable(url: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def load(name: str, weights: str | Path | None = None) -> Classifier:
+def pretrained(name: str, weights: str | Path | None = None):
+    """torchvision's NAME with its published ImageNet weights (the checked file of ``weights_file``), in eval mode."""
     import torch
     from torchvision.models import get_model
 
+    path = weights_file(name, weights)
+    model = get_model(name, weights=None)
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except RuntimeError as error:
+        raise UserError(f"{path}: does not fit {name} ({str(error).splitlines()[0][:120]})") from None
+    return model.eval()
+
+
+def load(name: str, weights: str | Path | None = None) -> Classifier:
     if name == LITE:
         from torchvision import transforms
 
@@ -100,13 +111,7 @@ def load(name: str, weights: str | Path | None = None) -> Classifier:
             transforms.Normalize(efficientnet_lite.MEAN, efficientnet_lite.STD)])
         return Classifier(LITE, efficientnet_lite.pretrained(weights), preprocess, imagenet_categories())
     published = weights_of(name)
-    path = weights_file(name, weights)
-    model = get_model(name, weights=None)
-    try:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except RuntimeError as error:
-        raise UserError(f"{path}: does not fit {name} ({str(error).splitlines()[0][:120]})") from None
-    return Classifier(name, model.eval(), published.transforms(), list(published.meta["categories"]))
+    return Classifier(name, pretrained(name, weights), published.transforms(), list(published.meta["categories"]))
 
 
 def classify(classifier: Classifier, images: list[tuple[str, Any]], top_k: int = 5, batch_size: int = 32):

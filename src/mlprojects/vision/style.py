@@ -77,17 +77,9 @@ class Backbone(nn.Module):
         """NAME's backbone with its ImageNet weights: VGG-19's from WEIGHTS or PyTorch's cache (checked against
         the published hash), EfficientNet-Lite0's from WEIGHTS or its package."""
         if name == "vgg19":
-            from torchvision.models import vgg19
+            from mlprojects.vision.classify import pretrained
 
-            from mlprojects.vision.classify import weights_file
-
-            model = vgg19(weights=None)
-            path = weights_file("vgg19", weights)
-            try:
-                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            except RuntimeError as error:
-                raise UserError(f"{path}: does not fit VGG-19 ({str(error).splitlines()[0][:120]})") from None
-            return cls.vgg(model.features)
+            return cls.vgg(pretrained("vgg19", weights).features)
         if name == "efficientnet-lite0":
             from mlprojects.nn import efficientnet_lite
 
