@@ -212,3 +212,37 @@ def test_a_failing_trial_is_reported_and_the_others_still_count(tmp_path):
     assert "1 of 2 trials finished" in (out / "summary.md").read_text()
     log = next((out / "logs").glob("learning_rate=1000*.log")).read_text()
     assert "loss became nan" in log
+
+
+def test_a_trials_archive_unpacks_its_files_and_refuses_what_is_not_inside(tmp_path):
+    """On every Python 3.11 (the "data" extraction filter arrived in 3.11.4; Debian 12 has 3.11.2)."""
+    import io
+    import tarfile
+
+    from mlprojects.experiments.backends import pack, unpack
+
+    (tmp_path / "run" / "plots").mkdir(parents=True)
+    (tmp_path / "run" / "metrics.json").write_text("{}")
+    (tmp_path / "run" / "plots" / "a.png").write_bytes(b"png")
+    unpack(pack(tmp_path / "run"), tmp_path / "back")
+    assert (tmp_path / "back" / "metrics.json").read_text() == "{}"
+    assert (tmp_path / "back" / "plots" / "a.png").read_bytes() == b"png"
+
+    def archive_of(name: str) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            member = tarfile.TarInfo(name)
+            member.size = 4
+            archive.addfile(member, io.BytesIO(b"evil"))
+        return buffer.getvalue()
+
+    (tmp_path / "target").mkdir()
+    with pytest.raises((ValueError, tarfile.TarError)):  # out of the folder: refused
+        unpack(archive_of("../evil.txt"), tmp_path / "target")
+    assert not (tmp_path / "evil.txt").exists()
+    outside = tmp_path / "outside.txt"  # an absolute name: refused, or (Python's "data" filter) kept inside
+    try:
+        unpack(archive_of(str(outside)), tmp_path / "target")
+    except (ValueError, tarfile.TarError):
+        pass
+    assert not outside.exists()

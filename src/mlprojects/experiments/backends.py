@@ -48,8 +48,17 @@ def pack(folder: Path) -> bytes:
 
 
 def unpack(data: bytes, folder: Path) -> None:
+    """A run directory packed by ``pack``: regular files and folders only, inside FOLDER."""
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        archive.extractall(folder, filter="data")  # our own archives; "data" refuses links and absolute paths
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later: "data" keeps everything inside FOLDER
+            archive.extractall(folder, filter="data")
+            return
+        members = archive.getmembers()  # earlier 3.11 (Debian 12's 3.11.2): anything not plain and inside refused
+        for member in members:
+            parts = Path(member.name).parts
+            if not (member.isfile() or member.isdir()) or Path(member.name).is_absolute() or ".." in parts:
+                raise ValueError(f"a trial's archive holds {member.name!r}, which is not a file inside its folder")
+        archive.extractall(folder, members=members)
 
 
 def remote_trial(args: list[str], run_dir: str, partial: bytes | None, threads: int) -> tuple[int, str, bytes]:
