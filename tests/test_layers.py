@@ -21,7 +21,7 @@ LAYERS = [
     ("mlprojects.project", "mlprojects.registry"),
     ("mlprojects.rundir", "mlprojects.builtin"),
     ("mlprojects.runner", "mlprojects.predict", "mlprojects.export"),
-    ("mlprojects.experiments", "mlprojects.serve", "mlprojects.api"),
+    ("mlprojects.experiments", "mlprojects.serve", "mlprojects.api", "mlprojects.doctor"),
     ("mlprojects.cli", "mlprojects.__main__", "mlprojects"),  # the package itself is the public facade
 ]
 

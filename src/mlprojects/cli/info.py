@@ -1,4 +1,5 @@
-"""``list``, ``show`` and ``devices``: what there is, what a run did, what hardware is here."""
+"""``list``, ``show``, ``devices`` and ``doctor``: what there is, what a run did, what hardware is here, whether
+the install is whole."""
 
 from __future__ import annotations
 
@@ -120,4 +121,50 @@ def zoo(names: tuple[str, ...], as_json: bool) -> None:
     click.echo(markdown(rows).rstrip())
 
 
-COMMANDS = (list_projects, show, devices, tensorboard, zoo)  # added to the mlprojects group by mlprojects.cli
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--no-check", is_flag=True, help="skip the end-to-end training and prediction (a few seconds)")
+def doctor(as_json: bool, no_check: bool) -> None:
+    """Check this install: Python and package versions, extras, devices, where runs and data go, and a short
+    training and prediction end to end. Exit 0 when all is well, else 1 with one line per problem."""
+    from mlprojects.doctor import examine
+
+    report = examine(check=not no_check)
+    if as_json:
+        click.echo(json.dumps({**report.facts, "problems": report.problems}, indent=2))
+    else:
+        _print_report(report.facts)
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        click.echo("all is well" if not report.problems else f"{len(report.problems)} problem"
+                   f"{'s' if len(report.problems) > 1 else ''} (above)")
+    if report.problems:
+        raise SystemExit(1)
+
+
+def _print_report(facts: dict) -> None:
+    packages = ", ".join(f"{name} {version or 'missing'}" for name, version in facts["packages"].items())
+    click.echo(f"mlprojects {facts['mlprojects']} on Python {facts['python']}, {facts['platform']}")
+    click.echo(f"packages: {packages}")
+    click.echo("extras (pip install 'mlprojects[NAME]'):")
+    for name, extra in facts["extras"].items():
+        state = "installed" if extra["installed"] else "not installed"
+        if extra["wrong_versions"]:
+            state = "wrong versions"
+        click.echo(f"  {name:<10} {state:<14} {extra['enables']}")
+    click.echo("devices:")
+    for device in facts["devices"]:
+        details = ", ".join(f"{key} {value}" for key, value in device.items() if key not in ("device", "name"))
+        click.echo(f"  {device['device']:<7} {device['name']}: {details}")
+    for what, place in facts["places"].items():
+        state = "writable" if place["writable"] else "NOT writable"
+        click.echo(f"{what}: {place['path']} ({state}, {place['detail']})")
+    check = facts.get("check")
+    if check and check["ok"]:
+        click.echo(f"check: trained {check['project']} ({', '.join(f'{k}={v}' for k, v in check['settings'].items())}) "
+                   f"on the embedded digits in {check['train_s']:.1f} s, test accuracy {check['test_accuracy']:.4f}; "
+                   f"predicting the test digits from the saved run gave {check['predicted_accuracy']:.4f} "
+                   f"({check['total_s']:.1f} s in all)")
+
+
+COMMANDS = (list_projects, show, devices, tensorboard, zoo, doctor)  # added to the mlprojects group by mlprojects.cli
