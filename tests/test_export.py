@@ -46,9 +46,9 @@ def test_every_model_exports_to_onnx_and_pt2_checked_on_its_test_split(name, tmp
     props = {entry.key: entry.value for entry in model.metadata_props}
     assert props["mlprojects.project"] == name and "input" in props
     item = exportable(done)
-    if item.classify and registry.get(name).inputs != "text":
+    if item.classify and registry.get(name).inputs.kind != "text":
         assert len(json.loads(props["labels"])) >= 2
-    if done.project.inputs in ("table", "series", "image"):
+    if done.project.inputs.kind in ("table", "series", "image"):
         assert "preparation" in props
     session = onnxruntime.InferenceSession(str(done.path / "model.onnx"), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].name == item.input_name

@@ -18,6 +18,7 @@ LAYERS = [
     ("mlprojects.config", "mlprojects.engine.io"),
     ("mlprojects.engine", "mlprojects.data", "mlprojects.nn", "mlprojects.plots"),
     ("mlprojects.estimators", "mlprojects.nlp", "mlprojects.vision"),
+    ("mlprojects.inputs",),  # one object per kind of input: projects declare one; predict, serve, export ask it
     ("mlprojects.project", "mlprojects.registry"),
     ("mlprojects.rundir", "mlprojects.builtin"),
     ("mlprojects.runner", "mlprojects.predict", "mlprojects.export"),

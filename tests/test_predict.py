@@ -13,8 +13,8 @@ from mlprojects import registry, rundir
 from mlprojects.runner import run
 
 PROJECTS = [entry.name for entry in registry.entries()]
-TABLES = [name for name in PROJECTS if registry.get(name).inputs == "table"]
-IMAGES = [name for name in PROJECTS if registry.get(name).inputs == "image"]
+TABLES = [name for name in PROJECTS if registry.get(name).inputs.kind == "table"]
+IMAGES = [name for name in PROJECTS if registry.get(name).inputs.kind == "image"]
 
 
 def smoke_run(name: str, tmp_path, request, **settings) -> rundir.Run:
@@ -25,7 +25,7 @@ def smoke_run(name: str, tmp_path, request, **settings) -> rundir.Run:
 
 
 def test_every_project_that_predicts_says_what_it_takes():
-    kinds = {name: registry.get(name).inputs for name in PROJECTS}
+    kinds = {name: registry.get(name).inputs.kind for name in PROJECTS}
     assert set(TABLES) >= {"auto-mpg", "wine", "linreg-boston", "logreg-chd", "softmax-iris", "knn-circles",
                            "kmeans-blobs", "kmeans-circles", "linreg-synthetic", "nonlinear-regression"}
     assert set(IMAGES) == {"mnist-mlp", "mnist-cnn", "cifar10-cnn"}

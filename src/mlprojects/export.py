@@ -58,22 +58,29 @@ def exportable(run: Run) -> Exportable:
         meta["preparation"] = json.loads(run.preparation.to_json())
     if project.kind == "estimator":
         return _estimator(run, data, meta)
-    inputs = data.test.inputs
-    classify = project.inputs in ("image", "text") or (project.inputs == "table" and run.preparation.task ==
-                                                       "classification")
-    try:
-        meta["labels"] = run.class_names()
-    except NotImplementedError:
-        pass
-    if project.inputs == "image":
-        meta["preparation"] = project.image_preparation(cfg)
-    dynamic = getattr(project, "dynamic_dims", lambda cfg: {0: "batch"})(cfg)
-    name = {"table": "features", "image": "pixels", "series": "window", "text": "tokens"}.get(project.inputs, "inputs")
-    meta["input"] = {"name": name, "shape": _shape(inputs, dynamic), "dtype": str(inputs.dtype).removeprefix("torch.")}
+    kind = project.inputs
+    classify = kind.classifies(run)
+    meta.update(_labels(run))
+    meta.update(kind.export_metadata(run))
     model = run.model.eval()
-    if getattr(cfg, "channels_last", False):
+    if project.channels_last(cfg):
         model = model.to(memory_format=torch.channels_last)
-    return Exportable(model, inputs, name, "scores" if classify else "prediction", dynamic, classify, meta)
+    return _item(kind, model, data.test.inputs, project.dynamic_dims(cfg), classify, meta)
+
+
+def _labels(run: Run) -> dict[str, list[str]]:
+    try:
+        return {"labels": run.class_names()}
+    except NotImplementedError:  # not a classifier
+        return {}
+
+
+def _item(kind, model, inputs, dynamic: dict[int, str], classify: bool, meta: dict[str, Any]) -> Exportable:
+    """A network to export, its input named and shaped as its kind of input says."""
+    meta["input"] = {"name": kind.tensor_name, "shape": _shape(inputs, dynamic),
+                     "dtype": str(inputs.dtype).removeprefix("torch.")}
+    return Exportable(model, inputs, kind.tensor_name, "scores" if classify else "prediction", dynamic, classify,
+                      meta)
 
 
 def _shape(inputs, dynamic: dict[int, str]) -> list:
@@ -232,21 +239,19 @@ def export(run: Run, fmt: str = "onnx", out: str | Path | None = None) -> dict[s
 
 
 def for_inference(run: Run, target: Path) -> Path:
-    """RUN's image network as ONNX for ``predict``'s onnxruntime path: exported without reading the data (checked
-    on 64 random images instead of the test split: within 1e-4, the same class), to TARGET, or to a temporary
-    file when TARGET's folder cannot be written."""
+    """RUN's network as ONNX for ``predict``'s onnxruntime path: exported without reading the data (checked on
+    64 inputs its kind of input makes up, instead of the test split: within 1e-4, the same class), to TARGET,
+    or to a temporary file when TARGET's folder cannot be written."""
     import torch
 
-    project, cfg = run.project, run.cfg
-    generator = np.random.default_rng(0)
-    pixels = generator.integers(0, 256, (64, *project.pixel_shape), dtype=np.uint8)
+    project, cfg, kind = run.project, run.cfg, run.project.inputs
+    inputs = kind.random_inputs(run, 64)
     model = run.model.eval()
-    if getattr(cfg, "channels_last", False):
+    if project.channels_last(cfg):
         model = model.to(memory_format=torch.channels_last)
-    inputs = project.images_to_inputs(cfg, pixels)
-    item = Exportable(model, inputs, "pixels", "scores", {0: "batch"}, True,
-                      {"mlprojects.project": run.name, "labels": run.class_names(),
-                       "preparation": project.image_preparation(cfg)})
+    classify = kind.classifies(run)
+    meta = {"mlprojects.project": run.name, **_labels(run), **kind.export_metadata(run)}
+    item = _item(kind, model, inputs, project.dynamic_dims(cfg), classify, meta)
     if not os.access(target.parent, os.W_OK):
         target = Path(tempfile.mkdtemp(prefix="mlprojects-onnx-")) / target.name
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".onnx")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mlprojects.config import ProjectConfig, TrainConfig
+from mlprojects.inputs import Inputs, NoInputs, TableInputs
 
 if TYPE_CHECKING:
     import torch
@@ -35,11 +36,13 @@ class BaseProject:
     """What every kind has: a name (set by the registry), settings, and settings for a run of seconds."""
 
     kind: ClassVar[Kind]
-    #: what ``mlprojects predict`` and ``serve`` take: "table" (a CSV of the training columns), "image",
-    #: "series" (recent readings), "text", or "" (nothing to predict: a demonstration, a generator)
-    inputs: ClassVar[str] = ""
+    #: what ``mlprojects predict``, ``serve`` and ``export`` take, and how (``mlprojects.inputs``): a table, images,
+    #: a series, texts, or nothing to predict (a demonstration, a generator)
+    inputs: ClassVar[Inputs] = NoInputs()
     #: the kinds of device it runs on (``--device``): "cpu", "cuda", "mps"
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "mps")
+    #: a demonstration that runs as every process of ``--nproc`` or a cluster (trained projects always can)
+    distributed: ClassVar[bool] = False
     name: str = ""
     config_class: type[ProjectConfig] = ProjectConfig
     #: settings for a run of a few seconds, used by the contract tests and ``reproduce --quick``
@@ -96,6 +99,25 @@ class Project(BaseProject):
         as the web app prepares a drawing; image classifiers define it."""
         raise NotImplementedError(f"{self.name} does not take images")
 
+    def image_preparation(self, cfg: TrainConfig) -> dict[str, Any]:
+        """How raw pixels become the model's input, in words and numbers, for an exported model's consumers;
+        image classifiers define it."""
+        raise NotImplementedError(f"{self.name} does not take images")
+
+    def channels_last(self, cfg: TrainConfig) -> bool:
+        """Whether activations are kept in channels-last memory format (the convnets' setting)."""
+        return False
+
+    def dynamic_dims(self, cfg: TrainConfig) -> dict[int, str]:
+        """The input dimensions an exported model leaves free, by name: the batch, and a sequence's length
+        where the model allows it."""
+        return {0: "batch"}
+
+    def generate(self, run: Any, prime: str = "X:1\n", length: int = 1000, temperature: float = 0.8, seed: int = 0,
+                 out: Path | None = None) -> dict[str, Any]:
+        """Sample from a finished run (``mlprojects generate``); generators define it."""
+        raise NotImplementedError(f"{self.name} does not generate")
+
     def loss_fn(self, cfg: TrainConfig) -> LossFn:
         from torch.nn.functional import cross_entropy
 
@@ -140,7 +162,7 @@ class EstimatorProject(BaseProject):
     """
 
     kind = "estimator"
-    inputs = "table"
+    inputs = TableInputs()
     devices = ("cpu", "cuda")  # their arithmetic is float64 in places, which Apple's MPS lacks
 
     def prepare(self, cfg: ProjectConfig) -> Table:
@@ -173,7 +195,6 @@ class DemoProject(BaseProject):
     up for it): every rank computes, rank 0 alone writes."""
 
     kind = "demo"
-    distributed: ClassVar[bool] = False
 
     def run(self, run_dir: Path, cfg: ProjectConfig, device: Any) -> dict[str, Any]:
         raise NotImplementedError

@@ -83,7 +83,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     target = devices.resolve(device, context.local_rank)
     accept(project, target)
     if project.kind != "trained":
-        if context.distributed and not getattr(project, "distributed", False):
+        if context.distributed and not project.distributed:
             raise UserError(one_process(project))
         if project.kind == "demo":
             return run_demo(name, project, cfg, out, target, context)
@@ -130,7 +130,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
                 callbacks.append(ProgressBar(cfg.epochs, list(metrics)))
         trainer = Trainer(model, project.loss_fn(cfg), optimizer, scheduler, device=target, context=context,
                           metrics=metrics, precision=cfg.precision,
-                          channels_last=getattr(cfg, "channels_last", False), callbacks=callbacks,
+                          channels_last=project.channels_last(cfg), callbacks=callbacks,
                           eval_batch_size=cfg.eval_batch_size, transform=project.train_transform(cfg),
                           grad_clip=cfg.grad_clip)
         start_epoch = 0
@@ -154,32 +154,13 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         if context.is_main:
             checkpoint.save_weights(run_dir / WEIGHTS, trainer.model, {"project": name, **model_metadata(data)})
             extra = project.report(run_dir, cfg, trainer, data)
-            if project.inputs == "image" and data.raw_test is not None:
-                projector(run_dir, trainer.model, project, cfg, data)
+            project.inputs.describe_in_tensorboard(run_dir / TENSORBOARD, trainer.model, project, cfg, data)
             write_json(run_dir / METRICS, summarize(trainer.history, test, extra, target, context.world_size,
                                                     time.perf_counter() - started))
         distributed.barrier()
         return run_dir
     finally:
         distributed.shutdown()
-
-
-PROJECTED = 1000  # test images shown in TensorBoard's embedding projector
-
-
-def projector(run_dir: Path, model, project, cfg, data) -> None:
-    """The first test images' penultimate features, labelled and drawn by their thumbnails, for TensorBoard."""
-    import numpy as np
-    import torch
-
-    from mlprojects.engine.callbacks import penultimate_features, write_projector
-
-    pixels, labels = data.raw_test
-    pixels, labels = pixels[:PROJECTED], labels[:PROJECTED]
-    features = penultimate_features(model, project.images_to_inputs(cfg, pixels))
-    thumbnails = torch.from_numpy(np.ascontiguousarray(pixels)).float().div(255)
-    thumbnails = thumbnails[:, None] if thumbnails.dim() == 3 else thumbnails.permute(0, 3, 1, 2)
-    write_projector(run_dir / TENSORBOARD, features, list(labels), thumbnails)
 
 
 def model_metadata(data) -> dict[str, str]:

@@ -30,6 +30,7 @@ from mlprojects.builtin.user_data import ImageDataSettings, user_images
 from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
 from mlprojects.data import images
 from mlprojects.engine import Trainer
+from mlprojects.inputs import ImageInputs
 from mlprojects.nn.convnets import BookCifarNet, LeNet, ResNet9
 from mlprojects.project import Prepared
 
@@ -72,6 +73,9 @@ class MnistCNN(MnistMLP):
 
     def image_preparation(self, cfg: MnistCNNConfig) -> dict:
         return {**super().image_preparation(cfg), "input_shape": "N,1,28,28"}
+
+    def channels_last(self, cfg: MnistCNNConfig) -> bool:
+        return cfg.channels_last
 
     def loss_fn(self, cfg: MnistCNNConfig):
         return F.cross_entropy
@@ -127,8 +131,11 @@ class Cifar10Config(ImageDataSettings, TrainConfig):
 
 class Cifar10CNN(MnistMLP):
     config_class = Cifar10Config
-    pixel_shape = (32, 32, 3)
+    inputs = ImageInputs(pixel_shape=(32, 32, 3))
     smoke_settings = {"epochs": 2, "width": 4, "train_limit": 200, "batch_size": 50, "lr": 0.02}
+
+    def channels_last(self, cfg: Cifar10Config) -> bool:
+        return cfg.channels_last
 
     def splits(self, cfg: Cifar10Config) -> images.ImageSplits:
         """CIFAR-10 or the user's images, the training images cut to train_limit (MnistMLP.prepare does the rest,
@@ -170,7 +177,7 @@ class Cifar10CNN(MnistMLP):
         from mlprojects.data.digits import as_array
         from mlprojects.data.image_folder import to_pixels
 
-        return to_pixels(Image.fromarray(as_array(image)), self.pixel_shape)
+        return to_pixels(Image.fromarray(as_array(image)), self.inputs.pixel_shape)
 
     def loss_fn(self, cfg: Cifar10Config):
         return F.cross_entropy

@@ -39,6 +39,7 @@ from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.data import tables, user_table
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.engine import TensorData, Trainer
+from mlprojects.inputs import TableInputs
 from mlprojects.nn import MLP, Rescale
 from mlprojects.nn.mlp import ACTIVATIONS
 from mlprojects.project import Prepared, Project
@@ -61,7 +62,7 @@ def _check_split(cfg) -> None:
 class _RegressionProject(Project):
     """A network predicting one number: squared-error loss, mean absolute error as its metric."""
 
-    inputs = "table"
+    inputs = TableInputs()
 
     def network(self, cfg, inputs: int | None = None) -> MLP:
         raise NotImplementedError
@@ -255,7 +256,7 @@ WINE_CLASSES = ["cultivar 1", "cultivar 2", "cultivar 3"]
 
 
 class Wine(Project):
-    inputs = "table"
+    inputs = TableInputs()
     config_class = WineConfig
     smoke_settings = {"epochs": 3}
 

@@ -24,6 +24,7 @@ from mlprojects.config import TrainConfig, positive, setting
 from mlprojects.data import image_folder, images
 from mlprojects.data.preparation import ImagePrep
 from mlprojects.engine import TensorData, Trainer
+from mlprojects.inputs import ImageInputs
 from mlprojects.nn import MLP
 from mlprojects.nn.mlp import ACTIVATIONS
 from mlprojects.project import Prepared, Project
@@ -70,8 +71,7 @@ def _user_splits(data: str, shape, test_fraction, seed, bad_images) -> images.Im
 
 
 class MnistMLP(Project):
-    inputs = "image"
-    pixel_shape = (28, 28)  # what image_pixels gives
+    inputs = ImageInputs(pixel_shape=(28, 28))  # what image_pixels gives
     config_class = MnistMLPConfig
     smoke_settings = {"epochs": 2, "widths": "64,64"}
 
@@ -79,13 +79,13 @@ class MnistMLP(Project):
         """The dataset, or the user's folder (data=folder:PATH) brought to this project's pixel form."""
         if not user_images(cfg):
             return images.load(cfg.data)
-        return _user_splits(cfg.data, self.pixel_shape, cfg.test_fraction, cfg.seed, cfg.bad_images)
+        return _user_splits(cfg.data, self.inputs.pixel_shape, cfg.test_fraction, cfg.seed, cfg.bad_images)
 
     def prepare(self, cfg: MnistMLPConfig) -> Prepared:
         splits = self.splits(cfg)
         train = TensorData(self.images_to_inputs(cfg, splits.train_images), torch.from_numpy(splits.train_labels))
         test = TensorData(self.images_to_inputs(cfg, splits.test_images), torch.from_numpy(splits.test_labels))
-        preparation = ImagePrep(splits.class_names, list(self.pixel_shape)) if user_images(cfg) else None
+        preparation = ImagePrep(splits.class_names, list(self.inputs.pixel_shape)) if user_images(cfg) else None
         return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
                                       "test_images": splits.test_images}, preparation,
                         raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))
@@ -122,7 +122,7 @@ class MnistMLP(Project):
         if user_images(cfg):
             from PIL import Image
 
-            return image_folder.to_pixels(Image.fromarray(as_array(image)), self.pixel_shape)
+            return image_folder.to_pixels(Image.fromarray(as_array(image)), self.inputs.pixel_shape)
         return to_mnist(image)
 
     def loss_fn(self, cfg: MnistMLPConfig):

@@ -26,6 +26,7 @@ from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, 
 from mlprojects.data import abc
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
+from mlprojects.inputs import NoInputs
 from mlprojects.project import Prepared, Project
 
 VOCAB_FILE = "vocabulary.json"
@@ -132,6 +133,7 @@ def judge(text: str) -> tuple[list[str], list]:
 
 class BachCharRNN(Project):
     config_class = CharRNNConfig
+    inputs = NoInputs("samples with `mlprojects generate`")
     smoke_settings = {"corpus": "nottingham", "max_tunes": 60, "epochs": 2, "hidden": 32, "sample_length": 200}
 
     def tunes(self, cfg: CharRNNConfig) -> tuple[list[str], list[str]]:

@@ -32,6 +32,7 @@ from mlprojects.data import tables
 from mlprojects.data.preparation import SeriesPrep
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
+from mlprojects.inputs import SeriesInputs
 from mlprojects.project import Prepared, Project
 
 DAY = 96  # readings per day at 15 minutes
@@ -142,7 +143,7 @@ class LSTMForecaster(nn.Module):
 
 
 class EnergyLSTM(Project):
-    inputs = "series"
+    inputs = SeriesInputs()
     config_class = EnergyConfig
     smoke_settings = {"epochs": 2, "hidden": 8, "window": 8, "stride": 50}
 

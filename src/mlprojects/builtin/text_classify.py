@@ -22,6 +22,7 @@ from torch import nn
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
+from mlprojects.inputs import TextInputs
 from mlprojects.project import Prepared, Project
 
 
@@ -66,9 +67,7 @@ class FineTune(Project):
     """What both fine-tuning projects share: a model and two files from the settings, labels from
     the training file, truncation counted, the result written with ``save_pretrained``."""
 
-    inputs = "text"
     auto_class = ""  # the transformers Auto class of the head
-    text_task = ""  # the task of `mlprojects nlp run` that applies a finished run's model
     usage = ""
 
     def labels(self, cfg) -> list[str]:
@@ -134,7 +133,7 @@ class TextClassify(FineTune):
     # plus what its entry needs (model, train, eval): the tests write them, a user gives them
     smoke_settings: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 0.005}
     auto_class = "AutoModelForSequenceClassification"
-    text_task = "text-classification"
+    inputs = TextInputs("text-classification")  # applied by this task of `mlprojects nlp run`
     usage = "mlprojects nlp finetune-classify --model M --train train.csv --eval eval.csv"
 
     def labels(self, cfg: TextClassifyConfig) -> list[str]:

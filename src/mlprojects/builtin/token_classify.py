@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from mlprojects.builtin.text_classify import FineTune, FineTuneConfig
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
+from mlprojects.inputs import TextInputs
 from mlprojects.nlp.entities import IGNORE
 from mlprojects.project import Prepared
 
@@ -50,7 +51,7 @@ class TokenClassify(FineTune):
     # plus what its entry needs (model, train, eval): the tests write them, a user gives them
     smoke_settings: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 0.005}
     auto_class = "AutoModelForTokenClassification"  # logits (N, L, tags) through the same wrapper
-    text_task = "ner"
+    inputs = TextInputs("ner")  # applied by this task of `mlprojects nlp run`
     usage = "mlprojects nlp finetune-tokens --model M --train train.conll --eval eval.conll"
 
     def labels(self, cfg: TokenClassifyConfig) -> list[str]:

@@ -101,7 +101,7 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
         out = out or str(rundir.default_out(project))
     else:
         spec, _ = rundir.project_of(resume)
-    if spec.kind != "trained" and not getattr(spec, "distributed", False):
+    if spec.kind != "trained" and not spec.distributed:
         raise UserError(one_process(spec))
     command = [*launch.torchrun(spec.name), "-m", "mlprojects", "run"]
     command += ["--resume", str(resume)] if resume is not None else [project, "--out", str(out)]

@@ -16,7 +16,8 @@ import click
 @click.option("--backtest", is_flag=True,
               help="forecasting projects: a forecast for every reading of the file, beside the reading")
 @click.option("--engine", type=click.Choice(["auto", "torch", "onnxruntime"]), default="auto",
-              help="image networks: onnxruntime (auto, where installed) or PyTorch, as in training")
+              help="the network's runtime: auto is onnxruntime for image networks (where installed), else PyTorch "
+                   "as in training")
 def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int, backtest: bool,
             engine: str) -> None:
     """Apply the finished run RUN_DIR to INPUTS: a CSV of the training columns (tabular projects), image files
@@ -27,9 +28,9 @@ def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int
     from mlprojects.predict import write
 
     run = rundir.load(run_dir)
-    if run.project.inputs == "series" and len(inputs) > 1:
-        raise click.UsageError("a forecast reads one CSV of readings")
-    table = apply(run, inputs[0] if run.project.inputs == "series" else list(inputs), top_k=top_k,
+    if run.project.inputs.one_input and len(inputs) > 1:
+        raise click.UsageError(f"{run.name} reads one input (a CSV of readings), not {len(inputs)}")
+    table = apply(run, inputs[0] if run.project.inputs.one_input else list(inputs), top_k=top_k,
                   backtest=backtest, engine=engine)
     write(table, out, click.echo)
     if out is not None:
@@ -63,7 +64,8 @@ def export(run_dir: Path, fmt: str, out: Path | None) -> None:
 def classify(images: tuple[str, ...], model_name: str, weights: Path | None, top_k: int, out: Path | None) -> None:
     """Classify IMAGES (files or folders, any format and size) into ImageNet's 1,000 classes with a pretrained
     network and its own preprocessing."""
-    from mlprojects.predict import image_items, write
+    from mlprojects.inputs.image import image_items
+    from mlprojects.predict import write
     from mlprojects.vision.classify import classify as run
     from mlprojects.vision.classify import load
 

@@ -1,0 +1,72 @@
+"""What every kind of input answers; :class:`NoInputs` for projects with nothing to predict.
+
+A kind reaches a finished run (``mlprojects.rundir.Run``) only through what it is handed: the run's
+``name``, ``path``, ``project``, ``cfg``, ``preparation`` (how raw inputs became model inputs, saved with
+the model), ``class_names()``, and, for ``predict``, a ``forward`` function that turns prepared float
+inputs into the model's outputs (PyTorch or onnxruntime: ``mlprojects.predict`` chooses).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from mlprojects.errors import UserError
+
+Forward = Callable[[Any], Any]  # prepared inputs (a float32 array or tensor) -> the model's outputs (an array)
+Apply = Callable[..., Any]  # (inputs, **options) -> predict's DataFrame; a user error shown on the page
+
+
+class Inputs:
+    """A kind of input: reading it for predict, the page that serves it, what export says of it."""
+
+    #: its name, for people and an exported model's metadata (never compared by other modules)
+    kind: ClassVar[str] = ""
+    #: the exported graph's input name
+    tensor_name: ClassVar[str] = "inputs"
+    #: what predict's engine ``auto`` picks: onnxruntime where installed (measured faster for the
+    #: networks on images), else PyTorch as in training
+    prefers_onnxruntime: ClassVar[bool] = False
+    #: the command line's predict takes one input (a CSV of readings), not several
+    one_input: ClassVar[bool] = False
+
+    def check(self, run, backtest: bool = False) -> None:
+        """Refuse, in one line, a run or an option this kind cannot predict with."""
+        if backtest:
+            raise UserError(f"backtest is for forecasting projects, not {run.name}")
+
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False):
+        """RUN's predictions for INPUTS, in the form a user has them, as a pandas DataFrame."""
+        raise NotImplementedError
+
+    def classifies(self, run) -> bool:
+        """Whether the model's outputs are class scores (export then checks the same argmax)."""
+        return False
+
+    def export_metadata(self, run) -> dict[str, Any]:
+        """What an exported model's metadata says, beyond the saved preparation, of how raw inputs are prepared."""
+        return {}
+
+    def random_inputs(self, run, count: int):
+        """COUNT prepared inputs made without the run's data, to check an export on (images only)."""
+        raise UserError(f"{run.name}: its model is exported with its data (mlprojects export)")
+
+    def page(self, run, apply: Apply) -> None:
+        """The Gradio controls of ``mlprojects serve RUN`` (inside the page's Blocks), calling APPLY."""
+        raise NotImplementedError
+
+    def describe_in_tensorboard(self, folder: Path, model, project, cfg, data) -> None:
+        """Anything TensorBoard shows of this kind after training (images: the embedding projector)."""
+
+
+class NoInputs(Inputs):
+    """A project with nothing to predict: a demonstration, or a generator (``mlprojects generate``)."""
+
+    def __init__(self, does: str = "computes its figures"):
+        self.does = does
+
+    def check(self, run, backtest: bool = False) -> None:
+        raise UserError(f"{run.name} has nothing to predict: it {self.does}")
+
+    def page(self, run, apply: Apply) -> None:
+        raise UserError(f"{run.name} has nothing to predict, so nothing to serve")

@@ -1,0 +1,126 @@
+"""Images: files, folders, PIL images or arrays, in any format, size and mode.
+
+Each is brought to the project's pixel form (``project.image_pixels``, the same function the digit app
+prepares a drawing with), then to the model's input (``project.images_to_inputs``, as in training). Out
+come the top-k labels with their probabilities. Served as an image upload; TensorBoard's projector shows
+the first test images by their penultimate features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlprojects.errors import UserError
+from mlprojects.inputs.base import Apply, Forward, Inputs
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+PROJECTED = 1000  # test images shown in TensorBoard's embedding projector
+
+
+def image_items(inputs: Any) -> list[tuple[str, Any]]:
+    """(name, image) pairs: files, the image files of folders (sorted), PIL images or arrays."""
+    items: list[tuple[str, Any]] = []
+    singles = (str, Path, np.ndarray)
+    for index, item in enumerate([inputs] if isinstance(inputs, singles) or hasattr(inputs, "getbands") else inputs):
+        if isinstance(item, (str, Path)):
+            path = Path(item)
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                if not found:
+                    raise UserError(f"{path}: no image files in this folder ({', '.join(IMAGE_SUFFIXES)})")
+                items += [(str(p), p) for p in found]
+            elif path.is_file():
+                items.append((str(path), path))
+            else:
+                raise UserError(f"{path}: no such file or folder")
+        else:
+            items.append((f"image {index + 1}", item))
+    if not items:
+        raise UserError("no images given: name image files or folders")
+    return items
+
+
+class ImageInputs(Inputs):
+    """Pictures, brought to PIXEL_SHAPE: (height, width) for grayscale, (height, width, 3) for colour."""
+
+    kind = "image"
+    tensor_name = "pixels"
+    prefers_onnxruntime = True
+
+    def __init__(self, pixel_shape: tuple[int, ...]):
+        self.pixel_shape = tuple(pixel_shape)
+
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+        from scipy.special import softmax
+
+        items = image_items(inputs)
+        pixels = []
+        for name, image in items:
+            try:
+                pixels.append(run.project.image_pixels(run.cfg, image))
+            except UserError as error:
+                raise UserError(f"{name}: {error}") from None
+        outputs = forward(run.project.images_to_inputs(run.cfg, np.stack(pixels)))
+        probabilities = softmax(outputs.astype(np.float64), axis=1)
+        names = run.class_names()
+        k = min(top_k, len(names))
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        rows = []
+        for (name, _), best, row in zip(items, order, probabilities):
+            entry: dict[str, Any] = {"image": name}
+            for rank, index in enumerate(best, 1):
+                entry[f"label_{rank}"] = names[index]
+                entry[f"probability_{rank}"] = float(row[index])
+            rows.append(entry)
+        return pd.DataFrame(rows)
+
+    def classifies(self, run) -> bool:
+        return True
+
+    def export_metadata(self, run) -> dict[str, Any]:
+        return {"preparation": run.project.image_preparation(run.cfg)}
+
+    def random_inputs(self, run, count: int):
+        pixels = np.random.default_rng(0).integers(0, 256, (count, *self.pixel_shape), dtype=np.uint8)
+        return run.project.images_to_inputs(run.cfg, pixels)
+
+    def page(self, run, apply: Apply) -> None:
+        import gradio as gr
+
+        names = run.class_names()
+        with gr.Row():
+            with gr.Column():
+                # a file, not an image component: a file that is no image reaches our reader, which says so
+                image = gr.File(label="an image file (any size and mode)", file_types=["image"], elem_id="image")
+                shown = gr.Image(label="the image", interactive=False, elem_id="shown")
+            with gr.Column():
+                label = gr.Label(num_top_classes=min(3, len(names)), label="prediction", elem_id="prediction")
+                message = gr.Markdown("Upload an image.", elem_id="message")
+
+        def one(path):
+            if path is None:
+                return None, "Upload an image.", None
+            row = apply([path], top_k=len(names)).iloc[0]
+            probabilities = {row[f"label_{k}"]: float(row[f"probability_{k}"]) for k in range(1, len(names) + 1)}
+            return probabilities, f"**{row['label_1']}** with probability {row['probability_1']:.1%}", path
+
+        image.change(one, image, [label, message, shown], api_name="predict")
+
+    def describe_in_tensorboard(self, folder: Path, model, project, cfg, data) -> None:
+        """The first test images' penultimate features, labelled and drawn by their thumbnails."""
+        if data.raw_test is None:
+            return
+        import torch
+
+        from mlprojects.engine.callbacks import penultimate_features, write_projector
+
+        pixels, labels = data.raw_test
+        pixels, labels = pixels[:PROJECTED], labels[:PROJECTED]
+        features = penultimate_features(model, project.images_to_inputs(cfg, pixels))
+        thumbnails = torch.from_numpy(np.ascontiguousarray(pixels)).float().div(255)
+        thumbnails = thumbnails[:, None] if thumbnails.dim() == 3 else thumbnails.permute(0, 3, 1, 2)
+        write_projector(folder, features, list(labels), thumbnails)

@@ -1,0 +1,120 @@
+"""A series: recent readings of one column (a CSV or DataFrame, with a time column if there is one).
+
+Out come the next ``horizon`` forecasts with their times, or, with ``backtest``, a forecast for every
+reading that has a full window before it, beside the reading itself. Served as a CSV upload, with a plot
+of the readings and the forecasts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlprojects.errors import UserError
+from mlprojects.inputs.base import Apply, Forward, Inputs
+from mlprojects.inputs.table import as_frame
+
+TIME_COLUMNS = ("time", "timestamp", "date", "datetime")
+
+
+def times(frame: pd.DataFrame, targets: np.ndarray):
+    """The time of each target reading, from a time column (the step after the last reading is the last step
+    seen), or None when the file has no time column."""
+    column = next((c for c in frame.columns if c.lower() in TIME_COLUMNS), None)
+    if column is None:
+        return None
+    stamps = pd.to_datetime(frame[column], errors="coerce")
+    if stamps.isna().any() or len(stamps) < 2:
+        raise UserError(f"column {column}: give a date and time on every row (e.g. 2014-12-31 23:45:00)")
+    step = stamps.iloc[-1] - stamps.iloc[-2]
+    last = len(stamps) - 1
+    return [stamps.iloc[t] if t <= last else stamps.iloc[-1] + (t - last) * step for t in targets]
+
+
+class SeriesInputs(Inputs):
+    """Readings of one series, read in windows (the window, horizon and scaling are the saved preparation)."""
+
+    kind = "series"
+    tensor_name = "window"
+    one_input = True
+
+    def check(self, run, backtest: bool = False) -> None:
+        if run.preparation is None:
+            raise UserError(f"{run.path} was trained before runs kept their input preparation; run it again "
+                            f"(mlprojects run {run.name} ...) to predict with it")
+
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+        import torch
+
+        from mlprojects.data.preparation import TablePrep
+
+        prep = run.preparation
+        frame, source = as_frame(inputs, [prep.column])
+        where = f"{source}: " if source else ""
+        values = TablePrep([prep.column]).numbers(frame, source)[:, 0]
+        window, horizon = prep.window, prep.horizon
+        if len(values) < window:
+            raise UserError(f"{where}{len(values)} readings: the model reads windows of {window}; give at least "
+                            f"that many")
+        scaled = torch.from_numpy((values - prep.offset) / prep.factor)
+        if backtest:
+            targets = np.arange(window + horizon - 1, len(values))
+            if not len(targets):
+                raise UserError(f"{where}{len(values)} readings: a backtest needs more than {window + horizon - 1}")
+        else:  # the next `horizon` readings, each from the latest window that ends `horizon` readings before it
+            targets = np.arange(len(values), len(values) + horizon)
+        starts = targets - horizon - window + 1
+        usable = starts >= 0
+        targets, starts = targets[usable], starts[usable]
+        windows = torch.stack([scaled[start:start + window] for start in starts]).unsqueeze(-1).float()
+        forecast = forward(windows)[:, 0].astype(np.float64) * prep.factor + prep.offset
+        result = pd.DataFrame({"reading": targets})
+        stamps = times(frame, targets)
+        if stamps is not None:
+            result["time"] = stamps
+        result[f"forecast_{prep.column}"] = forecast
+        if backtest:
+            result[prep.column] = values[targets]
+            result["error"] = forecast - values[targets]
+        return result
+
+    def random_inputs(self, run, count: int):
+        import torch
+
+        windows = np.random.default_rng(0).standard_normal((count, run.preparation.window, 1))  # scaled readings
+        return torch.from_numpy(windows.astype(np.float32))
+
+    def page(self, run, apply: Apply) -> None:
+        import gradio as gr
+
+        prep = run.preparation
+        with gr.Row():
+            with gr.Column():
+                upload = gr.File(label=f"CSV of recent readings: a {prep.column!r} column (and 'time' if you have "
+                                       f"one), at least {prep.window} rows", file_types=[".csv"], elem_id="csv")
+            with gr.Column():
+                table = gr.Dataframe(label=f"the next {prep.horizon} forecasts", elem_id="forecasts")
+                plot = gr.Plot(label="readings and forecasts", elem_id="plot")
+
+        def forecast(path):
+            if path is None:
+                return None, None
+            result = apply(path)
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            readings = pd.read_csv(path, skipinitialspace=True)[prep.column].to_numpy()
+            shown = readings[-4 * prep.window:]
+            figure, axes = plt.subplots(figsize=(7, 3))
+            axes.plot(range(len(readings) - len(shown), len(readings)), shown, label="readings")
+            axes.plot(result["reading"], result[f"forecast_{prep.column}"], "o-", label="forecast")
+            axes.set_xlabel("reading")
+            axes.legend()
+            figure.tight_layout()
+            return result, figure
+
+        upload.change(forecast, upload, [table, plot], api_name="predict")

@@ -1,0 +1,168 @@
+"""Tables: rows of named columns, as a CSV file, a DataFrame, a dict of columns or an array.
+
+The columns may come in any order, with extra ones carried through; the preparation saved with the
+model (imputation, one-hot categories, standardisation with the training statistics) makes the model's
+inputs. Out come the predicted value (in the target's unit), the class and each class's probability, or
+the cluster. Served as a form of the training columns, and a CSV upload.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlprojects.errors import UserError
+from mlprojects.inputs.base import Apply, Forward, Inputs
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+        raise UserError(f"{path}: not a readable CSV ({str(error).strip().splitlines()[0]}); give a CSV file "
+                        "with a header line") from None
+    frame.columns = [str(column).strip() for column in frame.columns]
+    if frame.empty:
+        raise UserError(f"{path}: no rows to predict")
+    return frame
+
+
+def as_frame(inputs: Any, columns: list[str]) -> tuple[pd.DataFrame, str]:
+    """(the rows, where they came from) from a DataFrame, CSV path(s), a dict of columns, or an array whose
+    columns are COLUMNS in order."""
+    if isinstance(inputs, pd.DataFrame):
+        return inputs.reset_index(drop=True), ""
+    if isinstance(inputs, (str, Path)):
+        return read_csv(inputs), str(inputs)
+    if isinstance(inputs, dict):
+        return pd.DataFrame(inputs), ""
+    if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(item, (str, Path)) for item in inputs):
+        return pd.concat([read_csv(path) for path in inputs], ignore_index=True), ", ".join(map(str, inputs))
+    array = np.asarray(inputs)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] != len(columns):
+        raise UserError(f"an array of shape {array.shape}: expected (rows, {len(columns)}) in the column order "
+                        f"{', '.join(columns)}, or a DataFrame/CSV with those columns")
+    return pd.DataFrame(array, columns=columns), ""
+
+
+def class_columns(names: list[str], probabilities: np.ndarray, target: str) -> dict[str, Any]:
+    best = probabilities.argmax(1)
+    columns: dict[str, Any] = {f"predicted_{target or 'class'}": [names[i] for i in best],
+                               "probability": probabilities[np.arange(len(best)), best]}
+    columns.update({f"probability_{name}": probabilities[:, i] for i, name in enumerate(names)})
+    return columns
+
+
+def summary(row: pd.Series) -> tuple[dict[str, float] | None, str]:
+    """(class probabilities for a Label, one line for people) of one predicted row."""
+    probabilities = {name.removeprefix("probability_"): float(value) for name, value in row.items()
+                     if name.startswith("probability_")}
+    predicted = next((name for name in row.index if name.startswith("predicted_") or name == "cluster"), None)
+    if probabilities:
+        best = max(probabilities, key=probabilities.get)
+        return probabilities, f"**{best}** with probability {probabilities[best]:.1%}"
+    value = row[predicted]
+    shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return None, f"{predicted.replace('_', ' ')}: **{shown}**"
+
+
+class TableInputs(Inputs):
+    """Rows of named columns; the networks' and the fitted estimators' tables alike."""
+
+    kind = "table"
+    tensor_name = "features"
+
+    def check(self, run, backtest: bool = False) -> None:
+        if run.preparation is None:
+            raise UserError(f"{run.path} was trained before runs kept their input preparation; run it again "
+                            f"(mlprojects run {run.name} ...) to predict with it")
+        super().check(run, backtest)
+
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+        prep = run.preparation
+        frame, source = as_frame(inputs, prep.inputs)
+        X = prep.transform(frame, source)
+        target = prep.target or "value"
+        if run.project.kind == "estimator":
+            estimator = run.model
+            X = run.project.features(run.cfg, X)
+            if prep.task == "clustering":
+                columns = {"cluster": estimator.predict(X)}
+            elif prep.task == "classification":
+                names = [str(c) for c in estimator.classes_]
+                columns = class_columns(names, np.asarray(estimator.predict_proba(X)), target)
+            else:
+                columns = {f"predicted_{target}": estimator.predict(X)}
+        else:
+            outputs = forward(X.astype(np.float32)).astype(np.float64)
+            if prep.task == "classification":
+                from scipy.special import softmax
+
+                columns = class_columns(run.class_names(), softmax(outputs, axis=1), target)
+            else:
+                columns = {f"predicted_{target}": outputs[:, 0]}
+        result = frame.copy()
+        for name, values in columns.items():
+            result[name] = values
+        return result
+
+    def classifies(self, run) -> bool:
+        return run.preparation.task == "classification"
+
+    def random_inputs(self, run, count: int):
+        import torch
+
+        rows = np.random.default_rng(0).standard_normal((count, run.preparation.width))  # standardised columns
+        return torch.from_numpy(rows.astype(np.float32))
+
+    def page(self, run, apply: Apply) -> None:
+        import gradio as gr
+
+        prep = run.preparation
+        defaults = prep.mean or [0.0] * len(prep.columns)
+        fields = []
+        with gr.Row():
+            with gr.Column():
+                gr.Markdown(f"One {prep.target or 'row'}: its {len(prep.inputs)} columns (defaults: the training "
+                            f"means).")
+                for column, default in zip(prep.columns, defaults):
+                    fields.append(gr.Number(value=round(float(default), 4), label=column, elem_id=f"field-{column}"))
+                for column, categories in prep.one_hot.items():
+                    fields.append(gr.Dropdown([f"{c:g}" for c in categories], value=f"{categories[0]:g}",
+                                              label=column, elem_id=f"field-{column}"))
+                button = gr.Button("Predict", variant="primary", elem_id="predict")
+            with gr.Column():
+                label = gr.Label(label="prediction", elem_id="prediction", visible=prep.task == "classification")
+                message = gr.Markdown("Fill the form and press Predict.", elem_id="message")
+                full = gr.JSON(label="the whole row", elem_id="row")
+
+        def one(*values):
+            row = apply(pd.DataFrame([dict(zip(prep.inputs, values))])).iloc[0]
+            probabilities, line = summary(row)
+            return probabilities, line, {key: (value.item() if hasattr(value, "item") else value)
+                                         for key, value in row.items()}
+
+        button.click(one, fields, [label, message, full], api_name="predict")
+        with gr.Accordion("A CSV file of rows", open=False):
+            upload = gr.File(label="CSV with the training columns", file_types=[".csv"], elem_id="csv")
+            table = gr.Dataframe(label="predictions", elem_id="csv-predictions")
+            download = gr.File(label="the predictions as CSV", elem_id="csv-download")
+
+        def many(path):
+            if path is None:
+                return None, None
+            result = apply(path)
+            out = Path(tempfile.mkdtemp(prefix="mlprojects-")) / "predictions.csv"
+            result.to_csv(out, index=False)
+            return result, str(out)
+
+        upload.change(many, upload, [table, download], api_name="predict_csv")
