@@ -85,7 +85,7 @@ def test_two_processes_stop_at_the_same_step(tmp_path):
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {MESSAGE}")  # rank 0 only, no torchrun report
-    assert "ChildFailedError" not in result.stderr
+    assert result.stderr.splitlines() == errors  # nothing else: no failure report, no OMP_NUM_THREADS banner
     check_diverged_run(run_dir)
 
 

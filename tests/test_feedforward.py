@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from mlprojects import registry
-from mlprojects.builtin.feedforward import absolute_error_sum, auto_mpg_preparation, quadratic
+from mlprojects.builtin.feedforward import auto_mpg_preparation, quadratic
 from mlprojects.config import resolve
+from mlprojects.engine.trainer import absolute_error_sum
 from mlprojects.errors import UserError
 from mlprojects.nn import Rescale
 from mlprojects.runner import run

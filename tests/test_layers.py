@@ -94,3 +94,17 @@ def test_the_layer_test_sees_what_it_should():
     assert "mlprojects.engine.checkpoint" in graph["mlprojects.rundir"]  # one inside a function
     assert layer("mlprojects.engine.trainer") == 2 and layer("mlprojects.engine.io") == 1
     assert layer("mlprojects") == len(LAYERS) - 1 and layer("mlprojects.export") == layer("mlprojects.runner")
+
+
+def test_no_project_module_imports_another():
+    """Code two projects share lives in a shared module (builtin/image_classifier.py, fine_tune.py, tabular.py,
+    user_data.py, rings.py) or lower (engine/, nn/, data/), so a project module is read on its own."""
+    from mlprojects import registry
+
+    projects = {entry.project.partition(":")[0] for entry in registry.entries()}
+    assert {"mlprojects.builtin.mnist_mlp", "mlprojects.builtin.convnets", "mlprojects.builtin.text_classify",
+            "mlprojects.builtin.token_classify", "mlprojects.builtin.sequences"} <= projects
+    graph = imports()
+    wrong = [f"{module} imports {target}" for module in sorted(projects) for target in sorted(graph.get(module, ()))
+             if target in projects]
+    assert not wrong, "\n".join(wrong)

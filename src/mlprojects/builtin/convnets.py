@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlprojects.builtin.mnist_mlp import MnistMLP
+from mlprojects.builtin.image_classifier import ImageClassifier
 from mlprojects.builtin.user_data import ImageDataSettings, user_images
 from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
 from mlprojects.data import images
@@ -59,8 +59,8 @@ class MnistCNNConfig(ImageDataSettings, TrainConfig):
             raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
 
 
-class MnistCNN(MnistMLP):
-    """The MLP project's data, plots and serving, with LeNet in place of the MLP."""
+class MnistCNN(ImageClassifier):
+    """The MLP project's data, plots and serving (ImageClassifier's), with LeNet in place of the MLP."""
 
     config_class = MnistCNNConfig
     smoke_settings = {"epochs": 2, "channels": "4,8", "dense": 32}
@@ -129,7 +129,7 @@ class Cifar10Config(ImageDataSettings, TrainConfig):
         non_negative(self, "train_limit")
 
 
-class Cifar10CNN(MnistMLP):
+class Cifar10CNN(ImageClassifier):
     config_class = Cifar10Config
     inputs = ImageInputs(pixel_shape=(32, 32, 3))
     smoke_settings = {"epochs": 2, "width": 4, "train_limit": 200, "batch_size": 50, "lr": 0.02}
@@ -138,7 +138,7 @@ class Cifar10CNN(MnistMLP):
         return cfg.channels_last
 
     def splits(self, cfg: Cifar10Config) -> images.ImageSplits:
-        """CIFAR-10 or the user's images, the training images cut to train_limit (MnistMLP.prepare does the rest,
+        """CIFAR-10 or the user's images, the training images cut to train_limit (ImageClassifier.prepare does the rest,
         through images_to_inputs)."""
         if user_images(cfg):
             splits = super().splits(cfg)

@@ -39,15 +39,11 @@ from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.data import tables, user_table
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.engine import TensorData, Trainer
+from mlprojects.engine.trainer import absolute_error_sum
 from mlprojects.inputs import TableInputs
 from mlprojects.nn import MLP, Rescale
 from mlprojects.nn.mlp import ACTIVATIONS
 from mlprojects.project import Prepared, Project
-
-
-def absolute_error_sum(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The mean absolute error's numerator (the engine divides metric sums by the sample count)."""
-    return (outputs - targets).abs().sum()
 
 
 def _check_split(cfg) -> None:
@@ -261,7 +257,7 @@ class Wine(Project):
     smoke_settings = {"epochs": 3}
 
     def prepare(self, cfg: WineConfig) -> Prepared:
-        from mlprojects.builtin.linear_models import split_and_standardize
+        from mlprojects.builtin.tabular import split_and_standardize
 
         if user_table.given(cfg):
             return user_prepared(cfg, "classification")

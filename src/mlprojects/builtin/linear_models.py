@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mlprojects import plots
+from mlprojects.builtin.tabular import split_and_standardize
 from mlprojects.builtin.user_data import UserTableSettings
 from mlprojects.config import ProjectConfig, positive, setting
 from mlprojects.data import synthetic, tables, user_table
@@ -63,24 +63,6 @@ class LinearConfig(ProjectConfig):
             raise ValueError(f"batch_size={self.batch_size}: must be 0 (whole set) or more")
         if hasattr(self, "test_fraction") and not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
-
-
-def split_and_standardize(frame: pd.DataFrame, prep: TablePrep, y: np.ndarray, test_fraction: float, seed: int,
-                          stratify: bool) -> Table:
-    """Held-out split, then PREP's columns scaled by the training split's mean and standard deviation only
-    (scikit-learn's StandardScaler); the preparation and the raw test rows travel with the table."""
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
-
-    train_rows, test_rows, y_train, y_test = train_test_split(np.arange(len(frame)), y, test_size=test_fraction,
-                                                              random_state=seed, stratify=y if stratify else None)
-    train, test = frame.iloc[train_rows], frame.iloc[test_rows]
-    scaler = StandardScaler().fit(prep.numbers(train))
-    prep.mean, prep.scale = scaler.mean_.tolist(), scaler.scale_.tolist()
-    raw_test = test[prep.inputs].reset_index(drop=True)
-    raw_test[prep.target] = test[prep.target].to_numpy()
-    return Table(prep.transform(train), y_train, prep.transform(test), y_test,
-                 {"feature_mean": prep.mean, "feature_scale": prep.scale}, preparation=prep, raw_test=raw_test)
 
 
 def user_table_for(cfg, task: str) -> Table:

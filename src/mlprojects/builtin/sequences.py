@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlprojects import plots
-from mlprojects.builtin.feedforward import absolute_error_sum
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
 from mlprojects.data import tables
 from mlprojects.data.preparation import SeriesPrep
 from mlprojects.engine import TensorData, Trainer
+from mlprojects.engine.trainer import absolute_error_sum
 from mlprojects.errors import UserError
 from mlprojects.inputs import SeriesInputs
 from mlprojects.project import Prepared, Project

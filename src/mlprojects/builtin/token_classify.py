@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mlprojects.builtin.text_classify import FineTune, FineTuneConfig
+from mlprojects.builtin.fine_tune import FineTune, FineTuneConfig
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
 from mlprojects.inputs import TextInputs

@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> None:
         if exit_file and "RANK" in os.environ:  # a rank under `mlprojects run --nproc`: the launcher exits with
             with open(exit_file, "w") as handle:  # this code, and torchrun adds no failure report of its own
                 handle.write(str(error.exit_code))
-            sys.exit(0)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # no interpreter shutdown: with a peer gone, tearing down the process group's threads can abort the
+            # process, and torchrun would then report a failure the user need not see
+            os._exit(0)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

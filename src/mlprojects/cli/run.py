@@ -86,8 +86,11 @@ class Launch:
         return command
 
     def environment(self) -> dict[str, str]:
+        # the cores shared out between the processes (torchrun would set 1, with a 4-line banner saying so)
+        threads = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1)
+                                                                                  // self.nproc))}
         # restarted workers otherwise hang on, or reconnect to, the dead peer's store (pytorch issue 135712)
-        return {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"} if self.max_restarts else {}
+        return {**threads, "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"} if self.max_restarts else threads
 
 
 def _launch(project, sets, overrides, config_file, out, device, seed, launch: Launch, resume, quiet) -> int:

@@ -44,6 +44,11 @@ def correct_count(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (outputs.argmax(1) == targets).sum()
 
 
+def absolute_error_sum(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The mean absolute error's numerator (the engine divides metric sums by the sample count)."""
+    return (outputs - targets).abs().sum()
+
+
 @torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int, device: torch.device | str = "cpu",
             autocast=None, memory_format=None) -> torch.Tensor:
