@@ -47,7 +47,6 @@ class Exportable:
 
 def exportable(run: Run) -> Exportable:
     """What to export for RUN and the inputs to check it on; a project with no model is one UserError."""
-    import torch
 
     project, cfg = run.project, run.cfg
     if project.kind == "demo":
@@ -58,27 +57,27 @@ def exportable(run: Run) -> Exportable:
         meta["preparation"] = json.loads(run.preparation.to_json())
     if project.kind == "estimator":
         return _estimator(run, data, meta)
-    kind = project.inputs
-    classify = kind.classifies(run)
-    meta.update(_labels(run))
-    meta.update(kind.export_metadata(run))
+    return _network(run, data.test.inputs, meta)
+
+
+def _network(run: Run, inputs, meta: dict[str, Any]) -> Exportable:
+    """RUN's network to export, checked on INPUTS; its input named and shaped, and its outputs and metadata
+    described, as its kind of input says."""
+    import torch
+
+    project, cfg, kind = run.project, run.cfg, run.project.inputs
     model = run.model.eval()
     if project.channels_last(cfg):
         model = model.to(memory_format=torch.channels_last)
-    return _item(kind, model, data.test.inputs, project.dynamic_dims(cfg), classify, meta)
-
-
-def _labels(run: Run) -> dict[str, list[str]]:
     try:
-        return {"labels": run.class_names()}
+        meta = {**meta, "labels": run.class_names()}
     except NotImplementedError:  # not a classifier
-        return {}
-
-
-def _item(kind, model, inputs, dynamic: dict[int, str], classify: bool, meta: dict[str, Any]) -> Exportable:
-    """A network to export, its input named and shaped as its kind of input says."""
+        pass
+    meta.update(kind.export_metadata(run))
+    dynamic = project.dynamic_dims(cfg)
     meta["input"] = {"name": kind.tensor_name, "shape": _shape(inputs, dynamic),
                      "dtype": str(inputs.dtype).removeprefix("torch.")}
+    classify = kind.classifies(run)
     return Exportable(model, inputs, kind.tensor_name, "scores" if classify else "prediction", dynamic, classify,
                       meta)
 
@@ -242,16 +241,7 @@ def for_inference(run: Run, target: Path) -> Path:
     """RUN's network as ONNX for ``predict``'s onnxruntime path: exported without reading the data (checked on
     64 inputs its kind of input makes up, instead of the test split: within 1e-4, the same class), to TARGET,
     or to a temporary file when TARGET's folder cannot be written."""
-    import torch
-
-    project, cfg, kind = run.project, run.cfg, run.project.inputs
-    inputs = kind.random_inputs(run, 64)
-    model = run.model.eval()
-    if project.channels_last(cfg):
-        model = model.to(memory_format=torch.channels_last)
-    classify = kind.classifies(run)
-    meta = {"mlprojects.project": run.name, **_labels(run), **kind.export_metadata(run)}
-    item = _item(kind, model, inputs, project.dynamic_dims(cfg), classify, meta)
+    item = _network(run, run.project.inputs.random_inputs(run, 64), {"mlprojects.project": run.name})
     if not os.access(target.parent, os.W_OK):
         target = Path(tempfile.mkdtemp(prefix="mlprojects-onnx-")) / target.name
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".onnx")

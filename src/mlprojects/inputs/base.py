@@ -29,10 +29,17 @@ class Inputs:
     prefers_onnxruntime: ClassVar[bool] = False
     #: the command line's predict takes one input (a CSV of readings), not several
     one_input: ClassVar[bool] = False
+    #: predict reads the preparation saved with the model (runs from before it was saved cannot predict)
+    needs_preparation: ClassVar[bool] = False
+    #: predict takes ``backtest`` (a forecast for every reading that has a full window before it)
+    backtests: ClassVar[bool] = False
 
     def check(self, run, backtest: bool = False) -> None:
         """Refuse, in one line, a run or an option this kind cannot predict with."""
-        if backtest:
+        if self.needs_preparation and run.preparation is None:
+            raise UserError(f"{run.path} was trained before runs kept their input preparation; run it again "
+                            f"(mlprojects run {run.name} ...) to predict with it")
+        if backtest and not self.backtests:
             raise UserError(f"backtest is for forecasting projects, not {run.name}")
 
     def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False):

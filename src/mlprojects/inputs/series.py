@@ -39,11 +39,8 @@ class SeriesInputs(Inputs):
     kind = "series"
     tensor_name = "window"
     one_input = True
-
-    def check(self, run, backtest: bool = False) -> None:
-        if run.preparation is None:
-            raise UserError(f"{run.path} was trained before runs kept their input preparation; run it again "
-                            f"(mlprojects run {run.name} ...) to predict with it")
+    needs_preparation = True
+    backtests = True
 
     def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
         import torch

@@ -80,12 +80,7 @@ class TableInputs(Inputs):
 
     kind = "table"
     tensor_name = "features"
-
-    def check(self, run, backtest: bool = False) -> None:
-        if run.preparation is None:
-            raise UserError(f"{run.path} was trained before runs kept their input preparation; run it again "
-                            f"(mlprojects run {run.name} ...) to predict with it")
-        super().check(run, backtest)
+    needs_preparation = True
 
     def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
         prep = run.preparation
