@@ -181,3 +181,22 @@ def test_fused_optimizers_take_the_same_steps_as_the_reference_ones(name):
             optimizer.step()
     for a, b in zip(fused_model.parameters(), plain_model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_same_weights_and_metadata_give_the_same_file_in_every_process(tmp_path):
+    """safetensors orders metadata by a hash map seeded per process; save_safetensors sorts it."""
+    import subprocess
+    import sys
+
+    from safetensors import safe_open
+
+    script = ("import sys, torch; from mlprojects.engine.io import save_safetensors; "
+              "save_safetensors(sys.argv[1], {'w': torch.arange(6.).view(2, 3)}, "
+              "{k: k * 3 for k in ('project', 'preparation', 'zeta', 'alpha', 'mu')})")
+    files = [tmp_path / f"{i}.safetensors" for i in range(4)]
+    for path in files:
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+    assert len({path.read_bytes() for path in files}) == 1
+    with safe_open(str(files[0]), framework="pt") as handle:
+        assert handle.metadata()["preparation"] == "preparation" * 3
+        torch.testing.assert_close(handle.get_tensor("w"), torch.arange(6.).view(2, 3))

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from mlprojects.engine.io import atomic_write, dumps
+from mlprojects.engine.io import dumps, save_safetensors
 from mlprojects.errors import UserError
 
 _NONE = "__none__"
@@ -23,7 +23,7 @@ _NONE = "__none__"
 
 def save_weights(path: str | Path, model: torch.nn.Module, metadata: dict[str, str] | None = None) -> Path:
     state = {k: v.detach().contiguous().cpu() for k, v in unwrap(model).state_dict().items()}
-    return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
+    return save_safetensors(path, state, metadata)
 
 
 def load_weights(path: str | Path, model: torch.nn.Module) -> None:
@@ -70,7 +70,7 @@ def save(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
         "scheduler": dumps(scheduler.state_dict() if scheduler is not None else None),
         "state": dumps(state),
     }
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    return save_safetensors(path, tensors, metadata)
 
 
 def _read(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -13,6 +13,23 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def save_safetensors(path: str | Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> Path:
+    """TENSORS and METADATA as a safetensors file, written atomically, the same bytes for the same content:
+    safetensors writes the metadata in the order of a hash map, different in every process, so the keys are
+    sorted here (the header keeps its length)."""
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) <= size:
+        data = data[:8] + text.ljust(size) + data[8 + size:]
+    return atomic_write(path, lambda temporary: Path(temporary).write_bytes(data))
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(temporary_path)``, then rename the result onto ``path``."""
     path = Path(path)

@@ -21,9 +21,7 @@ CLASSES = {cls.__name__: cls for cls in (KMeans, KNeighborsClassifier, LinearReg
 def save(estimator: Any, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Write a fitted estimator: arrays as tensors, everything else as JSON metadata (plus METADATA, such as
     the preparation of its inputs, which ``load`` leaves to the caller)."""
-    from safetensors.torch import save_file
-
-    from mlprojects.engine.io import atomic_write
+    from mlprojects.engine.io import save_safetensors
 
     tensors: dict[str, torch.Tensor] = {}
     kinds: dict[str, str] = {}
@@ -44,7 +42,7 @@ def save(estimator: Any, path: str | Path, metadata: dict[str, str] | None = Non
             scalars[key] = value
     metadata = {**(metadata or {}), "class": type(estimator).__name__, "kinds": json.dumps(kinds),
                 "values": json.dumps(scalars)}
-    return atomic_write(path, lambda temporary: save_file(tensors, temporary, metadata=metadata))
+    return save_safetensors(path, tensors, metadata)
 
 
 def load(path: str | Path, device: str | None = None) -> Any:
