@@ -69,7 +69,7 @@ def test_short_run_learns_and_its_saved_model_predicts_the_same(name, tmp_path, 
     outputs = []
     for seed in (0, 1):  # two different initialisations, then the same saved weights
         torch.manual_seed(seed)
-        model = project.build_model(cfg)
+        model = project.build_model(cfg, data.preparation)
         checkpoint.load_weights(run_dir / "model.safetensors", model)
         model.eval()
         with torch.no_grad():

@@ -15,6 +15,7 @@ from mlprojects.builtin.conv_demo import convolve, pool
 from mlprojects.config import resolve
 from mlprojects.data import cifar, store
 from mlprojects.data.augment import random_crop_flip
+from mlprojects.data.preparation import ImagePrep
 from mlprojects.errors import UserError
 from mlprojects.nn.convnets import LeNet, ResNet9
 from mlprojects.runner import run
@@ -53,7 +54,8 @@ def test_pooling_before_the_relu_gives_the_books_order_outputs_and_gradients():
 def test_resnet9_and_the_book_network_take_cifar_images():
     assert ResNet9(10, width=8)(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     project = registry.get("cifar10-cnn")
-    book = project.build_model(resolve(project.config_class, {"preset": "book"}))
+    book = project.build_model(resolve(project.config_class, {"preset": "book"}), ImagePrep(list("abcdefghij"),
+                                                                                            [32, 32, 3]))
     assert book(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 

@@ -75,7 +75,8 @@ def test_wine_split_is_stratified_and_softmax_has_no_hidden_layer():
     data = project.prepare(cfg)
     assert data.train.inputs.shape[1] == data.test.inputs.shape[1] == 13 and len(data.train) == 124
     assert len(data.test) == 54 and torch.bincount(data.test.targets).tolist() == [18, 21, 15]
-    layers = [m for m in project.build_model(resolve(project.config_class, {"model": "softmax"})).modules()
+    layers = [m for m in project.build_model(resolve(project.config_class, {"model": "softmax"}),
+                                             data.preparation).modules()
               if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in layers] == [(13, 3)]
 

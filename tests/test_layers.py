@@ -98,7 +98,7 @@ def test_the_layer_test_sees_what_it_should():
 
 def test_no_project_module_imports_another():
     """Code two projects share lives in a shared module (builtin/image_classifier.py, fine_tune.py, tabular.py,
-    user_data.py, rings.py) or lower (engine/, nn/, data/), so a project module is read on its own."""
+    rings.py) or lower (engine/, nn/, data/), so a project module is read on its own."""
     from mlprojects import registry
 
     projects = {entry.project.partition(":")[0] for entry in registry.entries()}

@@ -38,7 +38,7 @@ def test_run_directory_holds_everything(cli, tmp_path):
     project = registry.get("mnist-mlp")
     cfg = resolve(project.config_class, {"epochs": 2, "widths": "64,64"})
     data = project.prepare(cfg)
-    model = project.build_model(cfg)
+    model = project.build_model(cfg, data.preparation)
     checkpoint.load_weights(out / "model.safetensors", model)
     with torch.no_grad():
         accuracy = (model(data.test.inputs).argmax(1) == data.test.targets).sum().item() / len(data.test)

@@ -15,11 +15,11 @@ it. The name is set on the instance by the registry when it is loaded, so it is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mlprojects.config import ProjectConfig, TrainConfig
+from mlprojects.data.preparation import Prepared, Table
 from mlprojects.inputs import Inputs, NoInputs, TableInputs
 
 if TYPE_CHECKING:
@@ -48,16 +48,16 @@ class BaseProject:
     #: settings for a run of a few seconds, used by the contract tests and ``reproduce --quick``
     smoke_settings: dict[str, Any] = {}
 
+    def prepare(self, cfg: Any) -> Any:
+        """The run's data (:class:`Prepared`, or a :class:`Table` for an estimator): the user's own when the settings
+        name it, read by the input kind (``inputs.training_data``), else the project's own (:meth:`dataset`)."""
+        if self.inputs.reads(cfg):
+            return self.inputs.training_data(self, cfg)
+        return self.dataset(cfg)
 
-@dataclass
-class Prepared:
-    train: TensorData
-    test: TensorData
-    meta: dict[str, Any] = field(default_factory=dict)
-    #: how raw inputs become model inputs (mlprojects.data.preparation), saved with the model for predict
-    preparation: Any = None
-    #: the test split's raw rows (a DataFrame of the input columns and the target), as a user's file holds them
-    raw_test: Any = None
+    def dataset(self, cfg: Any) -> Any:
+        """The project's own data; a project that takes no data of a user's may define ``prepare`` instead."""
+        raise NotImplementedError
 
 
 class Project(BaseProject):
@@ -65,17 +65,15 @@ class Project(BaseProject):
     config_class: type[TrainConfig] = TrainConfig
     smoke_settings: dict[str, Any] = {"epochs": 2}
 
-    def prepare(self, cfg: TrainConfig) -> Prepared:
+    def build_model(self, cfg: TrainConfig, preparation: Any) -> nn.Module:
+        """The model, from the settings and the description of the prepared data (``Prepared.preparation``: its
+        columns, classes, vocabulary), which a finished run keeps with its weights, so loading it reads no data."""
         raise NotImplementedError
 
-    def build_model(self, cfg: TrainConfig) -> nn.Module:
-        """The model, from the settings alone (serving builds it without loading any data)."""
-        raise NotImplementedError
-
-    def model_for_run(self, cfg: TrainConfig, run_dir: Path) -> nn.Module:
-        """The model of a finished run, before its weights are loaded. Most projects build it from the
-        settings alone; one whose shape depends on its data (a vocabulary) reads what its run saved."""
-        return self.build_model(cfg)
+    def model_for_run(self, cfg: TrainConfig, run_dir: Path, preparation: Any) -> nn.Module:
+        """The model of a finished run, before its weights are loaded: :meth:`build_model` with the saved
+        preparation (a fine-tuned transformer reads the configuration its run saved)."""
+        return self.build_model(cfg, preparation)
 
     def validation(self, cfg: TrainConfig, data: Prepared) -> TensorData | None:
         """A project's own validation data (a time series holds out the period after training);
@@ -92,11 +90,6 @@ class Project(BaseProject):
     def images_to_inputs(self, cfg: TrainConfig, pixels: Any) -> torch.Tensor:
         """uint8 pixels (N, H, W) or (N, H, W, 3) in the project's form -> model input; image classifiers
         define it."""
-        raise NotImplementedError(f"{self.name} does not take images")
-
-    def image_pixels(self, cfg: TrainConfig, image: Any) -> Any:
-        """One image (a file, a PIL image or an array, any size and mode) -> uint8 pixels in the project's form,
-        as the web app prepares a drawing; image classifiers define it."""
         raise NotImplementedError(f"{self.name} does not take images")
 
     def image_preparation(self, cfg: TrainConfig) -> dict[str, Any]:
@@ -140,33 +133,17 @@ class Project(BaseProject):
         return data.test.inputs[:count]
 
 
-@dataclass
-class Table:
-    """Numeric arrays of a classic-model project; ``y_*`` is None for clustering."""
-
-    X_train: Any
-    y_train: Any
-    X_test: Any
-    y_test: Any
-    meta: dict[str, Any] = field(default_factory=dict)
-    preparation: Any = None  # as Prepared.preparation
-    raw_test: Any = None  # as Prepared.raw_test
-
-
 class EstimatorProject(BaseProject):
     """A project that fits one scikit-learn-style estimator (``mlprojects.estimators``).
 
-    The runner calls ``prepare`` -> ``build_estimator`` -> ``fit`` -> ``evaluate`` -> ``report``; the
+    The runner calls ``prepare`` (a :class:`Table`) -> ``build_estimator`` -> ``fit`` -> ``evaluate`` -> ``report``; the
     fitted estimator is saved as ``model.safetensors``. There are no epochs to resume and no
     processes to spread: a fit takes seconds.
     """
 
     kind = "estimator"
-    inputs = TableInputs()
+    inputs: ClassVar[Inputs] = TableInputs()
     devices = ("cpu", "cuda")  # their arithmetic is float64 in places, which Apple's MPS lacks
-
-    def prepare(self, cfg: ProjectConfig) -> Table:
-        raise NotImplementedError
 
     def build_estimator(self, cfg: ProjectConfig, device: str) -> Any:
         raise NotImplementedError

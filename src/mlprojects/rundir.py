@@ -184,6 +184,10 @@ def load(run_dir: str | Path, expect: str | tuple[str, ...] = ()) -> Run:
     if not is_complete(run_dir):
         raise UserError(f"{run_dir}: the run did not complete; continue it (mlprojects run --resume {run_dir}) "
                         "or choose another")
+    prep = preparation(run_dir)
+    if prep is None and project.inputs.needs_preparation:
+        raise UserError(f"{run_dir} was trained before runs kept the description of their data; run it again "
+                        f"(mlprojects run {project.name} ...) to use it")
     if project.kind == "estimator":
         from mlprojects import estimators
 
@@ -191,10 +195,10 @@ def load(run_dir: str | Path, expect: str | tuple[str, ...] = ()) -> Run:
     else:
         from mlprojects.engine import checkpoint
 
-        model = project.model_for_run(cfg, run_dir)
+        model = project.model_for_run(cfg, run_dir, prep)
         checkpoint.load_weights(run_dir / WEIGHTS, model)
         model.eval()
-    return Run(run_dir, project, cfg, read_metrics(run_dir), model, preparation(run_dir))
+    return Run(run_dir, project, cfg, read_metrics(run_dir), model, prep)
 
 
 def preparation(run_dir: Path):

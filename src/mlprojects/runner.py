@@ -103,7 +103,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         if val is not None:
             val = val.to(target)
         train, data.test = train.to(target), data.test.to(target)
-        model = project.build_model(cfg)  # identical on every rank: seeded above
+        model = project.build_model(cfg, data.preparation)  # identical on every rank: seeded above
         if resume is None:
             project.adapt(model, train)
         model = model.to(target)

@@ -49,7 +49,7 @@ class LineFit(Project):
         cut = cfg.points * 3 // 4
         return Prepared(TensorData(x[:cut], y[:cut]), TensorData(x[cut:], y[cut:]))
 
-    def build_model(self, cfg: LineConfig) -> torch.nn.Module:
+    def build_model(self, cfg: LineConfig, preparation=None) -> torch.nn.Module:
         return torch.nn.Linear(1, 1)
 
     def loss_fn(self, cfg: LineConfig):

@@ -79,7 +79,7 @@ class PairSum(Project):
         cut = cfg.pairs * 3 // 4
         return Prepared(TensorData(pairs[:cut], sums[:cut]), TensorData(pairs[cut:], sums[cut:]))
 
-    def build_model(self, cfg: PairConfig) -> torch.nn.Module:
+    def build_model(self, cfg: PairConfig, preparation=None) -> torch.nn.Module:
         return torch.nn.Linear(2, 1)
 
     def loss_fn(self, cfg: PairConfig):

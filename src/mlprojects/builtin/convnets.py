@@ -26,18 +26,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlprojects.builtin.image_classifier import ImageClassifier
-from mlprojects.builtin.user_data import ImageDataSettings, user_images
 from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
 from mlprojects.data import images
+from mlprojects.data.preparation import ImagePrep
 from mlprojects.engine import Trainer
-from mlprojects.inputs import ImageInputs
+from mlprojects.inputs import ImageInputs, ImageSettings
 from mlprojects.nn.convnets import BookCifarNet, LeNet, ResNet9
 from mlprojects.project import Prepared
 
 # --- mnist-cnn ---------------------------------------------------------------------------------
 
 @dataclass
-class MnistCNNConfig(ImageDataSettings, TrainConfig):
+class MnistCNNConfig(ImageSettings, TrainConfig):
     channels: tuple[int, ...] = setting((32, 64),
                                         "output channels of each 5x5 convolution (each followed by a 2x2 pool)")
     dense: int = setting(1024, "units of the dense layer")
@@ -65,8 +65,8 @@ class MnistCNN(ImageClassifier):
     config_class = MnistCNNConfig
     smoke_settings = {"epochs": 2, "channels": "4,8", "dense": 32}
 
-    def build_model(self, cfg: MnistCNNConfig, classes: int | None = None) -> LeNet:
-        return LeNet(1, 28, classes or len(self.class_names(cfg)), cfg.channels, cfg.dense, cfg.dropout, pool=cfg.pool)
+    def build_model(self, cfg: MnistCNNConfig, preparation: ImagePrep) -> LeNet:
+        return LeNet(1, 28, len(preparation.classes), cfg.channels, cfg.dense, cfg.dropout, pool=cfg.pool)
 
     def images_to_inputs(self, cfg: MnistCNNConfig, pixels: np.ndarray) -> torch.Tensor:
         return images.to_model_input(pixels, flatten=False)
@@ -97,7 +97,7 @@ def cifar_inputs(pixels: np.ndarray) -> torch.Tensor:
 
 
 @dataclass
-class Cifar10Config(ImageDataSettings, TrainConfig):
+class Cifar10Config(ImageSettings, TrainConfig):
     data: str = setting("cifar10", "dataset: cifar10, or folder:PATH (your images, one sub-folder per class; "
                                    "brought to 32x32 RGB)")
     preset: Literal["modern", "book"] = setting("modern", "modern: ResNet-9, batch norm, crops and flips, SGD with "
@@ -108,7 +108,7 @@ class Cifar10Config(ImageDataSettings, TrainConfig):
     width: int = setting(64, "resnet9: channels of its first layer (64 is the published network)")
     augment: Literal["crop-flip", "flip", "none"] = setting("crop-flip", "training augmentation: random 4-pixel crops "
                                                                          "and mirror flips, flips only, or none")
-    train_limit: int = setting(0, "train on the first N training images only (0: all 50,000)")
+    train_limit: int = setting(0, "train on the first N of CIFAR-10's training images only (0: all 50,000)")
     channels_last: bool = setting(True, "keep activations in channels-last memory format (faster: oneDNN's "
                                         "native layout on CPUs, tensor cores' on GPUs)")
     epochs: int = setting(30, "passes over the training data")
@@ -137,30 +137,19 @@ class Cifar10CNN(ImageClassifier):
     def channels_last(self, cfg: Cifar10Config) -> bool:
         return cfg.channels_last
 
-    def splits(self, cfg: Cifar10Config) -> images.ImageSplits:
-        """CIFAR-10 or the user's images, the training images cut to train_limit (ImageClassifier.prepare does the rest,
-        through images_to_inputs)."""
-        if user_images(cfg):
-            splits = super().splits(cfg)
-        else:
-            from mlprojects.data import cifar
+    def dataset(self, cfg: Cifar10Config) -> Prepared:
+        """CIFAR-10, its training images cut to train_limit."""
+        from mlprojects.data import cifar
 
-            splits = cifar.load()
+        splits = cifar.load()
         if cfg.train_limit:
             splits = replace(splits, train_images=splits.train_images[:cfg.train_limit],
                              train_labels=splits.train_labels[:cfg.train_limit])
-        return splits
+        return self.inputs.prepared(self, cfg, splits)
 
-    def build_model(self, cfg: Cifar10Config, classes: int | None = None) -> nn.Module:
-        classes = classes or len(self.class_names(cfg))
+    def build_model(self, cfg: Cifar10Config, preparation: ImagePrep) -> nn.Module:
+        classes = len(preparation.classes)
         return ResNet9(classes, cfg.width) if cfg.net == "resnet9" else BookCifarNet(classes)
-
-    def class_names(self, cfg: Cifar10Config) -> list[str]:
-        if user_images(cfg):
-            return super().class_names(cfg)
-        from mlprojects.data.cifar import CLASS_NAMES
-
-        return CLASS_NAMES
 
     def images_to_inputs(self, cfg: Cifar10Config, pixels: np.ndarray) -> torch.Tensor:
         return cifar_inputs(pixels)
@@ -168,16 +157,6 @@ class Cifar10CNN(ImageClassifier):
     def image_preparation(self, cfg: Cifar10Config) -> dict:
         return {"pixels": "uint8 32x32 RGB", "divide_by": 255, "minus_mean": list(CIFAR_MEAN),
                 "over_std": list(CIFAR_STD), "input_shape": "N,3,32,32"}
-
-    def image_pixels(self, cfg: Cifar10Config, image) -> np.ndarray:
-        """Any photograph -> uint8 (32, 32, 3) RGB, resized (Lanczos, aspect ratio not kept) when it is
-        another size, as CIFAR-10's own images were made."""
-        from PIL import Image
-
-        from mlprojects.data.digits import as_array
-        from mlprojects.data.image_folder import to_pixels
-
-        return to_pixels(Image.fromarray(as_array(image)), self.inputs.pixel_shape)
 
     def loss_fn(self, cfg: Cifar10Config):
         return F.cross_entropy

@@ -27,20 +27,13 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects import plots
-from mlprojects.builtin.user_data import (
-    UserTableSettings,
-    as_tensors,
-    model_width,
-    stream_or_table,
-    table_width,
-    user_prepared,
-)
 from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
-from mlprojects.data import tables, user_table
+from mlprojects.data import tables
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.engine.trainer import absolute_error_sum
-from mlprojects.inputs import TableInputs
+from mlprojects.inputs import TableInputs, TableSettings
+from mlprojects.inputs.table import as_tensors
 from mlprojects.nn import MLP, Rescale
 from mlprojects.nn.mlp import ACTIVATIONS
 from mlprojects.project import Prepared, Project
@@ -58,20 +51,14 @@ def _check_split(cfg) -> None:
 class _RegressionProject(Project):
     """A network predicting one number: squared-error loss, mean absolute error as its metric."""
 
-    inputs = TableInputs()
+    inputs = TableInputs("regression")
 
-    def network(self, cfg, inputs: int | None = None) -> MLP:
+    def network(self, cfg, inputs: int) -> MLP:
         raise NotImplementedError
 
-    def build_model(self, cfg, inputs: int | None = None) -> torch.nn.Sequential:
-        """The network, then a :class:`Rescale` to the target's unit (set by :meth:`adapt`)."""
-        if inputs is None and user_table.given(cfg):
-            inputs = table_width(cfg, "regression")[0]
-        return torch.nn.Sequential(self.network(cfg, inputs), Rescale())
-
-    def model_for_run(self, cfg, run_dir: Path) -> torch.nn.Module:
-        """A finished run on a user's CSV is sized by the preparation it saved (the CSV may be gone)."""
-        return self.build_model(cfg, model_width(run_dir)[0] if user_table.given(cfg) else None)
+    def build_model(self, cfg, preparation: TablePrep) -> torch.nn.Sequential:
+        """The network on the prepared columns, then a :class:`Rescale` to the target's unit (set by :meth:`adapt`)."""
+        return torch.nn.Sequential(self.network(cfg, preparation.width), Rescale())
 
     def adapt(self, model: torch.nn.Module, train: TensorData) -> None:
         model[-1].adapt(train.targets)
@@ -132,8 +119,8 @@ class NonlinearRegression(_RegressionProject):
         return Prepared(as_tensors(x[train, None], y[train], True), as_tensors(x[test, None], y[test], True),
                         preparation=prep, raw_test=test_frame(prep, x[test, None], y[test]))
 
-    def network(self, cfg: NonlinearConfig, inputs: int | None = None) -> MLP:
-        return MLP(1, (cfg.hidden,), 1, cfg.activation)
+    def network(self, cfg: NonlinearConfig, inputs: int) -> MLP:
+        return MLP(inputs, (cfg.hidden,), 1, cfg.activation)
 
     def report(self, run_dir: Path, cfg: NonlinearConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         _, figures = self.regression_report(run_dir, trainer, data)
@@ -157,7 +144,7 @@ ORIGINS = ("usa", "europe", "japan")
 
 
 @dataclass
-class AutoMpgConfig(UserTableSettings, TrainConfig):
+class AutoMpgConfig(TableSettings, TrainConfig):
     model: Literal["mlp", "linear"] = setting("mlp", "mlp, or linear (no hidden layer: linear regression)")
     widths: tuple[int, ...] = setting((64, 64), "hidden layer widths; the book's network is 10,5")
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
@@ -184,11 +171,9 @@ class AutoMpg(_RegressionProject):
     config_class = AutoMpgConfig
     smoke_settings = {"epochs": 3}
 
-    def prepare(self, cfg: AutoMpgConfig) -> Prepared:
+    def dataset(self, cfg: AutoMpgConfig) -> Prepared:
         from sklearn.model_selection import train_test_split
 
-        if user_table.given(cfg):
-            return user_prepared(cfg, "regression")
         frame = tables.load("auto-mpg")
         train_rows, test_rows = train_test_split(np.arange(len(frame)), test_size=cfg.test_fraction,
                                                  random_state=cfg.seed)
@@ -203,14 +188,13 @@ class AutoMpg(_RegressionProject):
                         as_tensors(prep.transform(test), test["mpg"].to_numpy(dtype=np.float64), True), meta,
                         prep, raw_test)
 
-    def network(self, cfg: AutoMpgConfig, inputs: int | None = None) -> MLP:
-        return MLP(inputs or len(AUTO_MPG_NUMERIC) + len(ORIGINS), cfg.widths if cfg.model == "mlp" else (), 1,
-                   cfg.activation)
+    def network(self, cfg: AutoMpgConfig, inputs: int) -> MLP:
+        return MLP(inputs, cfg.widths if cfg.model == "mlp" else (), 1, cfg.activation)
 
     def report(self, run_dir: Path, cfg: AutoMpgConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         predicted, figures = self.regression_report(run_dir, trainer, data)
         actual = data.test.targets[:, 0].numpy()
-        if user_table.given(cfg):
+        if self.inputs.reads(cfg):
             figures["test_mae"] = float(np.mean(np.abs(predicted - actual)))
             plots.predicted_vs_actual(actual, {cfg.model: predicted}, run_dir / "plots" / "predicted_vs_actual.png",
                                       data.preparation.target, f"test MSE {figures['test_mse']:.4g}")
@@ -229,7 +213,7 @@ class AutoMpg(_RegressionProject):
 # --- wine ------------------------------------------------------------------------------------
 
 @dataclass
-class WineConfig(UserTableSettings, TrainConfig):
+class WineConfig(TableSettings, TrainConfig):
     model: Literal["mlp", "softmax"] = setting("mlp",
                                                "mlp, or softmax (the book's softmax regression: no hidden layer)")
     widths: tuple[int, ...] = setting((32,), "hidden layer widths of the mlp")
@@ -252,15 +236,13 @@ WINE_CLASSES = ["cultivar 1", "cultivar 2", "cultivar 3"]
 
 
 class Wine(Project):
-    inputs = TableInputs()
+    inputs = TableInputs("classification")
     config_class = WineConfig
     smoke_settings = {"epochs": 3}
 
-    def prepare(self, cfg: WineConfig) -> Prepared:
+    def dataset(self, cfg: WineConfig) -> Prepared:
         from mlprojects.builtin.tabular import split_and_standardize
 
-        if user_table.given(cfg):
-            return user_prepared(cfg, "classification")
         frame = tables.load("wine")
         labels = frame["Wine"].to_numpy().astype(int)
         if not set(labels) <= {1, 2, 3}:
@@ -271,18 +253,9 @@ class Wine(Project):
         return Prepared(as_tensors(table.X_train, table.y_train, False),
                         as_tensors(table.X_test, table.y_test, False), table.meta, prep, table.raw_test)
 
-    def build_model(self, cfg: WineConfig, size: tuple[int, int] | None = None) -> MLP:
-        widths = cfg.widths if cfg.model == "mlp" else ()
-        if size is None and user_table.given(cfg):
-            size = table_width(cfg, "classification")
-        inputs, classes = size or (len(tables.WINE_FEATURES), len(WINE_CLASSES))
-        return MLP(inputs, widths, classes, cfg.activation, cfg.dropout)
-
-    def model_for_run(self, cfg: WineConfig, run_dir: Path) -> MLP:
-        return self.build_model(cfg, model_width(run_dir) if user_table.given(cfg) else None)
-
-    def class_names(self, cfg: WineConfig) -> list[str]:
-        return stream_or_table(cfg, "classification")[0].classes if user_table.given(cfg) else WINE_CLASSES
+    def build_model(self, cfg: WineConfig, preparation: TablePrep) -> MLP:
+        return MLP(preparation.width, cfg.widths if cfg.model == "mlp" else (), len(preparation.classes),
+                   cfg.activation, cfg.dropout)
 
     def report(self, run_dir: Path, cfg: WineConfig, trainer: Trainer, data: Prepared) -> dict[str, Any]:
         predicted = trainer.predict(data.test.inputs).argmax(1).numpy()
@@ -290,7 +263,7 @@ class Wine(Project):
         classes = data.preparation.classes
         matrix = plots.confusion_counts(predicted, true, len(classes))
         plots.learning_curves(trainer.history, run_dir / "plots" / "learning_curves.png")
-        what = Path(cfg.data).name if user_table.given(cfg) else "wine"
+        what = Path(cfg.data).name if self.inputs.reads(cfg) else "wine"
         plots.confusion_matrix(matrix, classes, run_dir / "plots" / "confusion_matrix.png",
                                f"{what}, {cfg.model}: test accuracy {np.mean(predicted == true):.4f} "
                                f"({len(true)} rows)")

@@ -83,7 +83,7 @@ class FineTune(Project):
         return Prepared(train, test, {"tokenizer": tokenizer, "label2id": label2id,
                                       "truncated": {"train": cut_train, "eval": cut_eval}})
 
-    def build_model(self, cfg) -> SequenceClassifier:
+    def build_model(self, cfg, preparation: Any = None) -> SequenceClassifier:
         from mlprojects.nlp import hub
 
         labels = self.labels(cfg)
@@ -95,7 +95,7 @@ class FineTune(Project):
         """Inputs (N, 2, L): token ids and attention mask of any number of texts of any length."""
         return {0: "batch", 2: "tokens"}
 
-    def model_for_run(self, cfg, run_dir: Path) -> SequenceClassifier:
+    def model_for_run(self, cfg, run_dir: Path, preparation: Any = None) -> SequenceClassifier:
         """The fine-tuned model as save_pretrained wrote it (the pretrained model it started from may be gone)."""
         from mlprojects.nlp import hub
 

@@ -33,12 +33,11 @@ import numpy as np
 
 from mlprojects import plots
 from mlprojects.builtin.tabular import split_and_standardize
-from mlprojects.builtin.user_data import UserTableSettings
 from mlprojects.config import ProjectConfig, positive, setting
-from mlprojects.data import synthetic, tables, user_table
+from mlprojects.data import synthetic, tables
 from mlprojects.data.preparation import TablePrep, test_frame
-from mlprojects.errors import UserError
 from mlprojects.estimators.linear import GRADIENT_SOLVERS
+from mlprojects.inputs import TableInputs, TableSettings
 from mlprojects.project import EstimatorProject, Table
 
 
@@ -63,22 +62,6 @@ class LinearConfig(ProjectConfig):
             raise ValueError(f"batch_size={self.batch_size}: must be 0 (whole set) or more")
         if hasattr(self, "test_fraction") and not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
-
-
-def user_table_for(cfg, task: str) -> Table:
-    """A user's CSV (data=, target=) as a Table: class labels as the file writes them, for the estimators."""
-    if cfg.stream:
-        raise UserError("stream=true is for the networks (auto-mpg, wine): an estimator here is fitted on the whole "
-                        "table in memory")
-    table = user_table.for_project(cfg, task, warn=True)
-    prep = table.prep
-    y_train, y_test = table.y_train, table.y_test
-    if task == "classification":
-        labels = np.array(prep.classes, dtype=object)
-        y_train, y_test = labels[y_train], labels[y_test]
-    features = prep.columns + [f"{column}={value}" for column, values in prep.one_hot.items() for value in values]
-    meta = {"data": table.report, "features": features, "feature_mean": prep.mean, "feature_scale": prep.scale}
-    return Table(table.X_train, y_train, table.X_test, y_test, meta, preparation=prep, raw_test=table.raw_test)
 
 
 class _LinearProject(EstimatorProject):
@@ -165,7 +148,7 @@ class LinregSynthetic(_LinearProject):
 
 
 @dataclass
-class BostonConfig(UserTableSettings, LinearConfig):
+class BostonConfig(TableSettings, LinearConfig):
     learning_rate: float = setting(0.1, "step size of the gradient solvers")
     epochs: int = setting(500, "passes over the training data (gradient solvers)")
     batch_size: int = setting(0, "samples per step; 0: the whole training set")
@@ -176,9 +159,7 @@ class LinregBoston(_LinearProject):
     config_class = BostonConfig
     smoke_settings = {"epochs": 5}
 
-    def prepare(self, cfg: BostonConfig) -> Table:
-        if user_table.given(cfg):
-            return user_table_for(cfg, "regression")
+    def dataset(self, cfg: BostonConfig) -> Table:
         frame = tables.load("boston")
         features = [c for c in frame.columns if c != "MEDV"]
         table = split_and_standardize(frame, TablePrep(features, "MEDV"), frame["MEDV"].to_numpy(),
@@ -193,7 +174,7 @@ class LinregBoston(_LinearProject):
         exact = self.exact(cfg, data)
         ours, best = estimator.predict(data.X_test), exact.predict(data.X_test)
         closed = regression_figures(exact, data.X_test, data.y_test)
-        what = (data.preparation.target, Path(cfg.data).name) if user_table.given(cfg) else ("MEDV ($1000s)", "Boston")
+        what = (data.preparation.target, Path(cfg.data).name) if self.inputs.reads(cfg) else ("MEDV ($1000s)", "Boston")
         plots.predicted_vs_actual(data.y_test, {cfg.solver: ours, "least squares": best},
                                   run_dir / "plots" / "predicted_vs_actual.png", what[0],
                                   f"{what[1]} test split: RMSE {np.sqrt(np.mean((ours - data.y_test) ** 2)):.2f} "
@@ -208,7 +189,7 @@ class LinregBoston(_LinearProject):
 # --- logistic and softmax regression ------------------------------------------------------------
 
 @dataclass
-class ChdConfig(UserTableSettings, LinearConfig):
+class ChdConfig(TableSettings, LinearConfig):
     solver: str = setting("sgd", "sgd (gradient descent, the book), momentum, adagrad, adadelta, rmsprop, adam, "
                                  "ftrl, or lbfgs (the exact optimum)")
     learning_rate: float = setting(0.4, "step size (the book's 0.2 on a two-class softmax = 0.4 here)")
@@ -234,6 +215,7 @@ class IrisConfig(ChdConfig):
 
 class _LogisticProject(_LinearProject):
     estimator_name = "LogisticRegression"
+    inputs = TableInputs("classification")
 
     def estimator_options(self, cfg) -> dict[str, Any]:
         # gradient solvers run every epoch (the book's loop); L-BFGS stops at its gradient tolerance
@@ -251,15 +233,13 @@ class LogregChd(_LogisticProject):
     config_class = ChdConfig
     smoke_settings = {"epochs": 5}
 
-    def prepare(self, cfg: ChdConfig) -> Table:
-        if user_table.given(cfg):
-            return user_table_for(cfg, "classification")
+    def dataset(self, cfg: ChdConfig) -> Table:
         frame = tables.load("chd")
         return split_and_standardize(frame, TablePrep(["age"], "chd", "classification"),
                                      frame["chd"].to_numpy().astype(int), cfg.test_fraction, cfg.seed, stratify=True)
 
     def report(self, run_dir: Path, cfg: ChdConfig, estimator, data: Table) -> dict[str, Any]:
-        if user_table.given(cfg):  # a user's table: what softmax-iris reports (no age curve)
+        if self.inputs.reads(cfg):  # a user's table: what softmax-iris reports (no age curve)
             return SoftmaxIris.report(self, run_dir, cfg, estimator, data)
         exact = self.exact(cfg, data)
         mean, scale = data.meta["feature_mean"][0], data.meta["feature_scale"][0]
@@ -285,9 +265,7 @@ class SoftmaxIris(_LogisticProject):
     config_class = IrisConfig
     smoke_settings = {"epochs": 5}
 
-    def prepare(self, cfg: IrisConfig) -> Table:
-        if user_table.given(cfg):
-            return user_table_for(cfg, "classification")
+    def dataset(self, cfg: IrisConfig) -> Table:
         frame = tables.load("iris")
         return split_and_standardize(frame, TablePrep(list(tables.IRIS_FEATURES), "species", "classification"),
                                      frame["species"].to_numpy(), cfg.test_fraction, cfg.seed, stratify=True)
@@ -312,7 +290,7 @@ class SoftmaxIris(_LogisticProject):
         true = np.searchsorted(estimator.classes_, data.y_test)
         matrix = plots.confusion_counts(predicted, true, len(names))
         plots.confusion_matrix(matrix, names, run_dir / "plots" / "confusion_matrix.png",
-                               f"{Path(cfg.data).name if user_table.given(cfg) else 'iris'} test split: accuracy "
+                               f"{Path(cfg.data).name if self.inputs.reads(cfg) else 'iris'} test split: accuracy "
                                f"{np.mean(predicted == true):.3f}")
         self.learning_curve(run_dir, estimator)
         return {"confusion_matrix": matrix.tolist(), "classes": names, **data.meta.get("grid_search", {}),

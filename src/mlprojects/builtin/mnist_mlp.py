@@ -17,15 +17,16 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects.builtin.image_classifier import ImageClassifier
-from mlprojects.builtin.user_data import ImageDataSettings
 from mlprojects.config import TrainConfig, positive, setting
 from mlprojects.data import images
+from mlprojects.data.preparation import ImagePrep
+from mlprojects.inputs import ImageSettings
 from mlprojects.nn import MLP
 from mlprojects.nn.mlp import ACTIVATIONS
 
 
 @dataclass
-class MnistMLPConfig(ImageDataSettings, TrainConfig):
+class MnistMLPConfig(ImageSettings, TrainConfig):
     widths: tuple[int, ...] = setting((256, 256, 256, 256),
                                       "hidden layer widths, e.g. 256,256 or 128x4 or 128-64-32-16")
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
@@ -57,8 +58,8 @@ class MnistMLP(ImageClassifier):
     config_class = MnistMLPConfig
     smoke_settings = {"epochs": 2, "widths": "64,64"}
 
-    def build_model(self, cfg: MnistMLPConfig, classes: int | None = None) -> MLP:
-        return MLP(28 * 28, cfg.widths, classes or len(self.class_names(cfg)), cfg.activation, cfg.dropout, cfg.init)
+    def build_model(self, cfg: MnistMLPConfig, preparation: ImagePrep) -> MLP:
+        return MLP(28 * 28, cfg.widths, len(preparation.classes), cfg.activation, cfg.dropout, cfg.init)
 
     def images_to_inputs(self, cfg: MnistMLPConfig, pixels: np.ndarray) -> torch.Tensor:
         """uint8 (N, 28, 28) MNIST-form pixels -> what this model was trained on."""

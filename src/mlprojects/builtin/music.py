@@ -24,6 +24,7 @@ from torch import nn
 from mlprojects import plots
 from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
 from mlprojects.data import abc
+from mlprojects.data.preparation import VocabularyPrep
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
 from mlprojects.inputs import NoInputs
@@ -145,35 +146,23 @@ class BachCharRNN(Project):
             train, val = train[:-1], train[-1:]
         return train, val
 
-    def vocabulary(self, cfg: CharRNNConfig) -> list[str]:
-        train, val = self.tunes(cfg)
-        return sorted(set("".join(train + val) + TUNE_SEPARATOR))
-
     def prepare(self, cfg: CharRNNConfig) -> Prepared:
         train, val = self.tunes(cfg)
-        vocabulary = self.vocabulary(cfg)
+        vocabulary = sorted(set("".join(train + val) + TUNE_SEPARATOR))
         as_text = (TUNE_SEPARATOR.join(train), TUNE_SEPARATOR.join(val))
         train_data = sequences(encode(as_text[0], vocabulary), cfg.seq_length)
         val_data = sequences(encode(as_text[1], vocabulary), min(cfg.seq_length, len(as_text[1]) - 1))
         return Prepared(train_data, val_data, {"vocabulary": vocabulary, "tunes": (len(train), len(val)),
-                                               "characters": (len(as_text[0]), len(as_text[1]))})
+                                               "characters": (len(as_text[0]), len(as_text[1]))},
+                        VocabularyPrep(vocabulary))
 
-    def build_model(self, cfg: CharRNNConfig) -> CharRNN:
-        return CharRNN(len(self.vocabulary(cfg)), cfg.embedding, cfg.hidden, cfg.layers)
+    def build_model(self, cfg: CharRNNConfig, preparation: VocabularyPrep | None) -> CharRNN:
+        if preparation is None:
+            raise UserError("this run was trained before runs kept their vocabulary with the model; run it again")
+        return CharRNN(len(preparation.vocabulary), cfg.embedding, cfg.hidden, cfg.layers)
 
     def dynamic_dims(self, cfg: CharRNNConfig) -> dict[int, str]:
         return {0: "batch", 1: "characters"}
-
-    def model_for_run(self, cfg: CharRNNConfig, run_dir: Path) -> CharRNN:
-        """The model of a finished run, sized by the vocabulary the run saved (the corpus is not read again);
-        the vocabulary rides along as ``model.vocabulary``."""
-        try:
-            vocabulary = json.loads((Path(run_dir) / VOCAB_FILE).read_text())
-        except (OSError, ValueError):
-            raise UserError(f"{run_dir} has no readable {VOCAB_FILE}: the run did not finish") from None
-        model = CharRNN(len(vocabulary), cfg.embedding, cfg.hidden, cfg.layers)
-        model.vocabulary = vocabulary
-        return model
 
     def generate(self, run, prime: str = "X:1\n", length: int = 1000, temperature: float = 0.8, seed: int = 0,
                  out: Path | None = None) -> dict[str, Any]:
@@ -181,7 +170,7 @@ class BachCharRNN(Project):
         and a piano roll."""
         if length <= 0:
             raise UserError(f"--length {length}: must be greater than 0")
-        text = sample(run.model, run.model.vocabulary, prime, length, temperature, seed)
+        text = sample(run.model, run.preparation.vocabulary, prime, length, temperature, seed)
         out = Path(out) if out is not None else run.path / "generated" / f"seed{seed}-t{temperature}.abc"
         figures = write_generated(text, out, out.with_suffix(".png"))
         return {"abc": str(out), **figures}
@@ -197,7 +186,7 @@ class BachCharRNN(Project):
         from mlprojects.engine.io import write_text
 
         vocabulary = data.meta["vocabulary"]
-        write_text(run_dir / VOCAB_FILE, json.dumps(vocabulary))
+        write_text(run_dir / VOCAB_FILE, json.dumps(vocabulary))  # for people and other tools; the model keeps its own
         plots.learning_curves(trainer.history, run_dir / "plots" / "learning_curves.png")
         validation = trainer.evaluate(data.test)
         model = unwrap(trainer.model).cpu()

@@ -175,7 +175,7 @@ class EnergyLSTM(Project):
     def validation(self, cfg: EnergyConfig, data: Prepared) -> TensorData:
         return data.meta["val"]
 
-    def build_model(self, cfg: EnergyConfig) -> LSTMForecaster:
+    def build_model(self, cfg: EnergyConfig, preparation: SeriesPrep) -> LSTMForecaster:
         return LSTMForecaster(cfg.hidden, cfg.layers, cfg.residual)
 
     def loss_fn(self, cfg: EnergyConfig):

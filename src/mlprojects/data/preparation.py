@@ -173,7 +173,7 @@ class SeriesPrep(Saved):
 
 @dataclass
 class ImagePrep(Saved):
-    """What a model trained on a user's images needs to label new ones: the class names and the pixel form."""
+    """What an image classifier needs to label new pictures: the class names and the pixel form."""
 
     classes: list[str]
     shape: list[int]  # (28, 28) grayscale or (32, 32, 3) RGB
@@ -181,7 +181,42 @@ class ImagePrep(Saved):
     kind = "image"
 
 
-PREPARATIONS = {TablePrep.kind: TablePrep, SeriesPrep.kind: SeriesPrep, ImagePrep.kind: ImagePrep}
+@dataclass
+class VocabularyPrep(Saved):
+    """A character model's inputs: the characters it knows, in the order of their indices."""
+
+    vocabulary: list[str]
+
+    kind = "vocabulary"
+
+
+PREPARATIONS = {prep.kind: prep for prep in (TablePrep, SeriesPrep, ImagePrep, VocabularyPrep)}
+
+
+@dataclass
+class Prepared:
+    """A trained project's data, as tensors (``mlprojects.engine.TensorData``), and what it says of itself."""
+
+    train: Any
+    test: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: how raw inputs become model inputs (a ``Saved``): sizes the model, and is saved with it for predict
+    preparation: Any = None
+    #: the test split's raw rows (a DataFrame of the input columns and the target), as a user's file holds them
+    raw_test: Any = None
+
+
+@dataclass
+class Table:
+    """An estimator project's data: numeric arrays; ``y_*`` is None for clustering."""
+
+    X_train: Any
+    y_train: Any
+    X_test: Any
+    y_test: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+    preparation: Any = None  # as Prepared.preparation
+    raw_test: Any = None  # as Prepared.raw_test
 
 
 def from_json(text: str | None):

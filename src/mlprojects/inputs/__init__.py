@@ -1,10 +1,13 @@
 """One object per kind of input a project takes, owning every way that input goes in and comes out.
 
-A project declares its kind as data (``inputs = ImageInputs(pixel_shape=(28, 28))``); ``predict``,
-``export``, ``serve`` and the runner ask that object and never compare names:
+A project declares its kind as data (``inputs = ImageInputs(pixel_shape=(28, 28))``); reading a user's data
+for training (``Project.prepare``), ``predict``, ``export``, ``serve`` and the runner ask that object and never
+compare names:
 
-- :class:`TableInputs`: rows of named columns (a CSV, a DataFrame, a form);
-- :class:`ImageInputs`: pictures in any format, size and mode;
+- :class:`TableInputs`: rows of named columns (a CSV, a DataFrame, a form); a user's table with the settings
+  of :class:`TableSettings`;
+- :class:`ImageInputs`: pictures in any format, size and mode; a user's folder or records with the settings of
+  :class:`ImageSettings`;
 - :class:`SeriesInputs`: recent readings of one series, forecast ahead;
 - :class:`TextInputs`: texts, for a fine-tuned transformer;
 - :class:`NoInputs`: nothing to predict (a demonstration, a generator).
@@ -15,9 +18,10 @@ finished run only through what it is handed (the run, and a ``forward`` function
 """
 
 from mlprojects.inputs.base import Inputs, NoInputs
-from mlprojects.inputs.image import ImageInputs
+from mlprojects.inputs.image import ImageInputs, ImageSettings
 from mlprojects.inputs.series import SeriesInputs
-from mlprojects.inputs.table import TableInputs
+from mlprojects.inputs.table import TableInputs, TableSettings
 from mlprojects.inputs.text import TextInputs
 
-__all__ = ["ImageInputs", "Inputs", "NoInputs", "SeriesInputs", "TableInputs", "TextInputs"]
+__all__ = ["ImageInputs", "ImageSettings", "Inputs", "NoInputs", "SeriesInputs", "TableInputs", "TableSettings",
+           "TextInputs"]

@@ -18,7 +18,8 @@ Apply = Callable[..., Any]  # (inputs, **options) -> predict's DataFrame; a user
 
 
 class Inputs:
-    """A kind of input: reading it for predict, the page that serves it, what export says of it."""
+    """A kind of input: reading a user's data for training and for predict, the page that serves it, what export
+    says of it."""
 
     #: its name, for people and an exported model's metadata (never compared by other modules)
     kind: ClassVar[str] = ""
@@ -29,16 +30,21 @@ class Inputs:
     prefers_onnxruntime: ClassVar[bool] = False
     #: the command line's predict takes one input (a CSV of readings), not several
     one_input: ClassVar[bool] = False
-    #: predict reads the preparation saved with the model (runs from before it was saved cannot predict)
+    #: the model is built from the preparation saved with it (runs from before it was saved cannot be loaded)
     needs_preparation: ClassVar[bool] = False
     #: predict takes ``backtest`` (a forecast for every reading that has a full window before it)
     backtests: ClassVar[bool] = False
 
+    def reads(self, cfg: Any) -> bool:
+        """Whether a project's settings name the user's own data (``data=``), which this kind reads for training."""
+        return False
+
+    def training_data(self, project, cfg: Any) -> Any:
+        """The user's data that CFG names, prepared for PROJECT: a ``Prepared`` (or a ``Table`` for an estimator)."""
+        raise NotImplementedError
+
     def check(self, run, backtest: bool = False) -> None:
         """Refuse, in one line, a run or an option this kind cannot predict with."""
-        if self.needs_preparation and run.preparation is None:
-            raise UserError(f"{run.path} was trained before runs kept their input preparation; run it again "
-                            f"(mlprojects run {run.name} ...) to predict with it")
         if backtest and not self.backtests:
             raise UserError(f"backtest is for forecasting projects, not {run.name}")
 

@@ -1,24 +1,63 @@
 """Images: files, folders, PIL images or arrays, in any format, size and mode.
 
-Each is brought to the project's pixel form (``project.image_pixels``, the same function the digit app
-prepares a drawing with), then to the model's input (``project.images_to_inputs``, as in training). Out
-come the top-k labels with their probabilities. Served as an image upload; TensorBoard's projector shows
-the first test images by their penultimate features.
+For training, a user's folder (``data=folder:PATH``, one sub-folder per class) or image records
+(``data=tfrecord:PATH``) in place of a project's dataset. For predict, each image is brought to the project's
+pixel form (:meth:`ImageInputs.pixels`: MNIST's own preparation of a digit, the one the digit app applies to a
+drawing, or a resize), then to the model's input (``project.images_to_inputs``, as in training). Out come the
+top-k labels with their probabilities. Served as an image upload; TensorBoard's projector shows the first test
+images by their penultimate features.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
+from mlprojects.config import setting
+from mlprojects.data.preparation import ImagePrep, Prepared
 from mlprojects.errors import UserError
 from mlprojects.inputs.base import Apply, Forward, Inputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 PROJECTED = 1000  # test images shown in TensorBoard's embedding projector
+USERS = ("folder:", "tfrecord:")  # data= naming a user's images rather than a dataset
+
+
+@dataclass
+class ImageSettings:
+    """An image project's data: its datasets (DATASETS, the first the default) or a user's folder or records."""
+
+    data: str = setting("mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist, folder:PATH (your "
+                                     "images, one sub-folder per class) or tfrecord:PATH (image records)")
+    test_fraction: float = setting(0.2, "with data=folder: the share of images held out for the test (stratified)")
+    bad_images: Literal["skip", "refuse"] = setting("skip", "with data=folder: skip unreadable files (named in a "
+                                                            "warning) or refuse the folder")
+
+    DATASETS: ClassVar[tuple[str, ...]] = ("mnist-10k", "mnist", "fashion-mnist")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.data not in self.DATASETS and not self.data.startswith(USERS):
+            raise ValueError(f"data={self.data}: expected one of {', '.join(self.DATASETS)}, folder:PATH or "
+                             "tfrecord:PATH")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
+
+
+@functools.lru_cache(maxsize=2)
+def users_images(data: str, shape: tuple[int, ...], test_fraction: float, seed: int, bad_images: str):
+    """A user's folder or records as ``mlprojects.data.images.ImageSplits`` in SHAPE (read once a run)."""
+    from mlprojects.data import image_folder, tfrecord
+
+    records = tfrecord.path_of(data)
+    if records is not None:
+        return image_folder.load_records(records, shape, test_fraction, seed, bad_images)
+    return image_folder.load(image_folder.path_of(data), shape, test_fraction, seed, bad_images)
 
 
 def image_items(inputs: Any) -> list[tuple[str, Any]]:
@@ -45,14 +84,49 @@ def image_items(inputs: Any) -> list[tuple[str, Any]]:
 
 
 class ImageInputs(Inputs):
-    """Pictures, brought to PIXEL_SHAPE: (height, width) for grayscale, (height, width, 3) for colour."""
+    """Pictures, brought to PIXEL_SHAPE: (height, width) for grayscale, (height, width, 3) for colour. DIGITS: a
+    picture of a digit is brought to MNIST's form (centred by mass, ink high) unless the model was trained on a
+    user's images; otherwise every picture is resized."""
 
     kind = "image"
     tensor_name = "pixels"
     prefers_onnxruntime = True
+    needs_preparation = True
 
-    def __init__(self, pixel_shape: tuple[int, ...]):
+    def __init__(self, pixel_shape: tuple[int, ...], digits: bool = False):
         self.pixel_shape = tuple(pixel_shape)
+        self.digits = digits
+
+    def reads(self, cfg: Any) -> bool:
+        return getattr(cfg, "data", "").startswith(USERS)
+
+    def training_data(self, project, cfg: Any) -> Prepared:
+        return self.prepared(project, cfg, users_images(cfg.data, self.pixel_shape, cfg.test_fraction, cfg.seed,
+                                                        cfg.bad_images))
+
+    def prepared(self, project, cfg: Any, splits) -> Prepared:
+        """SPLITS (``ImageSplits``, a dataset's or a user's) as PROJECT's tensors, with the class names saved."""
+        import torch
+
+        from mlprojects.engine import TensorData
+
+        train = TensorData(project.images_to_inputs(cfg, splits.train_images), torch.from_numpy(splits.train_labels))
+        test = TensorData(project.images_to_inputs(cfg, splits.test_images), torch.from_numpy(splits.test_labels))
+        return Prepared(train, test, {"dataset": splits.name, "class_names": splits.class_names,
+                                      "test_images": splits.test_images},
+                        ImagePrep(list(splits.class_names), list(self.pixel_shape)),
+                        raw_test=(splits.test_images, [splits.class_names[i] for i in splits.test_labels]))
+
+    def pixels(self, cfg: Any, image: Any) -> np.ndarray:
+        """One image (a file, a PIL image or an array, any size and mode) -> uint8 pixels in the project's form."""
+        from PIL import Image
+
+        from mlprojects.data.digits import as_array, to_mnist
+        from mlprojects.data.image_folder import to_pixels
+
+        if self.digits and not self.reads(cfg):
+            return to_mnist(image)
+        return to_pixels(Image.fromarray(as_array(image)), self.pixel_shape)
 
     def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
         from scipy.special import softmax
@@ -61,7 +135,7 @@ class ImageInputs(Inputs):
         pixels = []
         for name, image in items:
             try:
-                pixels.append(run.project.image_pixels(run.cfg, image))
+                pixels.append(self.pixels(run.cfg, image))
             except UserError as error:
                 raise UserError(f"{name}: {error}") from None
         outputs = forward(run.project.images_to_inputs(run.cfg, np.stack(pixels)))

@@ -1,22 +1,52 @@
 """Tables: rows of named columns, as a CSV file, a DataFrame, a dict of columns or an array.
 
-The columns may come in any order, with extra ones carried through; the preparation saved with the
-model (imputation, one-hot categories, standardisation with the training statistics) makes the model's
-inputs. Out come the predicted value (in the target's unit), the class and each class's probability, or
-the cluster. Served as a form of the training columns, and a CSV upload.
+For training, a user's table (``data=PATH.csv``, ``.parquet`` or ``tfrecord:PATH``, with ``target=``) is read
+whole (``mlprojects.data.user_table``) or in chunks every epoch (``stream=true``, ``mlprojects.data.streaming``)
+in place of a project's own. For predict, the columns may come in any order, with extra ones carried through;
+the preparation saved with the model (imputation, one-hot categories, standardisation with the training
+statistics) makes the model's inputs. Out come the predicted value (in the target's unit), the class and each
+class's probability, or the cluster. Served as a form of the training columns, and a CSV upload.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlprojects.config import setting
+from mlprojects.data.preparation import Prepared, Table, Task
 from mlprojects.errors import UserError
 from mlprojects.inputs.base import Apply, Forward, Inputs
+
+
+@dataclass
+class TableSettings:
+    """The settings of a project that takes a user's table (``TableInputs.reads``)."""
+
+    data: str = setting("", "your own table instead of the project's: a CSV file (with a header line), a .parquet "
+                            "file, or tfrecord:PATH (tf.train.Example records, one column per feature)")
+    target: str = setting("", "with data=: the column to predict")
+    features: str = setting("", "with data=: comma-separated input columns  [default: all but the target]")
+    categorical: str = setting("", "with data=: columns of numbers to treat as categories (one-hot)")
+    stream: bool = setting(False, "with data=CSV: read it in chunks every epoch, for files larger than memory "
+                                  "(networks only)")
+    test_limit: int = setting(100_000, "with stream=true: the most held-out rows kept for the test")
+
+
+def as_tensors(X, y, regression: bool):
+    """Feature and target arrays as TensorData: float32 features; float32 (N, 1) targets for a regression, int64
+    class indices otherwise. Copies: pandas' arrays may be read-only."""
+    import torch
+
+    from mlprojects.engine import TensorData
+
+    targets = torch.tensor(y, dtype=torch.float32).reshape(-1, 1) if regression else torch.tensor(y, dtype=torch.long)
+    return TensorData(torch.tensor(X, dtype=torch.float32), targets)
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
@@ -76,11 +106,51 @@ def summary(row: pd.Series) -> tuple[dict[str, float] | None, str]:
 
 
 class TableInputs(Inputs):
-    """Rows of named columns; the networks' and the fitted estimators' tables alike."""
+    """Rows of named columns; the networks' and the fitted estimators' tables alike. TASK: what a model trained
+    on a user's table predicts from it (a ``regression`` or a ``classification``)."""
 
     kind = "table"
     tensor_name = "features"
     needs_preparation = True
+
+    def __init__(self, task: Task = "regression"):
+        self.task = task
+
+    def reads(self, cfg: Any) -> bool:
+        return bool(getattr(cfg, "data", ""))
+
+    def training_data(self, project, cfg: Any) -> Prepared | Table:
+        """The user's table: arrays (class labels as the file writes them) for an estimator; tensors for a network,
+        read whole or, with ``stream=true``, in chunks every epoch."""
+        from mlprojects.data import streaming, user_table
+
+        regression = self.task == "regression"
+        if cfg.stream and project.kind == "estimator":
+            raise UserError(f"stream=true is for the networks: {project.name} fits one estimator on the whole table "
+                            "in memory")
+        if cfg.stream:
+            if cfg.val_fraction:
+                raise UserError("stream=true holds out only the test split: leave val_fraction at 0")
+            stream = streaming.for_project(cfg, self.task)
+            user_table.announce(stream.path.name, stream.report,
+                                "the training rows (the medians of a sample of them, or the most frequent category)")
+            prep, test = stream.prep, stream.test
+            return Prepared(streaming.StreamingTable(stream),
+                            as_tensors(prep.transform(test, str(stream.path)), stream.y(test[stream.target]),
+                                       regression),
+                            {"data": stream.report}, prep, test[prep.inputs + [stream.target]].reset_index(drop=True))
+        table = user_table.for_project(cfg, self.task, warn=True)
+        prep = table.prep
+        if project.kind != "estimator":
+            return Prepared(as_tensors(table.X_train, table.y_train, regression),
+                            as_tensors(table.X_test, table.y_test, regression), {"data": table.report}, prep,
+                            table.raw_test)
+        labels = np.array(prep.classes, dtype=object)
+        y_train, y_test = (labels[table.y_train], labels[table.y_test]) if not regression else \
+            (table.y_train, table.y_test)
+        features = prep.columns + [f"{column}={value}" for column, values in prep.one_hot.items() for value in values]
+        meta = {"data": table.report, "features": features, "feature_mean": prep.mean, "feature_scale": prep.scale}
+        return Table(table.X_train, y_train, table.X_test, y_test, meta, preparation=prep, raw_test=table.raw_test)
 
     def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
         prep = run.preparation

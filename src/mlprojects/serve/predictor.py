@@ -38,7 +38,7 @@ class DigitPredictor:
         self.run_dir, self.project, self.cfg, self.metrics, self.model = run.path, run.project, run.cfg, run.metrics, \
             run.model
         self.project_name = run.name
-        self.class_names = self.project.class_names(self.cfg)
+        self.class_names = run.class_names()
 
     def describe(self) -> str:
         accuracy = self.metrics.get("test_accuracy")
