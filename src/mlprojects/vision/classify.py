@@ -48,8 +48,9 @@ def weights_of(name: str):
         raise UserError(f"unknown model {name!r}: see `mlprojects zoo`, or use {LITE}") from None
 
 
-def weights_file(name: str, given: str | Path | None = None, download: bool = True) -> Path:
-    """The checked weights file of torchvision's NAME: GIVEN, the cache's copy, or (DOWNLOAD) a download."""
+def weights_file(name: str, given: str | Path | None = None, download: bool = True, named: str = "--weights ") -> Path:
+    """The checked weights file of torchvision's NAME: GIVEN, the cache's copy, or (DOWNLOAD) a download. NAMED:
+    how the user gives the file (the option, or a project's setting), for the messages."""
     import torch
 
     weights = weights_of(name)
@@ -58,11 +59,11 @@ def weights_file(name: str, given: str | Path | None = None, download: bool = Tr
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     path = Path(given) if given else cache / filename
     if given and not path.is_file():
-        raise UserError(f"--weights {given}: no such file")
+        raise UserError(f"{named}{given}: no such file")
     if not path.is_file():
         if not download or not _reachable(weights.url):
             raise UserError(f"{name}'s ImageNet weights are not here and cannot be downloaded: put {filename} (from "
-                            f"{weights.url}) in {cache}, or give --weights PATH")
+                            f"{weights.url}) in {cache}, or give {named}PATH")
         torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True)
     from mlprojects.data.store import sha256_of
 
@@ -85,12 +86,12 @@ def _reachable(url: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def pretrained(name: str, weights: str | Path | None = None):
+def pretrained(name: str, weights: str | Path | None = None, named: str = "--weights "):
     """torchvision's NAME with its published ImageNet weights (the checked file of ``weights_file``), in eval mode."""
     import torch
     from torchvision.models import get_model
 
-    path = weights_file(name, weights)
+    path = weights_file(name, weights, named=named)
     model = get_model(name, weights=None)
     try:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

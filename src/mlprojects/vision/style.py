@@ -15,7 +15,8 @@ stem and blocks (``stem``, ``block0`` ... ``block15``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -79,11 +80,11 @@ class Backbone(nn.Module):
         if name == "vgg19":
             from mlprojects.vision.classify import pretrained
 
-            return cls.vgg(pretrained("vgg19", weights).features)
+            return cls.vgg(pretrained("vgg19", weights, named="--set weights=").features)
         if name == "efficientnet-lite0":
             from mlprojects.nn import efficientnet_lite
 
-            net = efficientnet_lite.pretrained(weights)
+            net = efficientnet_lite.pretrained(weights, named="--set weights=")
             layers = {"stem": 0, **{f"block{i}": i + 1 for i in range(len(net._blocks))}}
             return cls(name, net, layers, efficientnet_lite.MEAN, efficientnet_lite.STD)
         raise UserError(f"backbone={name!r}: one of {', '.join(BACKBONES)}")
@@ -146,12 +147,33 @@ class Result:
     image: torch.Tensor  # (3, H, W) in [0, 1]
     history: list[dict[str, float]] = field(default_factory=list)  # per step: content, style, tv, total
     seconds: float = 0.0
+    fallback: str = ""  # why Adam took over from a diverging L-BFGS, if it did
+
+
+class Diverged(Exception):
+    """The total loss became non-finite, or ended above where it started."""
 
 
 def transfer(backbone: Backbone, content: torch.Tensor, style: torch.Tensor, settings: Settings,
              on_step: Callable[[int, dict[str, float]], None] | None = None) -> Result:
     """CONTENT's layout in STYLE's manner: (3, H, W) images in [0, 1] (the style at any size) -> a (3, H, W) image.
-    A step is one evaluation of the losses and their gradient (an L-BFGS iteration may take more than one)."""
+    A step is one evaluation of the losses and their gradient (an L-BFGS iteration may take more than one).
+    Divergence (a non-finite total loss, or a last one above the first) under L-BFGS starts again with Adam,
+    said in a warning and in ``Result.fallback``; under Adam it is a UserError."""
+    try:
+        return _transfer(backbone, content, style, settings, on_step)
+    except Diverged as error:
+        if settings.optimizer != "lbfgs":
+            raise UserError(f"style transfer diverged ({error}): lower style_weight or the learning_rate") from None
+        warnings.warn(f"L-BFGS diverged ({error}): starting again with Adam (learning_rate "
+                      f"{settings.learning_rate:g})", stacklevel=2)
+        result = transfer(backbone, content, style, replace(settings, optimizer="adam"), on_step)
+        result.fallback = f"adam, as L-BFGS diverged ({error})"
+        return result
+
+
+def _transfer(backbone: Backbone, content: torch.Tensor, style: torch.Tensor, settings: Settings,
+              on_step: Callable[[int, dict[str, float]], None] | None) -> Result:
     backbone.check(settings.content_layers, "content_layers")
     backbone.check(settings.style_layers, "style_layers")
     content, style = content[None].to(backbone.mean.device), style[None].to(backbone.mean.device)
@@ -175,8 +197,7 @@ def transfer(backbone: Backbone, content: torch.Tensor, style: torch.Tensor, set
         total = (settings.content_weight * content_loss + settings.style_weight * style_loss
                  + settings.tv_weight * tv_loss)
         if not torch.isfinite(total):
-            raise UserError(f"the loss became {total.item()} at step {len(history) + 1}: lower style_weight or, "
-                            "with optimizer=adam, the learning_rate")
+            raise Diverged(f"the total loss became {total.item()} at step {len(history) + 1}")
         step = {key: float(value.detach()) for key, value in
                 (("content", content_loss), ("style", style_loss), ("tv", tv_loss), ("total", total))}
         history.append(step)
@@ -210,6 +231,9 @@ def transfer(backbone: Backbone, content: torch.Tensor, style: torch.Tensor, set
                 image.clamp_(0, 1)
     else:
         raise UserError(f"optimizer={settings.optimizer!r}: lbfgs or adam")
+    first, last = history[0]["total"], history[min(len(history), settings.steps) - 1]["total"]
+    if last > first:
+        raise Diverged(f"the total loss rose from {first:.3g} to {last:.3g}")
     with torch.no_grad():
         image.clamp_(0, 1)
     return Result(image.detach()[0].cpu(), history[:settings.steps], time.perf_counter() - started)
