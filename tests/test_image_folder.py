@@ -51,7 +51,7 @@ def test_a_folder_trains_names_its_classes_and_skips_an_unreadable_file_once(tmp
     root = shapes(tmp_path / "shapes")
     (root / "circle" / "broken.jpg").write_text("not a picture")
     (root / "circle" / "notes.txt").write_text("not an image extension: not looked at")
-    with pytest.warns(UserWarning, match=r"1 files that cannot be read as images skipped: .*broken\.jpg") as caught:
+    with pytest.warns(UserWarning, match=r"1 file that cannot be read as images skipped: .*broken\.jpg") as caught:
         folder = run("mnist-cnn", {"data": f"folder:{root}", "epochs": 6, "batch_size": 16, "channels": "8,16",
                                    "dense": 64}, out=tmp_path / "run", progress=False)
     assert len([w for w in caught if "cannot be read" in str(w.message)]) == 1
@@ -93,7 +93,7 @@ def test_bad_folders_are_one_line(cli, tmp_path):
         ((f"data=folder:{tmp_path / 'absent'}",), "no such folder"),
         ((f"data=folder:{one}",), "one class folder (circle)"),
         ((f"data=folder:{flat}",), "no class folders"),
-        ((f"data=folder:{broken}", "bad_images=refuse"), "1 files cannot be read as images: "),
+        ((f"data=folder:{broken}", "bad_images=refuse"), "1 file cannot be read as images: "),
         (("data=folders:/x",), "data=folders:/x: expected one of mnist-10k"),
     ]
     for settings, message in cases:

@@ -117,10 +117,25 @@ def test_convert_round_trips(cli, tmp_path):
     assert result.code == 0 and "6 images" in result.out and "bad.png" in result.err
     result = cli("data", "convert", str(tmp_path / "pictures.tfrecord"), str(tmp_path / "back"))
     assert result.code == 0, result.err
-    for name in ("red", "blue"):
-        before = sorted((tmp_path / "pictures" / name / f"{i}.png").read_bytes() for i in range(3))
-        after = sorted(path.read_bytes() for path in (tmp_path / "back" / name).iterdir())
-        assert before == after
+    for name in ("red", "blue"):  # the same files, by name, with the same bytes
+        for i in range(3):
+            assert (tmp_path / "back" / name / f"{i}.png").read_bytes() == \
+                (tmp_path / "pictures" / name / f"{i}.png").read_bytes()
+        assert len(list((tmp_path / "back" / name).iterdir())) == 3
+    # a crafted record never writes outside the target folder, and two files of one name are refused
+    from mlprojects.data.tfrecord import FILENAME, IMAGE, TEXT
+
+    png = (tmp_path / "pictures" / "red" / "0.png").read_bytes()
+    crafted = {"escape": [{IMAGE: png, TEXT: "red", FILENAME: "../../evil.png"}],
+               "absolute": [{IMAGE: png, TEXT: "red", FILENAME: "/tmp/evil.png"}],
+               "up": [{IMAGE: png, TEXT: "..", FILENAME: "evil.png"}],
+               "twice": [{IMAGE: png, TEXT: "red", FILENAME: "a.png"}, {IMAGE: png, TEXT: "red", FILENAME: "a.png"}]}
+    for name, records in crafted.items():
+        tfrecord.write(tmp_path / f"{name}.tfrecord", (tfrecord.example(r) for r in records))
+        result = cli("data", "convert", str(tmp_path / f"{name}.tfrecord"), str(tmp_path / f"{name}-out"))
+        message = "a second red/a.png" if name == "twice" else "is not a plain name"
+        assert result.code == 2 and message in result.err, (name, result.err)
+        assert not (tmp_path / f"{name}-out").exists() and not list(tmp_path.rglob("evil.png"))
     # TensorFlow's image records into a folder
     result = cli("data", "convert", str(FIXTURES / "images_tf.tfrecord.gz"), str(tmp_path / "tf-images"))
     assert result.code == 0 and sorted(p.name for p in (tmp_path / "tf-images").iterdir()) == ["green", "red"]
@@ -131,8 +146,8 @@ def test_convert_round_trips(cli, tmp_path):
         result = cli("data", "convert", str(tmp_path / source), str(tmp_path / target))
         assert result.code == 0 and "3 rows" in result.out, result.err
     back = pd.read_csv(tmp_path / "back.csv", keep_default_na=False, dtype=str)
-    assert back.sort_index(axis=1).to_dict("list") == {"n": ["3", "4", "5"], "word": ["apple", "pear", ""],
-                                                         "x": ["1.5", "", "2.25"]}
+    assert back.to_dict("list") == {"x": ["1.5", "", "2.25"], "n": ["3", "4", "5"], "word": ["apple", "pear", ""]}
+    assert list(back.columns) == ["x", "n", "word"]  # in the file's order, not protobuf's
     # nothing is overwritten, and a corrupt source leaves no target
     again = cli("data", "convert", str(tmp_path / "t.csv"), str(tmp_path / "t.tfrecord"))
     assert again.code == 2 and "exists" in again.err
@@ -151,6 +166,10 @@ def test_inspect_tells_types_missing_values_and_balance(cli, tmp_path):
     result = cli("data", "inspect", str(tmp_path / "t.csv"))
     assert "| x | numeric | 1 | 2 | 1.5 … 2, mean 1.75 |" in result.out
     assert "| word | categorical | 0 | 2 | apple (2), pear (1) |" in result.out
+    # image records: the encoded image is described, never printed
+    result = cli("data", "inspect", str(FIXTURES / "images_tf.tfrecord.gz"))
+    assert result.code == 0 and "<image/png, " in result.out and "\\x89PNG" not in result.out and "PNG" not in \
+        result.out.replace("image/png", ""), result.out
     missing = cli("data", "inspect", str(tmp_path / "absent.csv"))
     assert missing.code == 2 and "no such file" in missing.err
 
@@ -174,7 +193,7 @@ def test_an_image_project_trains_on_image_records(tmp_path):
                                  "image/class/text": "dark" if i % 2 else "light"}) for i in range(40)]
     records.append(tfrecord.example({"image/encoded": b"not a picture", "image/class/text": "dark"}))
     tfrecord.write(tmp_path / "pictures.tfrecord", records)
-    with pytest.warns(UserWarning, match="1 files that cannot be read as images skipped: record 41"):
+    with pytest.warns(UserWarning, match="1 record that cannot be read as images skipped: record 41"):
         folder = run("mnist-mlp", {"data": f"tfrecord:{tmp_path / 'pictures.tfrecord'}", "epochs": 80,
                                    "widths": "16", "lr": 0.1, "batch_size": 8}, out=tmp_path / "run", progress=False)
     finished = rundir.load(folder)

@@ -10,6 +10,7 @@ import pytest
 
 from mlprojects import rundir
 from mlprojects.data import user_table
+from mlprojects.errors import UserError
 from mlprojects.predict import predict
 from mlprojects.runner import run
 
@@ -107,11 +108,19 @@ def test_bad_files_and_settings_are_one_line(cli, houses, tmp_path):
     one_class.write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")
     twice = tmp_path / "twice.csv"
     twice.write_text("a,a,y\n1,2,3\n")
+    surplus = tmp_path / "surplus.csv"  # pandas would read a=3, b=4: the two surplus fields as an index
+    surplus.write_text("a,b,y\n1,2,3,4,x\n5,6,y\n")
+    short = tmp_path / "short.csv"  # pandas would read the missing field as an empty cell, filled
+    short.write_text("a,b,y\n" + "".join(f"{i},{i},{'xy'[i % 2]}\n" for i in range(9)) + "5,y\n")
     cases = [
         (("wine", f"data={tmp_path / 'absent.csv'}", "target=y"), "no such file"),
         (("wine", f"data={houses}"), "needs target=COLUMN"),
         (("wine", f"data={houses}", "target=prise"), "no column 'prise' for target (the closest is 'price')"),
         (("auto-mpg", f"data={ragged}", "target=y"), "malformed CSV"),
+        (("wine", f"data={surplus}", "target=y"), "line 2 has 5 fields where the header has 3"),
+        (("wine", f"data={surplus}", "target=y", "stream=true"), "line 2 has 5 fields where the header has 3"),
+        (("wine", f"data={short}", "target=y"), "line 11 has 2 fields where the header has 3"),
+        (("logreg-chd", f"data={short}", "target=y"), "line 11 has 2 fields where the header has 3"),
         (("auto-mpg", f"data={typo}", "target=y"), "row 21, column a: '1O' is not a number"),
         (("wine", f"data={one_class}", "target=y"), "one class ('x')"),
         (("wine", f"data={twice}", "target=y"), "names a column twice"),
@@ -124,3 +133,9 @@ def test_bad_files_and_settings_are_one_line(cli, houses, tmp_path):
         assert result.code == 2 and message in result.err, (settings, result.err)
         assert len([line for line in result.err.splitlines() if line.startswith("error")]) == 1, result.err
         assert not (tmp_path / "run").exists()
+    # predict reads new rows by the same rule
+    from mlprojects.inputs.table import read_csv
+
+    for path, line in ((surplus, "line 2 has 5"), (short, "line 11 has 2")):
+        with pytest.raises(UserError, match=line):
+            read_csv(path)

@@ -110,13 +110,13 @@ class Model:
         """The torch module (trained projects) or the fitted estimator."""
         return self.run.model
 
-    def predict(self, inputs: Any, *, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+    def predict(self, inputs: Any, *, top_k: int = 3, backtest: bool = False, strict: bool = False) -> pd.DataFrame:
         """Predictions for INPUTS, as a DataFrame: a DataFrame, array or CSV path of the training columns
         (tabular projects), images (paths, folders, PIL images, arrays), recent readings (forecasting),
-        or texts (fine-tuned transformers)."""
+        or texts (fine-tuned transformers). STRICT: refuse a table's missing values rather than fill them."""
         from mlprojects.predict import predict
 
-        return predict(self.run, inputs, top_k=top_k, backtest=backtest)
+        return predict(self.run, inputs, top_k=top_k, backtest=backtest, strict=strict)
 
     def __repr__(self) -> str:
         return f"Model({self.project!r} from {str(self.run.path)!r})"

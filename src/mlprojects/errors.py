@@ -17,3 +17,8 @@ class UserError(Exception):
     def _render_traceback_(self) -> list[str]:
         """IPython and Jupyter show a user's mistake as its one line, not as a traceback."""
         return [f"UserError: {self}"]
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 file', '2 files': a count and its noun, for messages."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

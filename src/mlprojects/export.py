@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mlprojects.engine.io import usual_mode
 from mlprojects.errors import UserError
 from mlprojects.rundir import Run
 
@@ -230,6 +231,7 @@ def export(run: Run, fmt: str = "onnx", out: str | Path | None = None) -> dict[s
             raise UserError(f"{run.name} cannot be exported to {fmt}: {type(error).__name__}: {first}") from None
         figures = check(item, fmt, temporary)
         target.parent.mkdir(parents=True, exist_ok=True)
+        usual_mode(temporary)
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
@@ -249,6 +251,7 @@ def for_inference(run: Run, target: Path) -> Path:
     try:
         _onnx(item, temporary)
         check(item, "onnx", temporary)
+        usual_mode(temporary)
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):

@@ -42,21 +42,28 @@ def learning_curves(history: Sequence[dict], path: Path, metrics: Sequence[str] 
     return save_figure(plt, fig, path)
 
 
+LABELLED_CLASSES = 30  # above this, a confusion matrix is drawn at a fixed size without names or counts
+
+
 def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: Path, title: str = "") -> Path:
-    size = max(4.5, 0.5 * len(class_names) + 2)
+    """Counts of (true, predicted) classes; with more than LABELLED_CLASSES classes, the picture keeps its size
+    and leaves out the names and the counts (metrics.json has the matrix)."""
+    labelled = len(class_names) <= LABELLED_CLASSES
+    size = max(4.5, 0.5 * min(len(class_names), LABELLED_CLASSES) + 2)
     plt, fig = _figure(figsize=(size, size))
     ax = fig.add_subplot(1, 1, 1)
     ax.imshow(matrix, cmap="Blues")
-    ticks = range(len(class_names))
-    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
-    ax.set_yticks(ticks, class_names)
-    ax.set_xlabel("predicted")
+    if labelled:
+        ticks = range(len(class_names))
+        ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+        ax.set_yticks(ticks, class_names)
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for (row, col), value in np.ndenumerate(matrix):
+            ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
+                    color="white" if value > threshold else "black")
+    ax.set_xlabel("predicted" if labelled else f"predicted (of {len(class_names)} classes, in their order)")
     ax.set_ylabel("true")
     ax.set_title(title)
-    threshold = matrix.max() / 2 if matrix.size else 0
-    for (row, col), value in np.ndenumerate(matrix):
-        ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
-                color="white" if value > threshold else "black")
     return save_figure(plt, fig, path)
 
 

@@ -23,11 +23,13 @@ from mlprojects.rundir import Run
 ENGINES = ("auto", "torch", "onnxruntime")
 
 
-def predict(run: Run, inputs: Any, *, top_k: int = 3, backtest: bool = False, engine: str = "auto") -> pd.DataFrame:
+def predict(run: Run, inputs: Any, *, top_k: int = 3, backtest: bool = False, engine: str = "auto",
+            strict: bool = False) -> pd.DataFrame:
     """RUN's predictions for INPUTS, read and answered by the project's kind of input (``mlprojects.inputs``).
     ENGINE: a kind that prefers it (the networks on images) runs in onnxruntime where it is installed (it fuses
     each convolution with its bias and activation and keeps the weights pre-packed: 1.4-2.4x PyTorch eager
-    here, outputs within 1e-5), everything else in PyTorch, as in training; "torch" or "onnxruntime" choose."""
+    here, outputs within 1e-5), everything else in PyTorch, as in training; "torch" or "onnxruntime" choose.
+    STRICT: refuse a table's missing values instead of filling them as training did (a warning says so)."""
     if engine not in ENGINES:
         raise UserError(f"engine={engine}: one of {', '.join(ENGINES)}")
     kind = run.project.inputs
@@ -36,7 +38,7 @@ def predict(run: Run, inputs: Any, *, top_k: int = 3, backtest: bool = False, en
         raise UserError(f"top_k={top_k}: must be at least 1")
     chosen = choose_engine(engine, kind.prefers_onnxruntime)
     return kind.predict(run, inputs, forward=lambda prepared: _outputs(run, prepared, chosen), top_k=top_k,
-                        backtest=backtest)
+                        backtest=backtest, strict=strict)
 
 
 def _outputs(run: Run, inputs, engine: str = "torch") -> np.ndarray:

@@ -31,6 +31,7 @@ from mlprojects.errors import UserError
 CONFIG, METRICS, HISTORY, CHECKPOINT, WEIGHTS = ("config.yaml", "metrics.json", "history.jsonl",
                                                  "checkpoint.safetensors", "model.safetensors")
 PLOTS, TENSORBOARD = "plots", "tensorboard"
+DATA = "data.json"  # the user's data a run trained on, and its sha256 (checked when it resumes)
 #: which way the figures the runner writes for every project are better (a project's entry declares its own)
 RUN_GOALS: dict[str, registry.Goal] = {"test_loss": "min", "val_loss": "min", "train_loss": "min",
                                        "train_samples_per_sec": "max", "duration_s": "min", "fit_seconds": "min"}
@@ -116,6 +117,29 @@ def open_run(run_dir: Path, name: str, cfg, resuming: bool = False) -> None:
     if (run_dir / METRICS).exists():  # resuming: the run is not complete until it ends again
         os.unlink(run_dir / METRICS)
     write_text(run_dir / CONFIG, yaml.safe_dump({"project": name, **configuration.to_dict(cfg)}, sort_keys=False))
+
+
+def record_data(run_dir: Path, path: Path | None) -> None:
+    """Note the user's data file or folder a run trains on, and its fingerprint, for ``check_data``."""
+    if path is not None:
+        from mlprojects.engine.io import write_json
+        from mlprojects.inputs.base import fingerprint
+
+        write_json(run_dir / DATA, {"data": str(path), "sha256": fingerprint(path)})
+
+
+def check_data(run_dir: Path, path: Path | None) -> None:
+    """Refuse to resume RUN_DIR on data that changed since it started."""
+    if path is None or not (run_dir / DATA).is_file():
+        return
+    from mlprojects.inputs.base import fingerprint
+
+    if not path.exists():
+        raise UserError(f"{run_dir} trained on {path}, which is gone; resume needs the same data")
+    recorded = json.loads((run_dir / DATA).read_text())["sha256"]
+    if fingerprint(path) != recorded:
+        raise UserError(f"{run_dir} trained on {path}, which has changed since (sha256 {recorded[:12]}... then); "
+                        "resume needs the same data: restore it, or start a new run")
 
 
 @contextlib.contextmanager

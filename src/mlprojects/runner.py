@@ -21,11 +21,13 @@ from mlprojects.rundir import (
     METRICS,
     TENSORBOARD,
     WEIGHTS,
+    check_data,
     default_out,
     fresh_run,
     mark_diverged,
     open_run,
     read_settings,
+    record_data,
     refuse_diverged,
 )
 
@@ -76,6 +78,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
             raise UserError(f"cannot change {', '.join(sorted(changed))} when resuming; "
                             f"only {', '.join(sorted(RESUMABLE))}")
         cfg = configuration.resolve(project.config_class, saved, overrides)
+        check_data(Path(resume), project.inputs.data_file(cfg))
     else:
         project, cfg = resolve_settings(name, overrides, config_file, seed)
 
@@ -117,6 +120,8 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         run_dir = Path(distributed.broadcast_text(str(run_dir), target))
         if context.is_main:  # restarted before the first checkpoint: the run starts again in its folder
             open_run(run_dir, name, cfg, resuming=resume is not None or elastic())
+            if resume is None:
+                record_data(run_dir, project.inputs.data_file(cfg))
         distributed.barrier()
 
         metrics = project.metrics(cfg)

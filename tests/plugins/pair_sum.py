@@ -42,7 +42,8 @@ class PairInputs(Inputs):
             raise UserError(f"{item!r}: give a pair of numbers in JSON, such as [1.5, -2]")
         return [float(number) for number in value]
 
-    def predict(self, run, inputs: Any, *, forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+    def predict(self, run, inputs: Any, *, forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> pd.DataFrame:
         pairs = [self.parse(item) for item in ([inputs] if isinstance(inputs, str) else inputs)]
         values = forward(np.array(pairs, dtype=np.float32))[:, 0]
         return pd.DataFrame({"pair": [json.dumps(pair) for pair in pairs], "predicted_sum": values.astype(float)})

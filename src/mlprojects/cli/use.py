@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mlprojects.errors import counted
+
 
 @click.command(context_settings={"show_default": True})
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -18,8 +20,10 @@ import click
 @click.option("--engine", type=click.Choice(["auto", "torch", "onnxruntime"]), default="auto",
               help="the network's runtime: auto is onnxruntime for image networks (where installed), else PyTorch "
                    "as in training")
+@click.option("--strict", is_flag=True, help="tables: refuse missing values instead of filling them from the "
+                                             "training split (a warning counts what was filled)")
 def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int, backtest: bool,
-            engine: str) -> None:
+            engine: str, strict: bool) -> None:
     """Apply the finished run RUN_DIR to INPUTS: a CSV of the training columns (tabular projects), image files
     or folders (image projects), a CSV of recent readings (forecasting), or texts and text files (fine-tuned
     transformers). Writes CSV: the inputs, then the predictions."""
@@ -31,10 +35,10 @@ def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int
     if run.project.inputs.one_input and len(inputs) > 1:
         raise click.UsageError(f"{run.name} reads one input (a CSV of readings), not {len(inputs)}")
     table = apply(run, inputs[0] if run.project.inputs.one_input else list(inputs), top_k=top_k,
-                  backtest=backtest, engine=engine)
+                  backtest=backtest, engine=engine, strict=strict)
     write(table, out, click.echo)
     if out is not None:
-        click.echo(f"{len(table)} predictions written to {out}")
+        click.echo(f"{counted(len(table), 'prediction')} written to {out}")
 
 
 @click.command(context_settings={"show_default": True})
@@ -73,7 +77,7 @@ def classify(images: tuple[str, ...], model_name: str, weights: Path | None, top
     table = run(load(model_name, weights), items, top_k)
     write(table, out, click.echo)
     if out is not None:
-        click.echo(f"{len(table)} images classified into {out}")
+        click.echo(f"{counted(len(table), 'image')} classified into {out}")
 
 
 COMMANDS = (predict, export, classify)  # added to the mlprojects group by mlprojects.cli

@@ -23,10 +23,11 @@ import pandas as pd
 
 from mlprojects.data import tfrecord, user_table
 from mlprojects.data.tfrecord import FILENAME, FORMAT, IMAGE, LABEL, TEXT
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, counted
 
 
 def kind_of(path: Path, must_exist: bool = True) -> str:
+    """folder, tfrecord, csv or parquet: what PATH is (MUST_EXIST), or is to be written as."""
     name = path.name.lower()
     if path.is_dir() or (not must_exist and not path.suffix):
         return "folder"
@@ -36,7 +37,8 @@ def kind_of(path: Path, must_exist: bool = True) -> str:
         return "csv"
     if name.endswith(".parquet"):
         return "parquet"
-    raise UserError(f"{path}: not a kind this reads: a folder of class folders, .tfrecord(.gz), .csv or .parquet")
+    raise UserError(f"{path}: not a kind this {'reads' if must_exist else 'writes'}: a folder of class folders, "
+                    ".tfrecord(.gz), .csv or .parquet")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -89,26 +91,41 @@ def folder_to_examples(root: Path, bad: list[Path]):
             bad.append(path)
             continue
         yield tfrecord.example({IMAGE: path.read_bytes(), FORMAT: image_format, LABEL: label,
-                                TEXT: classes[label], FILENAME: str(path.relative_to(root))})
+                                TEXT: classes[label], FILENAME: path.name})
+
+
+def plain_name(name: str, what: str, where: str) -> str:
+    """NAME, if it is a plain file or folder name: a record can never write outside the target folder."""
+    if name in ("", ".", "..") or any(mark in name for mark in ("/", "\\", "\0")):
+        raise UserError(f"{where}: its {what} {name!r} is not a plain name (no path separators, no . or ..); "
+                        "nothing was written")
+    return name
 
 
 def examples_to_folder(source: Path, target: Path, image_feature: str, label_feature: str) -> int:
-    count = 0
+    """Image records as TARGET/CLASS/FILE: each file keeps its stored image/filename (else it is numbered)."""
+    written: set[tuple[str, str]] = set()
     for index, features in enumerate(tfrecord.read_examples(source)):
-        encoded, name = tfrecord.image_record(features, f"{source}: record {index + 1}", image_feature, label_feature,
-                                              "name others with --image-feature and --label-feature")
-        name = name.replace("/", "_").strip() or "unnamed"
+        where = f"{source}: record {index + 1}"
+        encoded, label = tfrecord.image_record(features, where, image_feature, label_feature,
+                                               "name others with --image-feature and --label-feature")
+        label = plain_name(label.strip(), "class", where)
         image_format = (features.get(FORMAT) or [b"png"])[0]
-        suffix = image_format.decode() if isinstance(image_format, bytes) else str(image_format)
-        (target / name).mkdir(parents=True, exist_ok=True)
-        (target / name / f"{index:06d}.{suffix.lower().replace('jpeg', 'jpg')}").write_bytes(encoded)
-        count += 1
-    return count
+        suffix = (image_format.decode() if isinstance(image_format, bytes) else str(image_format)).lower()
+        stored = features.get(FILENAME)
+        name = plain_name(stored[0].decode("utf-8", "replace"), FILENAME, where) if stored else \
+            f"{index:06d}.{suffix.replace('jpeg', 'jpg')}"
+        if (label, name) in written:
+            raise UserError(f"{where}: a second {label}/{name}; give every image of a class its own file name")
+        written.add((label, name))
+        (target / label).mkdir(parents=True, exist_ok=True)
+        (target / label / name).write_bytes(encoded)
+    return len(written)
 
 
 def convert(source: Path, target: Path, image_feature: str = IMAGE, label_feature: str = TEXT) -> str:
     """SOURCE in TARGET's form; returns one line saying what was written."""
-    from mlprojects.engine.io import atomic_write
+    from mlprojects.engine.io import atomic_write, usual_mode
 
     source_kind, target_kind = kind_of(source), kind_of(target, must_exist=False)
     if target.exists() and (target_kind != "folder" or any(target.iterdir())):
@@ -117,20 +134,21 @@ def convert(source: Path, target: Path, image_feature: str = IMAGE, label_featur
         bad: list[Path] = []
         count = tfrecord.write(target, folder_to_examples(source, bad))
         if bad:
-            warnings.warn(f"{len(bad)} files that cannot be read as images left out: "
+            warnings.warn(f"{counted(len(bad), 'file')} that cannot be read as images left out: "
                           f"{', '.join(map(str, bad[:3]))}", stacklevel=2)
-        return f"{count} images from {source} into {target}"
+        return f"{counted(count, 'image')} from {source} into {target}"
     if source_kind == "tfrecord" and target_kind == "folder":
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent if target.parent.exists()
                                         else None))
         try:
             count = examples_to_folder(source, staging, image_feature, label_feature)
+            usual_mode(staging)
             if target.exists():
                 target.rmdir()
             shutil.move(str(staging), str(target))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return f"{count} images from {source} into {target} (one folder per class)"
+        return f"{counted(count, 'image')} from {source} into {target} (one folder per class)"
     if "folder" in (source_kind, target_kind):
         raise UserError(f"{source} -> {target}: an image folder converts to and from TFRecord only")
     frame = read_table(source)
@@ -149,7 +167,7 @@ def convert(source: Path, target: Path, image_feature: str = IMAGE, label_featur
         except ImportError:
             raise UserError("writing Parquet needs pyarrow: pip install 'mlprojects[parquet]'") from None
         count = len(frame)
-    return f"{count} rows from {source} into {target}"
+    return f"{counted(count, 'row')} from {source} into {target}"
 
 
 def inspect(path: Path, target: str = "", rows: int = 5) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, counted
 
 PREFIX = "folder:"
 
@@ -115,16 +115,16 @@ def _split(images: np.ndarray, labels: np.ndarray, classes: list[str], test_frac
     return images[train_rows], labels[train_rows], images[test_rows], labels[test_rows]
 
 
-def _finish(where: str, classes: list[str], split, bad: list[str], bad_images: str):
+def _finish(where: str, classes: list[str], split, bad: list[str], bad_images: str, item: str = "file"):
     from mlprojects.data.images import ImageSplits
 
     train_images, train_labels, test_images, test_labels = split
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         if bad_images == "refuse":
-            raise UserError(f"{where}: {len(bad)} files cannot be read as images: {shown}; remove them, or set "
-                            "bad_images=skip")
-        warnings.warn(f"{len(bad)} files that cannot be read as images skipped: {shown}", stacklevel=3)
+            raise UserError(f"{where}: {counted(len(bad), item)} cannot be read as images: {shown}; remove them, "
+                            "or set bad_images=skip")
+        warnings.warn(f"{counted(len(bad), item)} that cannot be read as images skipped: {shown}", stacklevel=3)
     empty = [classes[i] for i in range(len(classes)) if not (train_labels == i).any()]
     if empty:
         raise UserError(f"{where}: no readable training images for {', '.join(empty)}")
@@ -180,4 +180,4 @@ def load_records(path: Path, shape: tuple[int, ...], test_fraction: float = 0.2,
     if len(classes) < 2:
         raise UserError(f"data={where}: {len(classes)} class; a classifier needs two or more")
     split = _split(np.stack(pictures), labels, classes, test_fraction, seed, f"data={where}")
-    return _finish(where, classes, split, bad, bad_images)
+    return _finish(where, classes, split, bad, bad_images, "record")

@@ -97,6 +97,20 @@ class TablePrep(Saved):
                 numeric[unknown, index] = self.fill[column]
         return numeric
 
+    def unknown(self, frame: pd.DataFrame) -> dict[str, int]:
+        """column -> how many of FRAME's cells are unknown (empty, or at most ``missing_at_most``), which
+        :meth:`transform` fills; only the columns that have some and a value to fill them with."""
+        counts = {}
+        for column in [c for c in self.inputs if c in self.fill and c in frame.columns]:
+            values = frame[column]
+            empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+            if column in self.missing_at_most:
+                numbers = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+                empty |= numbers <= self.missing_at_most[column]
+            if empty.any():
+                counts[column] = int(empty.sum())
+        return counts
+
     def transform(self, frame: pd.DataFrame, source: str = "") -> np.ndarray:
         """The feature matrix (float64) of FRAME's rows: numeric columns (filled, standardised), then each
         one-hot column's indicators. Extra columns are ignored."""

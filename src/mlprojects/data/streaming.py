@@ -29,29 +29,26 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from mlprojects.data import csvfile
 from mlprojects.data.preparation import TablePrep, text_cells
-from mlprojects.data.user_table import _class_order, choose_columns, class_codes, is_numeric
+from mlprojects.data.user_table import (
+    MAX_CATEGORIES,
+    MAX_CLASSES,
+    choose_columns,
+    class_codes,
+    class_names,
+    is_numeric,
+    too_many_categories,
+)
 from mlprojects.errors import UserError
 
 CHUNK_ROWS = 100_000
 BUFFER_ROWS = 200_000
 SAMPLE_ROWS = 100_000
-MAX_CATEGORIES = 1000
 
 
 def _chunks(path: Path, dtypes: dict[str, Any] | None = None) -> Iterator[pd.DataFrame]:
-    rows = CHUNK_ROWS
-    try:
-        reader = pd.read_csv(path, chunksize=rows, dtype=dtypes or str, keep_default_na=False if dtypes is None
-                             else True, skipinitialspace=True)
-        for chunk in reader:
-            chunk.columns = [str(c).strip() for c in chunk.columns]
-            yield chunk
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: malformed CSV: {str(error).strip().splitlines()[0]}") from None
-    except ValueError as error:  # a text cell in a numeric column of a later chunk
-        raise UserError(f"{path}: {str(error).splitlines()[0]} (a column typed numeric by the first "
-                        f"{rows:,} rows); fix the cell, or set categorical=COLUMN") from None
+    return csvfile.chunks(path, CHUNK_ROWS, dtypes)
 
 
 def _test_mask(seed: int, index: int, count: int, test_fraction: float) -> np.ndarray:
@@ -90,10 +87,11 @@ class Stream:
 
 @functools.lru_cache(maxsize=2)
 def scan(path: Path, target: str, task: str, features: str, categorical: str, test_fraction: float, seed: int,
-         test_limit: int, _version=None) -> Stream:
+         test_limit: int, _version=None, max_classes: int = MAX_CLASSES) -> Stream:
     """The first pass (see the module's docstring)."""
     if not path.is_file():
         raise UserError(f"data={path}: no such file; give the path of a CSV file with a header line")
+    csvfile.check_rows(path, csvfile.dialect(path))  # a pass of Python's csv reader: no row may be read shifted
     first = next(_chunks(path), None)
     if first is None or first.empty:
         raise UserError(f"{path}: a header and no rows")
@@ -132,8 +130,7 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
         for column in text:
             categories[column].update(text_cells(train[column]).unique())
             if len(categories[column]) > MAX_CATEGORIES:
-                raise UserError(f"{path}: column {column} has more than {MAX_CATEGORIES} categories; give it as a "
-                                "number, or leave it out with features=")
+                raise UserError(too_many_categories(path, column))
         if task == "classification":  # the test rows' too: a class may be met there only
             classes.update(text_cells(pd.concat([train[target], test[target]])).unique())
         position = train_rows + np.arange(len(train))  # 0-based count of training rows before each
@@ -155,9 +152,7 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
         cells = cells[cells != ""]
         fill[column] = cells.mode().iloc[0] if len(cells) else ""
         one_hot[column] = sorted(categories[column] - {""}) or [""]
-    ordered = _class_order(sorted(classes - {""})) if task == "classification" else []
-    if task == "classification" and len(ordered) < 2:
-        raise UserError(f"{path}: column {target} holds one class; a classifier needs two or more")
+    ordered = class_names(classes, path, target, max_classes) if task == "classification" else []
     prep = TablePrep(numeric, target, task, ordered, one_hot=one_hot, fill=fill)
     # standardisation: exact training statistics, missing cells counted at their fill value
     filled = train_rows - count
@@ -236,15 +231,16 @@ class StreamingTable:
 
 
 def load(path: str | Path, target: str, task: str, features: str = "", categorical: str = "",
-         test_fraction: float = 0.2, seed: int = 42, test_limit: int = 100_000) -> Stream:
+         test_fraction: float = 0.2, seed: int = 42, test_limit: int = 100_000,
+         max_classes: int = MAX_CLASSES) -> Stream:
     path = Path(path)
     stat = path.stat() if path.is_file() else None
     return scan(path, target, task, features, categorical, test_fraction, seed, test_limit,
-                stat and (stat.st_mtime_ns, stat.st_size))
+                stat and (stat.st_mtime_ns, stat.st_size), max_classes)
 
 
 def for_project(cfg: Any, task: str) -> Stream:
     import os
 
     return load(os.path.expanduser(cfg.data), cfg.target, task, cfg.features, cfg.categorical, cfg.test_fraction,
-                cfg.seed, cfg.test_limit)
+                cfg.seed, cfg.test_limit, cfg.max_classes)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlprojects.data import store
+from mlprojects.data import csvfile, store
 from mlprojects.errors import UserError
 
 
@@ -51,12 +51,10 @@ def read_csv(path: str | Path, schema: Schema, fix: str = "") -> pd.DataFrame:
         return UserError(f"{path}: malformed CSV: {problem}{advice}")
 
     try:
-        frame = pd.read_csv(path, header=0 if schema.header else None,
-                            names=None if schema.header else list(schema.columns), skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise bad(str(error).strip().splitlines()[0]) from None
+        frame = csvfile.read(path, header=schema.header, names=None if schema.header else list(schema.columns))
+    except UserError as error:
+        raise UserError(f"{error}{advice}") from None
     if schema.header:
-        frame.columns = [str(column).strip() for column in frame.columns]
         missing = [c for c in schema.columns if c not in frame.columns]
         if missing:
             raise bad(f"missing column(s) {', '.join(missing)}; found {', '.join(frame.columns)}")
@@ -65,12 +63,11 @@ def read_csv(path: str | Path, schema: Schema, fix: str = "") -> pd.DataFrame:
         raise bad(f"{len(frame)} data rows, expected {schema.rows}")
     for column in schema.numeric:
         values = pd.to_numeric(frame[column], errors="coerce")
-        broken = values.isna() & frame[column].notna()
-        if broken.any():
-            row = int(np.flatnonzero(broken.to_numpy())[0])
-            raise bad(f"column {column} row {row + 1}: {frame[column].iloc[row]!r} is not a number")
         if values.isna().any():
-            raise bad(f"column {column} row {int(np.flatnonzero(values.isna().to_numpy())[0]) + 1} is empty")
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            cell = frame[column].iloc[row]
+            raise bad(f"column {column} row {row + 1}: {cell!r} is not a number" if cell else
+                      f"column {column} row {row + 1} is empty")
         frame[column] = values.astype(float)
     return frame
 

@@ -16,6 +16,7 @@ column (``read_table``), or, for images, an encoded image feature and a label fe
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -25,6 +26,7 @@ import numpy as np
 from mlprojects.errors import UserError
 
 PREFIX = "tfrecord:"
+ORDER_RECORDS = 100  # records whose written feature order sets a table's column order
 _MASK_DELTA = 0xA282EAD8
 
 
@@ -178,9 +180,12 @@ def parse(data: bytes, where: str = "") -> dict[str, list]:
 
 
 def example(features: dict[str, Any]) -> bytes:
-    """A tf.train.Example of FEATURES (bytes/str -> bytes_list, floats -> float_list, ints -> int64_list)."""
-    message = Example()
+    """A tf.train.Example of FEATURES (bytes/str -> bytes_list, floats -> float_list, ints -> int64_list), written
+    in FEATURES' order: protobuf writes a map in an order of its own, and two serialised messages one after the
+    other are one message (the wire format merges them), so each feature is serialised alone."""
+    parts = []
     for name, values in features.items():
+        message = Example()
         values = list(values) if isinstance(values, (list, tuple, np.ndarray)) else [values]
         feature = message.features.feature[name]
         if values and isinstance(values[0], (bytes, str)):
@@ -189,7 +194,41 @@ def example(features: dict[str, Any]) -> bytes:
             feature.int64_list.value.extend(int(v) for v in values)
         else:
             feature.float_list.value.extend(float(v) for v in values)
-    return message.SerializeToString()
+        parts.append(message.SerializeToString())
+    return b"".join(parts)
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(field number, bytes) of a protobuf message's length-delimited fields, in the order they were written."""
+    def varint(at: int) -> tuple[int, int]:
+        value, shift = 0, 0
+        while True:
+            byte = data[at]
+            value, shift, at = value | (byte & 0x7F) << shift, shift + 7, at + 1
+            if byte < 0x80:
+                return value, at
+
+    at = 0
+    while at < len(data):
+        tag, at = varint(at)
+        kind = tag & 7
+        if kind == 2:
+            size, at = varint(at)
+            yield tag >> 3, data[at:at + size]
+            at += size
+        elif kind == 0:
+            at = varint(at)[1]
+        else:
+            at += {1: 8, 5: 4}.get(kind, len(data))
+
+
+def written_order(data: bytes) -> list[str]:
+    """The feature names of a serialised tf.train.Example in the order they were written (a parsed map forgets
+    it): Example.features (1) -> Features.feature (1, map entries) -> the entry's key (1)."""
+    names = [key.decode("utf-8", "replace") for number, features in _fields(data) if number == 1
+             for entry_number, entry in _fields(features) if entry_number == 1
+             for key_number, key in _fields(entry) if key_number == 1]
+    return list(dict.fromkeys(names))
 
 
 def read_examples(path: str | Path, compression: str = "") -> Iterator[dict[str, list]]:
@@ -215,18 +254,42 @@ def image_record(features: dict[str, list], where: str, image_feature: str = IMA
     return features[image_feature][0], name
 
 
+BINARY = re.compile(r"^<(image/\w+|binary), [\d.]+ [kM]?B>$")  # what text_of makes of bytes that are no text
+
+
+def text_of(value: bytes) -> str:
+    """A bytes feature as text: UTF-8, or, for bytes that are not text (an encoded image), what they are and their
+    size, such as <image/png, 1.2 kB>, never the raw bytes."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        kind = next((f"image/{name}" for magic, name in _IMAGE_MAGIC if value.startswith(magic)), "binary")
+        size = len(value)
+        shown = f"{size} B" if size < 1000 else f"{size / 1000:.1f} kB" if size < 1_000_000 else \
+            f"{size / 1_000_000:.1f} MB"
+        return f"<{kind}, {shown}>"
+
+
+_IMAGE_MAGIC = ((b"\x89PNG", "png"), (b"\xff\xd8", "jpeg"), (b"GIF8", "gif"), (b"BM", "bmp"), (b"RIFF", "webp"))
+
+
 def read_table(path: str | Path, compression: str = ""):
     """The records as a DataFrame of text cells (as a CSV would hold them): one column per feature of one
-    value; a feature of several values becomes NAME_0, NAME_1 ...; bytes are decoded as UTF-8."""
+    value; a feature of several values becomes NAME_0, NAME_1 ...; bytes are decoded as UTF-8 (``text_of``). The
+    columns come in the order the features were written (``written_order`` of the first ``ORDER_RECORDS``
+    records)."""
     import pandas as pd
 
-    rows = []
-    for features in read_examples(path, compression):
+    rows, order = [], {}
+    for index, data in enumerate(records(path, compression)):
+        features = parse(data, f"{path}: record {index + 1}")
+        if index < ORDER_RECORDS:
+            order.update(dict.fromkeys(written_order(data)))
         row = {}
         for name, values in features.items():
             # floats were stored as float32: their shortest float32 form (103.8, not 103.80000305175781)
-            cells = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(np.float32(v))
-                     if isinstance(v, float) else str(v) for v in values]
+            cells = [text_of(v) if isinstance(v, bytes) else str(np.float32(v)) if isinstance(v, float) else str(v)
+                     for v in values]
             if len(cells) == 1:
                 row[name] = cells[0]
             else:
@@ -234,4 +297,8 @@ def read_table(path: str | Path, compression: str = ""):
         rows.append(row)
     if not rows:
         raise UserError(f"{path}: no records")
-    return pd.DataFrame(rows).fillna("")
+    frame = pd.DataFrame(rows).fillna("")
+    position = {name: i for i, name in enumerate(order)}
+    seen = {column: i for i, column in enumerate(frame.columns)}  # NAME_0, NAME_1 ... stay in their order
+    return frame[sorted(frame.columns, key=lambda c: (position.get(c, position.get(c.rsplit("_", 1)[0], len(order))),
+                                                      seen[c]))]

@@ -15,7 +15,6 @@ A file that cannot be used is one line naming the file, and the row and column w
 
 from __future__ import annotations
 
-import csv
 import difflib
 import functools
 import os
@@ -26,9 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlprojects.data import csvfile, tfrecord
 from mlprojects.data.image_folder import held_out
 from mlprojects.data.preparation import TablePrep, text_cells
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, counted
 
 
 @dataclass
@@ -49,32 +49,16 @@ class UserTable:
 def read(path: str | Path) -> pd.DataFrame:
     """The table as text cells (nothing converted yet), headers stripped: a CSV (malformed: one line with the
     row), a Parquet file, or TFRecord's tf.train.Example records (``tfrecord:PATH``, one column per feature)."""
-    from mlprojects.data import tfrecord
-
     records = tfrecord.path_of(str(path))
     if records is not None:
         return tfrecord.read_table(records)
     path = Path(path)
+    if path.is_dir() or str(path).startswith("folder:"):
+        raise UserError(f"data={path}: a folder; this project takes a table (a CSV, a .parquet file or tfrecord:PATH), "
+                        "and folders of images go to the image projects (mnist-mlp, mnist-cnn, cifar10-cnn)")
     if path.suffix == ".parquet" and path.is_file():
         return read_parquet(path)
-    if not path.is_file():
-        raise UserError(f"data={path}: no such file; give the path of a CSV file with a header line")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path}: the file is empty; a CSV needs a header line and rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise UserError(f"{path}: malformed CSV: {str(error).strip().splitlines()[0]}") from None
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:  # pandas renames a repeated a to a.1
-        header = [name.strip() for name in next(csv.reader(handle), [])]
-    frame.columns = [str(column).strip() for column in frame.columns]
-    duplicated = [c for c in header if header.count(c) > 1 or not c]
-    if duplicated:
-        raise UserError(f"{path}: the header names a column twice or leaves one unnamed ({duplicated[0]!r}); "
-                        "give every column one name")
-    if frame.empty:
-        raise UserError(f"{path}: a header and no rows")
-    return frame.apply(lambda column: column.str.strip())
+    return csvfile.read(path)
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
@@ -135,12 +119,35 @@ def class_codes(values: pd.Series, classes: list[str]) -> np.ndarray:
     return pd.Categorical(text_cells(values), categories=classes).codes.astype(np.int64)
 
 
-def _class_order(labels: list[str]) -> list[str]:
-    """Class names in the order people expect: by value when all are numbers, else alphabetical."""
-    try:
-        return sorted(labels, key=float)
-    except ValueError:
-        return sorted(labels)
+MAX_CLASSES = 100  # the default of the max_classes setting
+MAX_CATEGORIES = 1000  # of a categorical feature column (each is one input of the model)
+
+
+def too_many_categories(path: Path, column: str) -> str:
+    return (f"{path}: column {column} has more than {MAX_CATEGORIES} categories (each would be one input of the "
+            "model); give it as a number, or leave it out with features=")
+
+REGRESSIONS = "a regression project (auto-mpg, linreg-boston)"
+
+
+def class_names(labels: set[str], path: Path, target: str, max_classes: int = MAX_CLASSES) -> list[str]:
+    """A classifier's classes, in the order people expect: by value when all are numbers, else alphabetical.
+    A target that looks continuous is refused: numbers of which one is not whole (3.5), or more distinct values
+    than MAX_CLASSES."""
+    labels = sorted(labels - {""})
+    if len(labels) < 2:
+        raise UserError(f"{path}: column {target} holds one class ({labels[0] if labels else ''!r}); a classifier "
+                        "needs two or more")
+    numbers = pd.to_numeric(pd.Series(labels), errors="coerce")
+    if numbers.notna().all() and (numbers % 1 != 0).any():
+        example = labels[int(np.flatnonzero((numbers % 1 != 0).to_numpy())[0])]
+        raise UserError(f"{path}: column {target} looks continuous (numbers such as {example} that are not whole), "
+                        f"not classes; predict it with {REGRESSIONS}, or choose a column of labels")
+    if len(labels) > max_classes:
+        raise UserError(f"{path}: column {target} holds {len(labels)} distinct values, more than max_classes="
+                        f"{max_classes}: it looks continuous, not classes; predict it with {REGRESSIONS}, or set "
+                        f"max_classes={len(labels)} if they truly are classes")
+    return sorted(labels, key=float) if numbers.notna().all() else labels
 
 
 def infer(frame: pd.DataFrame, features: list[str], categorical: set[str]) -> dict[str, str]:
@@ -149,7 +156,7 @@ def infer(frame: pd.DataFrame, features: list[str], categorical: set[str]) -> di
 
 
 def load(path: str | Path, target: str, task: str, features: str = "", categorical: str = "",
-         test_fraction: float = 0.2, seed: int = 42, warn: bool = True) -> UserTable:
+         test_fraction: float = 0.2, seed: int = 42, warn: bool = True, max_classes: int = MAX_CLASSES) -> UserTable:
     """PATH's rows split (stratified for classification) and prepared from the training split; cached, so a
     project's data and its model's width come from one reading. WARN: say what was filled or left out."""
     from mlprojects.data import tfrecord
@@ -158,7 +165,7 @@ def load(path: str | Path, target: str, task: str, features: str = "", categoric
     path = Path(path)
     stat = (records or path).stat() if (records or path).is_file() else None
     table = _load(path, stat and (stat.st_mtime_ns, stat.st_size), target, task, features, categorical,
-                  test_fraction, seed)
+                  test_fraction, seed, max_classes)
     if warn:
         announce(path.name, table.report, "the training split (median, or most frequent category)")
     return table
@@ -172,15 +179,19 @@ def announce(name: str, report: dict[str, Any], filled_from: str) -> None:
         import warnings
 
         filled = f"{', '.join(notes)}: filled from {filled_from}" if notes else ""
-        left = f"{dropped} rows without a {report['target']} left out" if dropped else ""
+        left = f"{counted(dropped, 'row')} without a {report['target']} left out" if dropped else ""
         warnings.warn(f"{name}: {'; '.join(part for part in (filled, left) if part)}", stacklevel=3)
 
 
 @functools.lru_cache(maxsize=4)
 def _load(path: Path, _version, target: str, task: str, features: str, categorical: str, test_fraction: float,
-          seed: int) -> UserTable:
+          seed: int, max_classes: int) -> UserTable:
     frame = read(path)
     target, names, forced = choose_columns(frame, path, target, features, categorical)
+    for column in [target, *names]:
+        if frame[column].str.match(tfrecord.BINARY).any():
+            raise UserError(f"{path}: column {column} holds bytes that are not text ({frame[column].iloc[0]}): leave "
+                            "it out with features=, or train an image project on image records")
     types = infer(frame, names, forced)
 
     for column in names:
@@ -191,9 +202,7 @@ def _load(path: Path, _version, target: str, task: str, features: str, categoric
     rows = np.flatnonzero(keep)  # positions in the file, for messages
     frame = frame.iloc[rows].reset_index(drop=True)
     if task == "classification":
-        classes = _class_order(sorted(set(frame[target])))
-        if len(classes) < 2:
-            raise UserError(f"{path}: column {target} holds one class ({classes[0]!r}); a classifier needs two or more")
+        classes = class_names(set(frame[target]), path, target, max_classes)
         y = class_codes(frame[target], classes)
     else:
         numbers = pd.to_numeric(frame[target], errors="coerce").to_numpy(np.float64)
@@ -203,7 +212,7 @@ def _load(path: Path, _version, target: str, task: str, features: str, categoric
                             "number; this project predicts a number (a regression)")
         classes, y = [], numbers
     if len(frame) < 4:
-        raise UserError(f"{path}: {len(frame)} rows with a target; at least 4 are needed to train and test")
+        raise UserError(f"{path}: {counted(len(frame), 'row')} with a target; at least 4 are needed to train and test")
 
     train_rows, test_rows = held_out(len(frame), y if task == "classification" else None, test_fraction, seed)
     train, test = frame.iloc[train_rows], frame.iloc[test_rows]
@@ -217,6 +226,8 @@ def _load(path: Path, _version, target: str, task: str, features: str, categoric
             fill[column] = float(np.median(values)) if len(values) else 0.0
         else:
             one_hot[column] = sorted(set(present)) or [""]
+            if len(one_hot[column]) > MAX_CATEGORIES:
+                raise UserError(too_many_categories(path, column))
             fill[column] = present.mode().iloc[0] if len(present) else ""
     prep = TablePrep(numeric, target, task, [str(c) for c in classes], one_hot=one_hot, fill=fill)
     prep.fitted(train)
@@ -239,4 +250,5 @@ def given(cfg: Any) -> bool:
 def for_project(cfg: Any, task: str, warn: bool = False) -> UserTable:
     """The user's table of a project's settings; WARN in the project's prepare, once a run."""
     source = cfg.data if cfg.data.startswith("tfrecord:") else os.path.expanduser(cfg.data)
-    return load(source, cfg.target, task, cfg.features, cfg.categorical, cfg.test_fraction, cfg.seed, warn)
+    return load(source, cfg.target, task, cfg.features, cfg.categorical, cfg.test_fraction, cfg.seed, warn,
+                cfg.max_classes)

@@ -30,6 +30,11 @@ def save_safetensors(path: str | Path, tensors: dict[str, Any], metadata: dict[s
     return atomic_write(path, lambda temporary: Path(temporary).write_bytes(data))
 
 
+def usual_mode(path: str | Path) -> None:
+    """Give a file (or folder) made by ``tempfile`` (0600, or 0700) the mode the user's umask gives new ones."""
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~_UMASK)
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(temporary_path)``, then rename the result onto ``path``."""
     path = Path(path)
@@ -38,7 +43,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     os.close(handle)
     try:
         write(temporary)
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
+        usual_mode(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

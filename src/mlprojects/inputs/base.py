@@ -13,6 +13,27 @@ from typing import Any, Callable, ClassVar
 
 from mlprojects.errors import UserError
 
+
+def absolute(spec: str) -> str:
+    """A data= setting with its path made absolute (``~`` expanded), keeping a ``folder:`` or ``tfrecord:``
+    prefix, so that a run's saved settings name the same file from any folder (``run --resume``)."""
+    prefix = next((p for p in ("folder:", "tfrecord:") if spec.startswith(p)), "")
+    return prefix + str(Path(spec[len(prefix):]).expanduser().resolve()) if spec else spec
+
+
+def fingerprint(path: Path) -> str:
+    """The sha256 of a file, or of a folder's listing (each file's relative path, size and modification time)."""
+    from mlprojects.data.store import sha256_of
+
+    if path.is_file():
+        return sha256_of(path)
+    import hashlib
+
+    listing = sorted(f"{p.relative_to(path)}\t{p.stat().st_size}\t{p.stat().st_mtime_ns}" for p in path.rglob("*")
+                     if p.is_file())
+    return hashlib.sha256("\n".join(listing).encode()).hexdigest()
+
+
 Forward = Callable[[Any], Any]  # prepared inputs (a float32 array or tensor) -> the model's outputs (an array)
 Apply = Callable[..., Any]  # (inputs, **options) -> predict's DataFrame; a user error shown on the page
 
@@ -39,6 +60,13 @@ class Inputs:
         """Whether a project's settings name the user's own data (``data=``), which this kind reads for training."""
         return False
 
+    def data_file(self, cfg: Any) -> Path | None:
+        """The user's file or folder that CFG names for training (checked unchanged when a run resumes), or None."""
+        if not self.reads(cfg):
+            return None
+        spec = cfg.data
+        return Path(spec.split(":", 1)[1] if spec.startswith(("folder:", "tfrecord:")) else spec)
+
     def training_data(self, project, cfg: Any) -> Any:
         """The user's data that CFG names, prepared for PROJECT: a ``Prepared`` (or a ``Table`` for an estimator)."""
         raise NotImplementedError
@@ -48,8 +76,10 @@ class Inputs:
         if backtest and not self.backtests:
             raise UserError(f"backtest is for forecasting projects, not {run.name}")
 
-    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False):
-        """RUN's predictions for INPUTS, in the form a user has them, as a pandas DataFrame."""
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False):
+        """RUN's predictions for INPUTS, in the form a user has them, as a pandas DataFrame. STRICT: refuse inputs
+        with missing values rather than fill them (as training filled them), which is said in a warning."""
         raise NotImplementedError
 
     def classifies(self, run) -> bool:

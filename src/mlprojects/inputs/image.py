@@ -21,7 +21,7 @@ import pandas as pd
 from mlprojects.config import setting
 from mlprojects.data.preparation import ImagePrep, Prepared
 from mlprojects.errors import UserError
-from mlprojects.inputs.base import Apply, Forward, Inputs
+from mlprojects.inputs.base import Apply, Forward, Inputs, absolute
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 PROJECTED = 1000  # test images shown in TensorBoard's embedding projector
@@ -47,6 +47,8 @@ class ImageSettings:
                              "tfrecord:PATH")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
+        if self.data.startswith(USERS):
+            self.data = absolute(self.data)
 
 
 @functools.lru_cache(maxsize=2)
@@ -128,7 +130,8 @@ class ImageInputs(Inputs):
             return to_mnist(image)
         return to_pixels(Image.fromarray(as_array(image)), self.pixel_shape)
 
-    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> pd.DataFrame:
         from scipy.special import softmax
 
         items = image_items(inputs)

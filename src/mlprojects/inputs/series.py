@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, counted
 from mlprojects.inputs.base import Apply, Forward, Inputs
-from mlprojects.inputs.table import as_frame
+from mlprojects.inputs.table import as_frame, read_csv
 
 TIME_COLUMNS = ("time", "timestamp", "date", "datetime")
 
@@ -42,7 +42,8 @@ class SeriesInputs(Inputs):
     needs_preparation = True
     backtests = True
 
-    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> pd.DataFrame:
         import torch
 
         from mlprojects.data.preparation import TablePrep
@@ -53,13 +54,14 @@ class SeriesInputs(Inputs):
         values = TablePrep([prep.column]).numbers(frame, source)[:, 0]
         window, horizon = prep.window, prep.horizon
         if len(values) < window:
-            raise UserError(f"{where}{len(values)} readings: the model reads windows of {window}; give at least "
-                            f"that many")
+            raise UserError(f"{where}{counted(len(values), 'reading')}: the model reads windows of {window}; give at "
+                            "least that many")
         scaled = torch.from_numpy((values - prep.offset) / prep.factor)
         if backtest:
             targets = np.arange(window + horizon - 1, len(values))
             if not len(targets):
-                raise UserError(f"{where}{len(values)} readings: a backtest needs more than {window + horizon - 1}")
+                raise UserError(f"{where}{counted(len(values), 'reading')}: a backtest needs more than "
+                                f"{window + horizon - 1}")
         else:  # the next `horizon` readings, each from the latest window that ends `horizon` readings before it
             targets = np.arange(len(values), len(values) + horizon)
         starts = targets - horizon - window + 1
@@ -104,7 +106,7 @@ class SeriesInputs(Inputs):
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
 
-            readings = pd.read_csv(path, skipinitialspace=True)[prep.column].to_numpy()
+            readings = pd.to_numeric(read_csv(path)[prep.column], errors="coerce").to_numpy()
             shown = readings[-4 * prep.window:]
             figure, axes = plt.subplots(figsize=(7, 3))
             axes.plot(range(len(readings) - len(shown), len(readings)), shown, label="readings")

@@ -11,6 +11,7 @@ class's probability, or the cluster. Served as a form of the training columns, a
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from mlprojects.config import setting
-from mlprojects.data.preparation import Prepared, Table, Task
-from mlprojects.errors import UserError
-from mlprojects.inputs.base import Apply, Forward, Inputs
+from mlprojects.data.preparation import Prepared, Table, Task, _shown
+from mlprojects.errors import UserError, counted
+from mlprojects.inputs.base import Apply, Forward, Inputs, absolute
 
 
 @dataclass
@@ -36,6 +37,12 @@ class TableSettings:
     stream: bool = setting(False, "with data=CSV: read it in chunks every epoch, for files larger than memory "
                                   "(networks only)")
     test_limit: int = setting(100_000, "with stream=true: the most held-out rows kept for the test")
+    max_classes: int = setting(100, "with data= and a classifier: the most distinct values the target may hold (more "
+                                    "looks continuous: a number to predict with a regression project)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.data = absolute(self.data)
 
 
 def as_tensors(X, y, regression: bool):
@@ -50,18 +57,10 @@ def as_tensors(X, y, regression: bool):
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
-        raise UserError(f"{path}: not a readable CSV ({str(error).strip().splitlines()[0]}); give a CSV file "
-                        "with a header line") from None
-    frame.columns = [str(column).strip() for column in frame.columns]
-    if frame.empty:
-        raise UserError(f"{path}: no rows to predict")
-    return frame
+    """Rows to predict from a CSV file, as text cells, by the rules of every CSV here (``mlprojects.data.csvfile``)."""
+    from mlprojects.data import csvfile
+
+    return csvfile.read(path)
 
 
 def as_frame(inputs: Any, columns: list[str]) -> tuple[pd.DataFrame, str]:
@@ -152,9 +151,20 @@ class TableInputs(Inputs):
         meta = {"data": table.report, "features": features, "feature_mean": prep.mean, "feature_scale": prep.scale}
         return Table(table.X_train, y_train, table.X_test, y_test, meta, preparation=prep, raw_test=table.raw_test)
 
-    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> pd.DataFrame:
         prep = run.preparation
         frame, source = as_frame(inputs, prep.inputs)
+        prep.check_columns(frame, f"{source}: " if source else "")
+        unknown = prep.unknown(frame)
+        if unknown:
+            where, total = f"{source}: " if source else "", sum(unknown.values())
+            missing = counted(total, "missing value")
+            if strict:
+                raise UserError(f"{where}{missing} ({', '.join(f'{n} in {c}' for c, n in unknown.items())}): strict "
+                                "refuses them; fill them, or leave strict out to fill them as training did")
+            warnings.warn(f"{where}{missing} filled as in training: " + "; ".join(
+                f"{n} in {c} with {_shown(prep.fill[c])}" for c, n in unknown.items()), stacklevel=2)
         X = prep.transform(frame, source)
         target = prep.target or "value"
         if run.project.kind == "estimator":

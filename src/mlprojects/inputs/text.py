@@ -44,7 +44,8 @@ class TextInputs(Inputs):
     def __init__(self, task: str):
         self.task = task
 
-    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False) -> pd.DataFrame:
+    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> pd.DataFrame:
         from mlprojects.nlp.tasks import run_task, to_json
 
         texts = text_items(inputs)
