@@ -170,3 +170,22 @@ def test_an_exported_model_has_the_usual_file_mode(tmp_path, cli):
         result = cli("export", str(finished), "--format", fmt)
         assert result.code == 0, result.err
         assert stat.S_IMODE((finished / f"model.{fmt}").stat().st_mode) == 0o666 & ~umask
+
+
+def test_what_inspect_shows_is_capped_whatever_the_file_holds(tmp_path, cli):
+    from PIL import Image
+
+    wide = tmp_path / "wide.csv"  # 200 columns, a target of 1,000 distinct values
+    wide.write_text(",".join(f"c{i}" for i in range(200)) + ",y\n"
+                    + "".join(",".join(str(j + i) for j in range(200)) + f",{i}\n" for i in range(1000)))
+    result = cli("data", "inspect", str(wide), "--target", "y", "--rows", "1000")
+    assert result.code == 0, result.err
+    assert "1,000 rows, 201 columns" in result.out and "(the first 50 of 201 columns are shown)" in result.out
+    assert "and 980 other values" in result.out and len(result.out.splitlines()) < 200
+    for i in range(60):  # 60 classes of one picture each
+        (tmp_path / "many" / f"class{i:02d}").mkdir(parents=True)
+        Image.new("RGB", (8, 8), (i * 4, 0, 0)).save(tmp_path / "many" / f"class{i:02d}" / "a.png")
+    sheet = tmp_path / "sheet.png"
+    result = cli("data", "inspect", str(tmp_path / "many"), "--thumbnails", str(sheet))
+    assert result.code == 0, result.err
+    assert Image.open(sheet).size[1] <= 20 * 1.5 * 110 + 1

@@ -137,3 +137,58 @@ def test_the_whole_file_and_the_streamed_reader_agree(tmp_path_factory, frame):
             outcomes.append("refused")
     if "refused" not in outcomes:  # (a table too small to split is refused by one and may not be by the other)
         assert outcomes[0] == outcomes[1]
+
+
+@SETTINGS
+@given(table=tables())
+def test_tfrecord_reads_back_cell_for_cell_in_the_written_order(tmp_path_factory, table):
+    """Text features, written in column order (an empty cell: the feature left out, as TensorFlow writes it). A
+    TFRecord file has no header: the columns' order is the order of the features in the first records."""
+    from mlprojects.data import tfrecord
+
+    names, rows = table
+    rows = [[cell or "x" for cell in rows[0]], *rows[1:]]  # the first record has every feature: it sets the order
+    path = tmp_path_factory.mktemp("tfrecord") / "t.tfrecord"
+    tfrecord.write(path, (tfrecord.example({n: c for n, c in zip(names, row) if c}) for row in rows))
+    read = user_table.read(f"tfrecord:{path}")
+    present = [name for index, name in enumerate(names) if any(row[index] for row in rows)]
+    want = pd.DataFrame([[row[names.index(n)] for n in present] for row in rows], columns=present, dtype=str)
+    pd.testing.assert_frame_equal(read.apply(lambda c: c.str.strip()), want.apply(lambda c: c.str.strip()),
+                                  check_dtype=False)
+
+
+@SETTINGS
+@given(table=tables(), twice=st.integers(0, 4))
+def test_a_header_that_names_a_column_twice_is_refused(tmp_path_factory, table, twice):
+    names, rows = table
+    names = names + [names[twice % len(names)]]
+    rows = [row + ["1"] for row in rows]
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    write(path, names, rows)
+    with pytest.raises(UserError, match="names a column twice"):
+        csvfile.read(path)
+
+
+@st.composite
+def numeric_tables(draw):
+    count = draw(st.integers(8, 40))
+    columns = {f"x {i}": draw(st.lists(NUMBER, min_size=count, max_size=count)) for i in range(draw(st.integers(1, 4)))}
+    columns["y"] = draw(st.lists(NUMBER, min_size=count, max_size=count))
+    return pd.DataFrame(columns)
+
+
+@SETTINGS
+@given(frame=numeric_tables())
+def test_the_models_inputs_are_the_declared_columns_parsed_and_standardised(tmp_path_factory, frame):
+    """The documented rule for numbers: a float parsed from the cell, standardised with the training split's
+    mean and population standard deviation (a constant column keeps scale 1)."""
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("user") / "t.csv"
+    frame.to_csv(path, index=False)
+    table = user_table.load(path, "y", "regression", warn=False)
+    assert table.prep.columns == [c for c in frame.columns if c != "y"]
+    raw = table.raw_test[table.prep.columns].astype(float).to_numpy()
+    np.testing.assert_allclose(table.X_test * np.asarray(table.prep.scale) + np.asarray(table.prep.mean), raw,
+                               rtol=1e-9, atol=1e-6)
+    np.testing.assert_array_equal(table.y_test, table.raw_test["y"].astype(float).to_numpy())

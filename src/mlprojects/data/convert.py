@@ -170,17 +170,22 @@ def convert(source: Path, target: Path, image_feature: str = IMAGE, label_featur
     return f"{counted(count, 'row')} from {source} into {target}"
 
 
+SHOWN_COLUMNS, SHOWN_CLASSES, SHOWN_ROWS = 50, 20, 100  # what inspect shows at most, whatever the file holds
+
+
 def inspect(path: Path, target: str = "", rows: int = 5) -> str:
-    """A Markdown description of PATH: sizes, columns and their types, missing values, class balance, rows."""
+    """A Markdown description of PATH: sizes, columns and their types, missing values, class balance, rows (each
+    capped: SHOWN_COLUMNS, SHOWN_CLASSES, SHOWN_ROWS)."""
     if not path.exists():
         raise UserError(f"{path}: no such file or folder")
     if kind_of(path) == "folder":
         return _inspect_folder(path)
     frame = read_table(path)
-    types = {column: "numeric" if user_table.is_numeric(frame[column]) else "categorical" for column in frame.columns}
+    shown_columns = list(frame.columns[:SHOWN_COLUMNS])
+    types = {column: "numeric" if user_table.is_numeric(frame[column]) else "categorical" for column in shown_columns}
     lines = [f"# {path}", "", f"{len(frame):,} rows, {len(frame.columns)} columns, {path.stat().st_size:,} bytes", "",
              "| column | type | missing | distinct | values |", "|---|---|---|---|---|"]
-    for column in frame.columns:
+    for column in shown_columns:
         values = frame[column][frame[column] != ""]
         if types[column] == "numeric":
             numbers = pd.to_numeric(values, errors="coerce").dropna()
@@ -193,11 +198,16 @@ def inspect(path: Path, target: str = "", rows: int = 5) -> str:
         if target not in frame.columns:
             raise UserError(f"--target {target}: no such column; its columns: {', '.join(frame.columns)}")
         counts = Counter(frame[target])
+        more = f", and {counted(len(counts) - SHOWN_CLASSES, 'other value')}" if len(counts) > SHOWN_CLASSES else ""
         lines += ["", f"Class balance of {target}: " + ", ".join(f"{value or '(empty)'} {count} "
                                                                   f"({count / len(frame):.1%})"
-                                                                  for value, count in counts.most_common())]
-    lines += ["", f"First {min(rows, len(frame))} rows:", "", frame.head(rows).to_markdown(index=False)
-              if _has_tabulate() else frame.head(rows).to_string(index=False)]
+                                                                  for value, count in counts.most_common(SHOWN_CLASSES))
+                  + more]
+    if len(frame.columns) > SHOWN_COLUMNS:
+        lines += ["", f"(the first {SHOWN_COLUMNS} of {len(frame.columns)} columns are shown)"]
+    head = frame[shown_columns].head(min(rows, SHOWN_ROWS))
+    lines += ["", f"First {len(head)} rows:", "", head.to_markdown(index=False) if _has_tabulate()
+              else head.to_string(index=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +233,10 @@ def _inspect_folder(root: Path, sample: int = 50) -> str:
             bad.append(path)
     lines = [f"# {root}", "", f"{len(files):,} images in {len(classes)} classes (torchvision's ImageFolder layout)",
              "", "| class | images | share |", "|---|---|---|"]
-    lines += [f"| {name} | {counts[i]} | {counts[i] / max(1, len(files)):.1%} |" for i, name in enumerate(classes)]
+    lines += [f"| {name} | {counts[i]} | {counts[i] / max(1, len(files)):.1%} |"
+              for i, name in enumerate(classes[:SHOWN_ROWS])]
+    if len(classes) > SHOWN_ROWS:
+        lines += [f"| ({counted(len(classes) - SHOWN_ROWS, 'other class')}) | | |"]
     if sizes:
         widths, heights = [s[0] for s in sizes], [s[1] for s in sizes]
         lines += ["", f"Of {len(sizes) + len(bad)} images looked at: widths {min(widths)}…{max(widths)}, heights "
@@ -235,12 +248,13 @@ def _inspect_folder(root: Path, sample: int = 50) -> str:
 
 
 def thumbnails(root: Path, out: Path, per_class: int = 6) -> Path:
-    """A contact sheet of the first PER_CLASS images of each class."""
+    """A contact sheet of the first PER_CLASS images of each class (of the first SHOWN_CLASSES classes)."""
     from PIL import Image
 
     from mlprojects.plots import _figure, save_figure
 
     classes, files = _folder_files(root)
+    classes = classes[:SHOWN_CLASSES]
     plt, fig = _figure(figsize=(1.4 * per_class, 1.5 * len(classes)))
     for row, name in enumerate(classes):
         shown = [path for path, label in files if label == row][:per_class]
