@@ -39,23 +39,56 @@ def test_every_bad_table_is_one_line_exit_2_no_folder_and_bounded_memory(tmp_pat
     many.write_text("a,b,price\n" + "".join(f"{i % 7},{i % 5},{1000 + i}\n" for i in range(400)))
     ids = tmp_path / "ids.csv"  # a text column of 1,500 distinct values: 1,500 one-hot inputs
     ids.write_text("id,a,y\n" + "".join(f"u{i},{i % 9},{'xy'[i % 2]}\n" for i in range(1500)))
+    (tmp_path / "pictures" / "a").mkdir(parents=True)
+    semicolons = tmp_path / "semicolons.csv"  # read as semicolon-separated: its short row is refused, named
+    semicolons.write_text("a;b;y\n1,5;2;x\n2,5;3;y\n4;y\n")
+    from mlprojects.data import tfrecord
+    from mlprojects.data.tfrecord import FILENAME, IMAGE, TEXT
+
+    tfrecord.write(tmp_path / "escape.tfrecord", [tfrecord.example({IMAGE: b"\x89PNG", TEXT: "a",
+                                                                    FILENAME: "../../evil.png"})])
+    band = tmp_path / "band.png"
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (60, 60, 60)).save(band)
+
+    def run_args(project, *settings):
+        return ["run", project, *[part for setting in settings for part in ("--set", setting)], "--set", "epochs=1"]
+
     cases = [
-        (("wine", f"data={counts}", "target=benign"), "line 2 has 5 fields where the header has 4"),
-        (("wine", f"data={counts}", "target=benign", "stream=true"), "line 2 has 5 fields where the header has 4"),
-        (("wine", f"data={proper}", "target=mean radius"), "column mean radius looks continuous"),
-        (("softmax-iris", f"data={proper}", "target=mean radius"), "column mean radius looks continuous"),
-        (("wine", f"data={proper}", "target=mean radius", "stream=true"), "column mean radius looks continuous"),
-        (("wine", f"data={many}", "target=price"), "400 distinct values, more than max_classes=100"),
-        (("wine", f"data={ids}", "target=y"), "column id has more than 1000 categories"),
+        (run_args("wine", f"data={counts}", "target=benign"), "line 2 has 5 fields where the header has 4"),
+        (run_args("wine", f"data={counts}", "target=benign", "stream=true"),
+         "line 2 has 5 fields where the header has 4"),
+        (run_args("wine", f"data={proper}", "target=mean radius"), "column mean radius looks continuous"),
+        (run_args("softmax-iris", f"data={proper}", "target=mean radius"), "column mean radius looks continuous"),
+        (run_args("wine", f"data={proper}", "target=mean radius", "stream=true"),
+         "column mean radius looks continuous"),
+        (run_args("wine", f"data={many}", "target=price"), "400 distinct values, more than max_classes=100"),
+        (run_args("wine", f"data={ids}", "target=y"), "column id has more than 1000 categories"),
+        (run_args("wine", f"data={semicolons}", "target=y"), "(semicolon-separated, decimal comma): line 4 has 2"),
+        (run_args("wine", f"data=folder:{tmp_path / 'pictures'}", "target=y"), "a folder; this project takes a table"),
+        (["run", "style-transfer", "--set", f"content={band}", "--set", "image_size=32", "--set", "steps=3",
+          "--set", "backbone=efficientnet-lite0", "--set", "style_weight=1e39", "--set", "optimizer=adam"],
+         "style transfer diverged"),
+        (["data", "convert", str(semicolons), str(tmp_path / "out.xlsx")], "not a kind this writes"),
+        (["data", "convert", str(tmp_path / "escape.tfrecord"), str(tmp_path / "out")], "is not a plain name"),
     ]
-    for (project, *settings), message in cases:
-        out = tmp_path / "run"
-        args = [part for setting in settings for part in ("--set", setting)]
-        done = run_subprocess("run", project, *args, "--set", "epochs=1", "--out", str(out), "--quiet", timeout=300)
+
+    def attempt(index: int):
+        args, _ = cases[index]
+        return run_subprocess(*args, *(["--out", str(tmp_path / f"run{index}"), "--quiet"] if args[0] == "run"
+                                       else []), timeout=300)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:  # two processes at a time: 2 cores
+        results = list(pool.map(attempt, range(len(cases))))
+    for index, ((args, message), done) in enumerate(zip(cases, results)):
         lines = done.stderr.strip().splitlines()
-        assert done.returncode == 2 and len(lines) == 1 and message in lines[0], (settings, done.stderr)
-        assert not out.exists(), settings
-        assert not list(tmp_path.rglob("*.tmp"))
+        assert done.returncode == 2 and len(lines) == 1 and message in lines[0], (args, done.stderr)
+        assert not (tmp_path / f"run{index}").exists(), args
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(("run", "out"))]
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("evil.png"))
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest of them (Linux: kB)
     assert peak < PEAK_BYTES, f"{peak / 1e9:.2f} GB"
 
