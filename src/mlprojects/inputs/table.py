@@ -157,15 +157,15 @@ class TableInputs(Inputs):
         frame, source = as_frame(inputs, prep.inputs)
         prep.check_columns(frame, f"{source}: " if source else "")
         unknown = prep.unknown(frame)
-        if unknown:
-            where, total = f"{source}: " if source else "", sum(unknown.values())
-            missing = counted(total, "missing value")
-            if strict:
-                raise UserError(f"{where}{missing} ({', '.join(f'{n} in {c}' for c, n in unknown.items())}): strict "
-                                "refuses them; fill them, or leave strict out to fill them as training did")
+        where, total = f"{source}: " if source else "", sum(unknown.values())
+        missing = counted(total, "missing value")
+        if unknown and strict:
+            raise UserError(f"{where}{missing} ({', '.join(f'{n} in {c}' for c, n in unknown.items())}): strict "
+                            "refuses them; fill them, or leave strict out to fill them as training did")
+        X = prep.transform(frame, source)
+        if unknown:  # said once the rows are known to be readable
             warnings.warn(f"{where}{missing} filled as in training: " + "; ".join(
                 f"{n} in {c} with {_shown(prep.fill[c])}" for c, n in unknown.items()), stacklevel=2)
-        X = prep.transform(frame, source)
         target = prep.target or "value"
         if run.project.kind == "estimator":
             estimator = run.model
