@@ -336,3 +336,32 @@ def token_files(pretrained_model, tagged_sentences) -> dict:
     from mlprojects import registry
 
     return {**registry.get("token-classify").smoke_settings, **pretrained_model, **tagged_sentences}
+
+
+# --- what a picture a run drew holds ----------------------------------------------------------------
+
+DPI = 110  # mlprojects.plots.save_figure's
+
+
+def assert_picture(path, inches: tuple[float, float] | None = None, panels: int | None = None):
+    """PATH is a PNG that shows something: its size is INCHES at the plots' dpi (when given), at least 2% of its
+    pixels differ from the background (its most common colour) and, with PANELS, that many separate drawn areas
+    stand side by side (columns of non-background pixels split by blank gaps). Returns its RGB pixels."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        assert picture.format == "PNG", path
+        pixels = np.asarray(picture.convert("RGB"))
+    if inches is not None:
+        assert pixels.shape[1::-1] == (round(inches[0] * DPI), round(inches[1] * DPI)), (path, pixels.shape)
+    colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+    background = colours[counts.argmax()]
+    drawn = (pixels != background).any(axis=2)
+    assert drawn.mean() > 0.02, f"{path}: blank ({drawn.mean():.2%} drawn)"
+    if panels is not None:
+        used = drawn[int(0.1 * len(drawn)):int(0.9 * len(drawn))].any(axis=0)  # between titles and labels
+        starts = np.flatnonzero(used[1:] & ~used[:-1]) + 1
+        runs = len(starts) + int(used[0])
+        assert runs >= panels, f"{path}: {runs} drawn areas side by side, expected {panels}"
+    return pixels

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import assert_picture
 
 from mlprojects import registry
 from mlprojects.config import describe, resolve
@@ -65,7 +66,8 @@ def test_short_run_learns_and_its_saved_model_predicts_the_same(name, tmp_path, 
 
     cfg = resolve(project.config_class, settings)
     data = project.prepare(cfg)
-    assert list((run_dir / "plots").glob("*.png"))
+    pictures = sorted((run_dir / "plots").glob("*.png"))
+    assert pictures and all(assert_picture(path) is not None for path in pictures)
     outputs = []
     for seed in (0, 1):  # two different initialisations, then the same saved weights
         torch.manual_seed(seed)
@@ -98,7 +100,8 @@ def test_estimator_project_runs_writes_plots_and_its_saved_model_predicts_the_sa
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["completed"] is True
     assert any(k.startswith("test_") for k in metrics)
-    assert list((run_dir / "plots").glob("*.png"))
+    pictures = sorted((run_dir / "plots").glob("*.png"))
+    assert pictures and all(assert_picture(path) is not None for path in pictures)
 
     cfg = resolve(project.config_class, project.smoke_settings)
     data = project.prepare(cfg)
@@ -116,4 +119,5 @@ def test_demo_project_writes_its_figures(name, tmp_path):
     project = registry.get(name)
     run_dir = run(name, dict(project.smoke_settings), out=tmp_path / "run", progress=False)
     assert json.loads((run_dir / "metrics.json").read_text())["completed"] is True
-    assert list((run_dir / "plots").glob("*.png"))
+    pictures = sorted((run_dir / "plots").glob("*.png"))
+    assert pictures and all(assert_picture(path) is not None for path in pictures)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import assert_picture
 
 from mlprojects import registry
 from mlprojects.builtin.feedforward import auto_mpg_preparation, quadratic
@@ -95,12 +96,12 @@ def test_defaults_reach_the_issue_figures(tmp_path):
     figures = {}
     for name in ("nonlinear-regression", "auto-mpg", "wine"):
         figures[name] = json.loads((run(name, {}, out=tmp_path / name, progress=False) / "metrics.json").read_text())
-        assert (tmp_path / name / "plots" / "learning_curves.png").is_file()
+        assert_picture(tmp_path / name / "plots" / "learning_curves.png", (10, 3.6), panels=2)  # loss, metric
     nonlinear = figures["nonlinear-regression"]
     assert nonlinear["test_mse"] < 1.5 * nonlinear["noise_only_test_mse"]
-    assert (tmp_path / "nonlinear-regression" / "plots" / "fit.png").is_file()
+    assert_picture(tmp_path / "nonlinear-regression" / "plots" / "fit.png", (6.5, 4.8))
     assert figures["auto-mpg"]["test_mse"] <= 9.0 and figures["auto-mpg"]["test_mae_mpg"] < 2.5
     assert figures["auto-mpg"]["test_mse"] < figures["auto-mpg"]["mean_baseline_test_mse"] / 5
-    assert (tmp_path / "auto-mpg" / "plots" / "predicted_vs_actual.png").is_file()
+    assert_picture(tmp_path / "auto-mpg" / "plots" / "predicted_vs_actual.png", (5.5, 5.2))
     assert figures["wine"]["test_accuracy"] >= 0.97
-    assert (tmp_path / "wine" / "plots" / "confusion_matrix.png").is_file()
+    assert_picture(tmp_path / "wine" / "plots" / "confusion_matrix.png", (4.5, 4.5))

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import assert_picture
 
 from mlprojects.vision import style
 
@@ -108,8 +109,8 @@ def test_a_run_keeps_the_content_pictures_size_and_writes_its_report(cli, tmp_pa
         assert output.size == (70, 45) and output.mode == "RGB"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["steps"] == 5 and metrics["size"] == [70, 45] and metrics["total_loss"] < metrics["total_loss_first"]
-    assert (tmp_path / "run" / "plots" / "side_by_side.png").is_file()
-    assert (tmp_path / "run" / "plots" / "losses.png").is_file()
+    assert_picture(tmp_path / "run" / "plots" / "side_by_side.png", (4.2 * 3, 3.6), panels=3)  # content, style, ours
+    assert_picture(tmp_path / "run" / "plots" / "losses.png", (10, 3.4), panels=3)  # content, style, tv
 
 
 def test_a_diverging_lbfgs_hands_over_to_adam_and_says_so(cli, tmp_path):

@@ -3,8 +3,9 @@ chunks), rows to predict, readings of a series, the embedded tables.
 
 The rules, stated once:
 
-- **Delimiter**: the most frequent of ``,`` ``;`` tab and ``|`` in the header line, outside quotes (a comma
-  when there is none: one column). Semicolons are the usual export where the comma is the decimal mark.
+- **Delimiter**: of ``,`` ``;`` tab and ``|``, the most frequent in the header line (outside quotes) that splits
+  the header and the first lines into the same number of fields (else simply the most frequent; a comma when
+  there is none: one column). Semicolons are the usual export where the comma is the decimal mark.
 - **Decimal comma**: with a delimiter other than the comma, numbers written ``3,5`` in the first rows (and none
   written ``3.5``) make the comma the decimal mark: such cells are read as ``3.5`` everywhere.
 - **Rows**: every row has the header's number of fields, or the file is refused naming the line; pandas
@@ -56,9 +57,14 @@ def _dialect(path: Path, _version) -> Dialect:
     header = next((line for line in lines if line.strip()), "")
     outside = re.sub(r'"[^"]*"', "", header)
     counts = {delimiter: outside.count(delimiter) for delimiter in DELIMITERS}
-    delimiter = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
-    if not counts[delimiter]:
+    ranked = sorted((d for d in DELIMITERS if counts[d]), key=lambda d: (-counts[d], DELIMITERS.index(d)))
+    if not ranked:
         return Dialect()
+
+    def widths(delimiter: str) -> set[int]:
+        return {len(row) for row in csv.reader(lines, delimiter=delimiter, skipinitialspace=True) if row}
+
+    delimiter = next((d for d in ranked if len(widths(d)) == 1), ranked[0])  # one that splits every line alike
     if delimiter == ",":
         return Dialect(",")
     cells = [cell for row in csv.reader(lines[1:], delimiter=delimiter) for cell in row]
