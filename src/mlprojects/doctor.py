@@ -25,7 +25,7 @@ from packaging.requirements import Requirement
 DISTRIBUTION = "mlprojects"
 # what each extra of pyproject.toml enables (a test checks that every extra is described here)
 EXTRAS = {
-    "web": "the web apps: serve digits, serve RUN, serve style",
+    "web": "the web apps and REST serving: serve digits, serve RUN (MLflow, Open Inference Protocol), serve style",
     "nlp": "pretrained transformers: the nlp commands, text-classify, token-classify",
     "music": "bach-charrnn's corpora, ABC and MIDI (music21)",
     "export": "export --format onnx; predict and serve images through onnxruntime",

@@ -25,15 +25,21 @@ def serve() -> None:
 
 
 @serve.command("run", context_settings={"show_default": True})
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("runs", nargs=-1, required=True)
 @click.option("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface: use --auth)")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860)
 @click.option("--auth", default=None, help="USER:PASSWORD for the page and the API  [default: $MLPROJECTS_AUTH]")
 @click.option("--auth-file", type=click.Path(dir_okay=False, path_type=Path), help="a file holding USER:PASSWORD")
-def serve_run(run_dir: Path, host: str, port: int, auth: str | None, auth_file: Path | None) -> None:
-    """A page for the finished run RUN_DIR whose inputs fit its project (a form, an image, texts, a CSV), and
-    the same function as the API endpoint /predict."""
+@click.option("--max-body", type=click.IntRange(min=1), default=10 * 1024 * 1024, help="the largest request, in bytes")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              help="seconds a prediction may take before the request answers 504")
+def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, auth_file: Path | None, max_body: int,
+              timeout: float) -> None:
+    """One server for the finished runs RUNS (RUN_DIR, or NAME=RUN_DIR): REST on MLflow's scoring protocol
+    (/invocations) and the Open Inference Protocol (/v2/models/NAME/infer), /metrics, and at / the page of the
+    first run (a form, an image, texts, a CSV)."""
     import os
+    import socket
 
     from mlprojects import rundir
 
@@ -45,12 +51,27 @@ def serve_run(run_dir: Path, host: str, port: int, auth: str | None, auth_file: 
     else:
         credentials = app.parse_auth(auth or os.environ.get("MLPROJECTS_AUTH"),
                                      "--auth" if auth else "MLPROJECTS_AUTH")
+    models = {}
+    for given in runs:
+        name, sep, path = given.partition("=") if "=" in given and not Path(given).exists() else ("", "", given)
+        run = rundir.load(path)
+        name = name or run.name
+        if name in models:
+            raise UserError(f"two runs under the name {name!r}: name them, NAME=RUN_DIR")
+        models[name] = run
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(f"--port {port}: {host}:{port} cannot be used ({error.strerror}); choose another "
+                            "--port") from None
     if host not in app.LOOPBACK and credentials is None:
         click.echo(f"warning: listening on {host} without --auth: anyone who reaches this machine can use the "
                    "model", err=True)
-    run = rundir.load(run_dir)
-    click.echo(f"serving {run.name} from {run.path} on http://{host}:{port} (uploads up to {app.MAX_UPLOAD})")
-    app.serve(run, host, port, credentials)
+    for name, run in models.items():
+        click.echo(f"serving {run.name} from {run.path} on http://{host}:{port} (uploads up to {app.MAX_UPLOAD}; "
+                   f"REST: /invocations{'?model=' + name if len(models) > 1 else ''}, /v2/models/{name}/infer)")
+    app.serve_all(models, host, port, credentials, max_body, timeout)
 
 
 @serve.command(context_settings={"show_default": True})

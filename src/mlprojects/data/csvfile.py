@@ -129,6 +129,23 @@ def read(path: str | Path, header: bool = True, names: list[str] | None = None) 
     return _cells(frame, found)
 
 
+def read_text(text: str, source: str = "the CSV") -> pd.DataFrame:
+    """A CSV given as text (a request's body), read by the same rules as a file, as SOURCE in messages."""
+    import os
+    import tempfile
+
+    handle, name = tempfile.mkstemp(suffix=".csv")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        try:
+            return read(name)
+        except UserError as error:
+            raise UserError(str(error).replace(name, source)) from None
+    finally:
+        os.unlink(name)
+
+
 def chunks(path: Path, rows: int, dtypes: dict[str, Any] | None = None) -> Iterator[pd.DataFrame]:
     """The file in chunks of ROWS rows: text cells, or typed by DTYPES (an empty number is NaN). The caller
     checks the rows first (``check_rows``)."""

@@ -21,6 +21,44 @@ def absolute(spec: str) -> str:
     return prefix + str(Path(spec[len(prefix):]).expanduser().resolve()) if spec else spec
 
 
+def bytes_as_text(values: Any) -> list[str]:
+    """A BYTES tensor's elements (bytes or str) as text."""
+    return [value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            for value in list(getattr(values, "ravel", lambda: values)())]
+
+
+def body_frame(body: Any, columns: list[str]):
+    """A DataFrame from an MLflow scoring request: a CSV's text, ``dataframe_split`` (columns and data),
+    ``dataframe_records``, or ``instances``/``inputs`` as records, a dict of columns, or rows in COLUMNS' order."""
+    import pandas as pd
+
+    from mlprojects.data import csvfile
+
+    if isinstance(body, str):
+        return csvfile.read_text(body, "the request's CSV")
+    try:
+        if "dataframe_split" in body:
+            split = body["dataframe_split"]
+            return pd.DataFrame(split["data"], columns=split.get("columns") or columns)
+        if "dataframe_records" in body:
+            return pd.DataFrame(list(body["dataframe_records"]))
+        data = body["instances"] if "instances" in body else body["inputs"]
+    except (KeyError, TypeError, ValueError) as problem:
+        raise UserError(f"a request of {', '.join(columns)}: {type(problem).__name__} {problem}; send "
+                        '{"dataframe_split": {"columns": [...], "data": [[...]]}}, {"dataframe_records": [{...}]}, '
+                        '{"instances": ...} or {"inputs": ...}') from None
+    if isinstance(data, dict):
+        return pd.DataFrame({key: list(value) if isinstance(value, (list, tuple)) else [value]
+                             for key, value in data.items()})
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        return pd.DataFrame(data)
+    rows = [data] if isinstance(data, list) and data and not isinstance(data[0], (list, tuple)) else data
+    if not isinstance(rows, list) or not rows or any(len(row) != len(columns) for row in rows):
+        raise UserError(f"instances: give records, a dict of columns, or rows of {len(columns)} values in the order "
+                        f"{', '.join(columns)}")
+    return pd.DataFrame(rows, columns=columns)
+
+
 def fingerprint(path: Path) -> str:
     """The sha256 of a file, or of a folder's listing (each file's relative path, size and modification time)."""
     from mlprojects.data.store import sha256_of
@@ -81,6 +119,25 @@ class Inputs:
         """RUN's predictions for INPUTS, in the form a user has them, as a pandas DataFrame. STRICT: refuse inputs
         with missing values rather than fill them (as training filled them), which is said in a warning."""
         raise NotImplementedError
+
+    def from_request(self, run, body: Any) -> Any:
+        """MLflow's scoring protocol (``POST /invocations``): a request's body, parsed JSON (a dict holding
+        ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``) or a CSV's text, as predict's
+        inputs."""
+        raise UserError(f"{run.name} takes no requests")
+
+    def v2_inputs(self, run) -> list[dict[str, Any]]:
+        """The Open Inference Protocol's description of the inputs: each one's name, datatype and shape."""
+        return []
+
+    def from_v2(self, run, tensors: dict[str, Any]) -> Any:
+        """The Open Inference Protocol's input tensors (name -> a NumPy array; BYTES as an object array of bytes
+        or str) as predict's inputs."""
+        raise UserError(f"{run.name} takes no requests")
+
+    def answer(self, run, result: Any) -> Any:
+        """The columns of predict's result (a DataFrame) that answer a request."""
+        return result
 
     def classifies(self, run) -> bool:
         """Whether the model's outputs are class scores (export then checks the same argmax)."""

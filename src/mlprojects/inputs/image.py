@@ -11,6 +11,7 @@ images by their penultimate features.
 from __future__ import annotations
 
 import functools
+from base64 import b64decode
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -85,6 +86,23 @@ def image_items(inputs: Any) -> list[tuple[str, Any]]:
     return items
 
 
+def decoded(files: list[bytes]) -> list:
+    """Encoded image files as PIL images; one that is not an image is one line naming it."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for index, data in enumerate(files, 1):
+        try:
+            picture = Image.open(io.BytesIO(data))
+            picture.load()
+        except (UnidentifiedImageError, OSError, ValueError):
+            raise UserError(f"image {index}: not an image file PIL can read ({len(data):,} bytes)") from None
+        images.append(picture)
+    return images
+
+
 class ImageInputs(Inputs):
     """Pictures, brought to PIXEL_SHAPE: (height, width) for grayscale, (height, width, 3) for colour. DIGITS: a
     picture of a digit is brought to MNIST's form (centred by mass, ink high) unless the model was trained on a
@@ -154,6 +172,34 @@ class ImageInputs(Inputs):
                 entry[f"probability_{rank}"] = float(row[index])
             rows.append(entry)
         return pd.DataFrame(rows)
+
+    def from_request(self, run, body: Any) -> list:
+        """``{"instances": [...]}`` or ``{"inputs": [...]}``: encoded image files in base64, bare or as
+        ``{"b64": ...}`` (TensorFlow Serving's form)."""
+        items = body.get("instances", body.get("inputs")) if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise UserError('send {"instances": [BASE64, ...]} or {"instances": [{"b64": BASE64}, ...]}: image files '
+                            "encoded in base64")
+        try:
+            files = [b64decode(item["b64"] if isinstance(item, dict) else item, validate=True) for item in items]
+        except (KeyError, TypeError, ValueError):
+            raise UserError("an instance is not base64: give each image file encoded in base64") from None
+        return decoded(files)
+
+    def v2_inputs(self, run) -> list[dict[str, Any]]:
+        return [{"name": "image", "datatype": "BYTES", "shape": [-1]}]
+
+    def from_v2(self, run, tensors: dict[str, Any]) -> list:
+        """Encoded image files as BYTES, or pixels as a UINT8 tensor [N, height, width(, 3)]."""
+        if len(tensors) != 1:
+            raise UserError(f"one input of images, not {len(tensors)}: BYTES (encoded files) or UINT8 pixels")
+        values = next(iter(tensors.values()))
+        if values.dtype == object:
+            return decoded([v if isinstance(v, bytes) else str(v).encode("latin-1") for v in values.ravel()])
+        if values.dtype != np.uint8 or values.ndim not in (3, 4):
+            raise UserError(f"pixels of shape {list(values.shape)} and type {values.dtype}: give UINT8 [N, height, "
+                            "width] or [N, height, width, 3]")
+        return list(values)
 
     def classifies(self, run) -> bool:
         return True

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlprojects.errors import UserError, counted
-from mlprojects.inputs.base import Apply, Forward, Inputs
+from mlprojects.inputs.base import Apply, Forward, Inputs, body_frame, bytes_as_text
 from mlprojects.inputs.table import as_frame, read_csv
 
 TIME_COLUMNS = ("time", "timestamp", "date", "datetime")
@@ -78,6 +78,18 @@ class SeriesInputs(Inputs):
             result[prep.column] = values[targets]
             result["error"] = forecast - values[targets]
         return result
+
+    def from_request(self, run, body: Any) -> pd.DataFrame:
+        return body_frame(body, [run.preparation.column])
+
+    def v2_inputs(self, run) -> list[dict[str, Any]]:
+        return [{"name": run.preparation.column, "datatype": "FP32", "shape": [-1]},
+                {"name": "time", "datatype": "BYTES", "shape": [-1], "optional": True}]
+
+    def from_v2(self, run, tensors: dict[str, Any]) -> pd.DataFrame:
+        """The readings (FP32 [N]) under the series' name, and their times (BYTES [N], optional)."""
+        return pd.DataFrame({name: bytes_as_text(values) if values.dtype == object else values.ravel()
+                             for name, values in tensors.items()})
 
     def random_inputs(self, run, count: int):
         import torch

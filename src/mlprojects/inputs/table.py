@@ -22,7 +22,7 @@ import pandas as pd
 from mlprojects.config import setting
 from mlprojects.data.preparation import Prepared, Table, Task, _shown
 from mlprojects.errors import UserError, counted
-from mlprojects.inputs.base import Apply, Forward, Inputs, absolute
+from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, bytes_as_text
 
 
 @dataclass
@@ -189,6 +189,30 @@ class TableInputs(Inputs):
         for name, values in columns.items():
             result[name] = values
         return result
+
+    def from_request(self, run, body: Any) -> pd.DataFrame:
+        return body_frame(body, run.preparation.inputs)
+
+    def v2_inputs(self, run) -> list[dict[str, Any]]:
+        prep = run.preparation
+        return [{"name": c, "datatype": "FP32", "shape": [-1]} for c in prep.columns] + [
+            {"name": c, "datatype": "BYTES" if categories and isinstance(categories[0], str) else "FP32",
+             "shape": [-1]} for c, categories in prep.one_hot.items()]
+
+    def from_v2(self, run, tensors: dict[str, Any]) -> pd.DataFrame:
+        """One tensor per column (shape [N] or [N, 1]), or one FP32 matrix [N, columns] in the training order."""
+        columns = run.preparation.inputs
+        if len(tensors) == 1 and next(iter(tensors.values())).ndim == 2 and len(columns) > 1:
+            matrix = next(iter(tensors.values()))
+            if matrix.shape[1] != len(columns):
+                raise UserError(f"a matrix of {matrix.shape[1]} columns: the model takes {len(columns)}, in the order "
+                                f"{', '.join(columns)}")
+            return pd.DataFrame(matrix, columns=columns)
+        return pd.DataFrame({name: bytes_as_text(values) if values.dtype == object else values.reshape(len(values), -1)
+                             [:, 0] for name, values in tensors.items()})
+
+    def answer(self, run, result: pd.DataFrame) -> pd.DataFrame:
+        return result[[c for c in result.columns if c not in run.preparation.inputs]]
 
     def classifies(self, run) -> bool:
         return run.preparation.task == "classification"

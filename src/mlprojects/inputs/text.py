@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from mlprojects.errors import UserError
-from mlprojects.inputs.base import Apply, Forward, Inputs
+from mlprojects.inputs.base import Apply, Forward, Inputs, body_frame, bytes_as_text
 
 
 def text_items(inputs: Any) -> list[str]:
@@ -57,6 +57,23 @@ class TextInputs(Inputs):
             else:
                 rows.append({"text": text, "entities": json.dumps(to_json(result))})
         return pd.DataFrame(rows)
+
+    def from_request(self, run, body: Any) -> list[str]:
+        """``{"instances": [TEXT, ...]}`` or ``{"inputs": ...}``, or a table with a ``text`` column."""
+        if isinstance(body, dict) and isinstance(body.get("instances", body.get("inputs")), list):
+            return bytes_as_text(body.get("instances", body.get("inputs")))
+        frame = body_frame(body, ["text"])
+        if "text" not in frame.columns:
+            raise UserError(f'a table of texts has a "text" column; its columns: {", ".join(map(str, frame.columns))}')
+        return bytes_as_text(frame["text"].to_numpy())
+
+    def v2_inputs(self, run) -> list[dict[str, Any]]:
+        return [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+
+    def from_v2(self, run, tensors: dict[str, Any]) -> list[str]:
+        if len(tensors) != 1:
+            raise UserError(f"one input of texts (BYTES), not {len(tensors)}")
+        return bytes_as_text(next(iter(tensors.values())))
 
     def classifies(self, run) -> bool:
         return True

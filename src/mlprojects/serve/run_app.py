@@ -1,4 +1,5 @@
-"""``mlprojects serve RUN``: a page, and the same function as an API, for any finished run.
+"""``mlprojects serve RUN``: a page, and the same function as an API, for any finished run (``serve_all``: with the
+REST routes of ``mlprojects.serve.rest`` beside it, on one server).
 
 The project's kind of input (``project.inputs``) lays out the controls: a form of the training columns, or a
 CSV upload, for tables; an image upload for images; a text box for fine-tuned transformers; a CSV of
@@ -58,6 +59,21 @@ def serve(run: Run, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, 
     app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True, quiet=not block,
                auth=auth, max_file_size=MAX_UPLOAD)
     return app
+
+
+def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860,
+              auth: tuple[str, str] | None = None, max_body: int = 10 * 1024 * 1024, timeout: float = 30.0) -> None:
+    """One server (uvicorn) for MODELS: the REST routes of ``mlprojects.serve.rest`` and, at /, the page of the
+    first model, behind the same credentials."""
+    import uvicorn
+
+    from mlprojects.serve import rest
+
+    app = rest.build(models, rest.Credentials(*auth) if auth else None, max_body, timeout)
+    page = build(next(iter(models.values())))
+    page.queue(default_concurrency_limit=4)
+    app = gr.mount_gradio_app(app, page, path="/", auth=auth, max_file_size=MAX_UPLOAD, show_error=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def parse_auth(text: str | None, source: str = "--auth") -> tuple[str, str] | None:

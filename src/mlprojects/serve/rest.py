@@ -1,0 +1,321 @@
+"""REST for finished runs: MLflow's scoring protocol and the Open Inference Protocol (v2), with Prometheus metrics.
+
+One ASGI app (FastAPI, on uvicorn) serves every run it is given, each under a name:
+
+- MLflow's scoring protocol, as ``mlflow models serve`` answers it: ``POST /invocations`` (``?model=NAME`` when
+  several runs are served) taking ``{"dataframe_split": ...}``, ``{"dataframe_records": [...]}``,
+  ``{"instances": ...}``, ``{"inputs": ...}`` or a ``text/csv`` body, answering ``{"predictions": [...]}``;
+  ``GET /ping``, ``/health``, ``/version``.
+- The Open Inference Protocol (Triton, KServe, Seldon): ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``,
+  ``GET /v2/models/{name}`` (its inputs' names, datatypes and shapes), ``/v2/models/{name}/ready``, and
+  ``POST /v2/models/{name}/infer``, in JSON or with the binary-data extension (``Inference-Header-Content-Length``)
+  that ``tritonclient`` uses; options such as ``top_k`` and ``backtest`` as the request's ``parameters``.
+- ``GET /metrics``: requests and errors by model and route, a latency histogram (``prometheus-client``).
+
+The server never looks at the kind of input: each run's kind (``mlprojects.inputs``) decodes a request's body
+(``from_request``, ``from_v2``), describes its inputs (``v2_inputs``) and picks the columns that answer
+(``answer``); every prediction goes through :func:`mlprojects.predict.predict`, as ``mlprojects predict`` does.
+A bad request is a 4xx with ``{"error": "one line"}`` and never stops the server; a body over ``max_body`` is
+413, a prediction past ``timeout`` seconds 504.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import secrets
+import struct
+import time
+from base64 import b64decode
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import Request  # at the top: FastAPI reads the routes' annotations by name
+
+from mlprojects.errors import UserError
+from mlprojects.rundir import Run
+
+MAX_BODY = 10 * 1024 * 1024
+V2_TYPES = {"BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
+            "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16,
+            "FP32": np.float32, "FP64": np.float64}
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Credentials:
+    user: str
+    password: str
+
+    def accept(self, header: str) -> bool:
+        """HTTP basic auth with USER:PASSWORD, or ``Bearer PASSWORD``."""
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return secrets.compare_digest(value.strip(), self.password)
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = b64decode(value.strip()).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            return secrets.compare_digest(user, self.user) and secrets.compare_digest(password, self.password)
+        return False
+
+
+def v2_tensors(body: bytes, header_length: str | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(the request's JSON, its input tensors by name) of an inference request, in JSON or with the binary-data
+    extension (the JSON header's first HEADER_LENGTH bytes, then each input's raw bytes in order)."""
+    size = int(header_length) if header_length else len(body)
+    try:
+        request = json.loads(body[:size])
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, "the body is not JSON (an inference request)") from None
+    if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+        raise BadRequest(400, "an inference request has a list of inputs: {\"inputs\": [{\"name\", \"shape\", "
+                              "\"datatype\", \"data\"}]}")
+    tensors, at = {}, size
+    for given in request["inputs"]:
+        try:
+            name, shape, datatype = given["name"], [int(n) for n in given["shape"]], given["datatype"]
+        except (KeyError, TypeError, ValueError):
+            raise BadRequest(400, "every input has a name, a shape and a datatype") from None
+        binary = (given.get("parameters") or {}).get("binary_data_size")
+        if datatype == "BYTES":
+            if binary is not None:
+                chunk, at, items = body[at:at + binary], at + binary, []
+                offset = 0
+                while offset < len(chunk):
+                    (length,) = struct.unpack_from("<I", chunk, offset)
+                    items.append(chunk[offset + 4:offset + 4 + length])
+                    offset += 4 + length
+            else:
+                items = list(np.asarray(given.get("data", []), dtype=object).ravel())
+            values = np.empty(len(items), dtype=object)
+            values[:] = items
+        elif datatype in V2_TYPES:
+            if binary is not None:
+                values, at = np.frombuffer(body[at:at + binary], dtype=V2_TYPES[datatype]), at + binary
+            else:
+                try:
+                    values = np.asarray(given.get("data", []), dtype=V2_TYPES[datatype]).ravel()
+                except (TypeError, ValueError):
+                    raise BadRequest(400, f"input {name}: its data are not {datatype}") from None
+        else:
+            raise BadRequest(400, f"input {name}: datatype {datatype!r} is not one of BYTES, "
+                                  f"{', '.join(V2_TYPES)}")
+        if int(np.prod(shape)) != values.size:
+            raise BadRequest(400, f"input {name}: shape {shape} holds {int(np.prod(shape))} values, the data "
+                                  f"{values.size}")
+        tensors[name] = values.reshape(shape)
+    return request, tensors
+
+
+def v2_outputs(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each column of an answer as an output tensor: numbers as FP64 (integers INT64), the rest as BYTES."""
+    outputs = []
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            datatype, data = "BOOL", values.astype(bool).tolist()
+        elif pd.api.types.is_integer_dtype(values):
+            datatype, data = "INT64", values.astype(np.int64).tolist()
+        elif pd.api.types.is_numeric_dtype(values):
+            datatype, data = "FP64", values.astype(np.float64).tolist()
+        else:
+            datatype, data = "BYTES", values.astype(str).tolist()
+        outputs.append({"name": str(column), "datatype": datatype, "shape": [len(frame)], "data": data})
+    return outputs
+
+
+def plain(value: Any) -> Any:
+    """A cell as JSON has it: NumPy numbers as Python's (every digit kept), times in ISO 8601, NaN as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(value).isoformat()
+    return None if isinstance(value, float) and value != value else value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(key): plain(value) for key, value in row.items()} for row in frame.to_dict("records")]
+
+
+def build(models: dict[str, Run], credentials: Credentials | None = None, max_body: int = MAX_BODY,
+          timeout: float = 30.0):
+    """The REST app serving MODELS (name -> finished run)."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, PlainTextResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+    from mlprojects import __version__
+    from mlprojects.predict import predict
+
+    app = FastAPI(title="mlprojects", docs_url=None, redoc_url=None, openapi_url=None)
+    registry = CollectorRegistry()
+    requests = Counter("mlprojects_requests", "requests answered", ["model", "route", "status"], registry=registry)
+    latency = Histogram("mlprojects_request_seconds", "time to answer a request", ["model", "route"],
+                        registry=registry, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
+                                                    1, 2, 5, 10, 30))
+    rows = Histogram("mlprojects_request_rows", "inputs per request", ["model"], registry=registry,
+                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096))
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    def model(name: str | None) -> tuple[str, Run]:
+        if name is None:
+            if len(models) == 1:
+                return next(iter(models.items()))
+            raise BadRequest(400, f"several models are served: name one with ?model= ({', '.join(models)})")
+        if name not in models:
+            raise BadRequest(404, f"no model {name!r}: this server has {', '.join(models)}")
+        return name, models[name]
+
+    async def body_of(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and int(declared) > max_body:
+            raise BadRequest(413, f"the body is {int(declared):,} bytes, over the limit of {max_body:,} (--max-body)")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body:
+                raise BadRequest(413, f"the body is over the limit of {max_body:,} bytes (--max-body)")
+        return body
+
+    async def answer(name: str, run: Run, route: str, inputs: Any, options: dict[str, Any]) -> pd.DataFrame:
+        loop = asyncio.get_running_loop()
+        try:
+            result = await asyncio.wait_for(loop.run_in_executor(None, lambda: predict(run, inputs, **options)),
+                                            timeout)
+        except asyncio.TimeoutError:
+            raise BadRequest(504, f"the prediction took more than {timeout:g} s (--timeout)") from None
+        except UserError as problem:
+            raise BadRequest(400, str(problem)) from None
+        rows.labels(name).observe(len(result))
+        return run.project.inputs.answer(run, result)
+
+    def guarded(route: str):
+        """A route's handler answering every failure as one JSON line, counted and timed."""
+        def wrap(handler):
+            @functools.wraps(handler)
+            async def handle(request: Request, **params):
+                started, status = time.perf_counter(), 500
+                name = params.get("name") or request.query_params.get("model") or \
+                    (next(iter(models)) if len(models) == 1 else "")
+                try:
+                    if credentials is not None and not credentials.accept(request.headers.get("authorization", "")):
+                        status = 401
+                        return JSONResponse({"error": "this server needs credentials (--auth): HTTP basic, or "
+                                                      "Authorization: Bearer PASSWORD"}, status_code=401,
+                                            headers={"WWW-Authenticate": 'Basic realm="mlprojects"'})
+                    response = await handler(request, **params)
+                    status = response.status_code
+                    return response
+                except BadRequest as problem:
+                    status = problem.status
+                    return error(problem.status, str(problem))
+                except UserError as problem:
+                    status = 400
+                    return error(400, str(problem))
+                finally:
+                    requests.labels(name, route, str(status)).inc()
+                    latency.labels(name, route).observe(time.perf_counter() - started)
+            return handle
+        return wrap
+
+    # --- MLflow's scoring protocol -------------------------------------------------------------------------
+
+    @app.get("/ping")
+    @app.get("/health")
+    async def ping():
+        return PlainTextResponse("\n")
+
+    @app.get("/version")
+    async def version():
+        return PlainTextResponse(__version__)
+
+    @app.post("/invocations")
+    @guarded("invocations")
+    async def invocations(request: Request):
+        name, run = model(request.query_params.get("model"))
+        body = await body_of(request)
+        kind = run.project.inputs
+        if request.headers.get("content-type", "").split(";")[0].strip() == "text/csv":
+            inputs = kind.from_request(run, body.decode("utf-8", "replace"))
+            options = {}
+        else:
+            try:
+                payload = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise BadRequest(400, "the body is not JSON: send {\"dataframe_split\": ...}, "
+                                      "{\"dataframe_records\": ...}, {\"instances\": ...}, {\"inputs\": ...} or "
+                                      "text/csv") from None
+            if not isinstance(payload, dict):
+                raise BadRequest(400, "the body is a JSON object: {\"dataframe_records\": [...]} or another form")
+            options = _options(payload.get("params") or {})
+            inputs = kind.from_request(run, payload)
+        result = await answer(name, run, "invocations", inputs, options)
+        return JSONResponse({"predictions": records(result)})
+
+    # --- the Open Inference Protocol (v2) --------------------------------------------------------------------
+
+    @app.get("/v2")
+    async def server_metadata():
+        return {"name": "mlprojects", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+    @app.get("/v2/health/live")
+    @app.get("/v2/health/ready")
+    async def live():
+        return Response(status_code=200)
+
+    @app.get("/v2/models/{name}")
+    @guarded("metadata")
+    async def model_metadata(request: Request, name: str):
+        name, run = model(name)
+        return JSONResponse({"name": name, "versions": ["1"], "platform": f"mlprojects:{run.name}",
+                             "inputs": run.project.inputs.v2_inputs(run)})
+
+    @app.get("/v2/models/{name}/ready")
+    @guarded("ready")
+    async def model_ready(request: Request, name: str):
+        model(name)
+        return Response(status_code=200)
+
+    @app.post("/v2/models/{name}/infer")
+    @guarded("infer")
+    async def infer(request: Request, name: str):
+        name, run = model(name)
+        body = await body_of(request)
+        given, tensors = v2_tensors(body, request.headers.get("inference-header-content-length"))
+        inputs = run.project.inputs.from_v2(run, tensors)
+        result = await answer(name, run, "infer", inputs, _options(given.get("parameters") or {}))
+        return JSONResponse({"model_name": name, "model_version": "1", "id": given.get("id", ""),
+                             "outputs": v2_outputs(result)})
+
+    @app.get("/metrics")
+    async def metrics():
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _options(given: dict[str, Any]) -> dict[str, Any]:
+    """predict's options among a request's parameters: top_k (a whole number), backtest and strict (booleans)."""
+    options: dict[str, Any] = {}
+    if "top_k" in given:
+        if not isinstance(given["top_k"], int) or isinstance(given["top_k"], bool):
+            raise BadRequest(400, f"top_k={given['top_k']!r}: a whole number")
+        options["top_k"] = given["top_k"]
+    for flag in ("backtest", "strict"):
+        if flag in given:
+            if not isinstance(given[flag], bool):
+                raise BadRequest(400, f"{flag}={given[flag]!r}: true or false")
+            options[flag] = given[flag]
+    return options
