@@ -29,6 +29,7 @@ import struct
 import time
 from base64 import b64decode
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
 from typing import Any
 
 import numpy as np
@@ -154,8 +155,9 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-    from mlprojects import __version__
     from mlprojects.predict import predict
+
+    __version__ = package_version("mlprojects")  # the installed package's (the package itself is a layer above)
 
     app = FastAPI(title="mlprojects", docs_url=None, redoc_url=None, openapi_url=None)
     registry = CollectorRegistry()
