@@ -14,11 +14,17 @@ from typing import Any, Callable, ClassVar
 from mlprojects.errors import UserError
 
 
+def split_spec(spec: str) -> tuple[str, str]:
+    """A data= setting as (its ``folder:`` or ``tfrecord:`` prefix, or "", the path after it)."""
+    prefix = next((p for p in ("folder:", "tfrecord:") if spec.startswith(p)), "")
+    return prefix, spec[len(prefix):]
+
+
 def absolute(spec: str) -> str:
     """A data= setting with its path made absolute (``~`` expanded), keeping a ``folder:`` or ``tfrecord:``
     prefix, so that a run's saved settings name the same file from any folder (``run --resume``)."""
-    prefix = next((p for p in ("folder:", "tfrecord:") if spec.startswith(p)), "")
-    return prefix + str(Path(spec[len(prefix):]).expanduser().resolve()) if spec else spec
+    prefix, path = split_spec(spec)
+    return prefix + str(Path(path).expanduser().resolve()) if spec else spec
 
 
 def bytes_as_text(values: Any) -> list[str]:
@@ -67,8 +73,8 @@ def fingerprint(path: Path) -> str:
         return sha256_of(path)
     import hashlib
 
-    listing = sorted(f"{p.relative_to(path)}\t{p.stat().st_size}\t{p.stat().st_mtime_ns}" for p in path.rglob("*")
-                     if p.is_file())
+    listing = sorted(f"{p.relative_to(path)}\t{stat.st_size}\t{stat.st_mtime_ns}" for p in path.rglob("*")
+                     if p.is_file() for stat in [p.stat()])
     return hashlib.sha256("\n".join(listing).encode()).hexdigest()
 
 
@@ -102,8 +108,7 @@ class Inputs:
         """The user's file or folder that CFG names for training (checked unchanged when a run resumes), or None."""
         if not self.reads(cfg):
             return None
-        spec = cfg.data
-        return Path(spec.split(":", 1)[1] if spec.startswith(("folder:", "tfrecord:")) else spec)
+        return Path(split_spec(cfg.data)[1])
 
     def training_data(self, project, cfg: Any) -> Any:
         """The user's data that CFG names, prepared for PROJECT: a ``Prepared`` (or a ``Table`` for an estimator)."""

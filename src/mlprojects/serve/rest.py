@@ -184,12 +184,12 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
         declared = request.headers.get("content-length")
         if declared is not None and int(declared) > max_body:
             raise BadRequest(413, f"the body is {int(declared):,} bytes, over the limit of {max_body:,} (--max-body)")
-        body = b""
+        body = bytearray()  # appended in place: a bytes += per chunk copies the whole body each time
         async for chunk in request.stream():
             body += chunk
             if len(body) > max_body:
                 raise BadRequest(413, f"the body is over the limit of {max_body:,} bytes (--max-body)")
-        return body
+        return bytes(body)
 
     async def answer(name: str, run: Run, route: str, inputs: Any, options: dict[str, Any]) -> pd.DataFrame:
         loop = asyncio.get_running_loop()
