@@ -33,8 +33,13 @@ def serve() -> None:
 @click.option("--max-body", type=click.IntRange(min=1), default=10 * 1024 * 1024, help="the largest request, in bytes")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
               help="seconds a prediction may take before the request answers 504")
+@click.option("--max-batch", type=click.IntRange(min=1), default=64,
+              help="inputs that concurrent requests to one model are predicted together in, at most")
+@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=0.0,
+              help="how long a batch waits for more requests (0: it takes those waiting when the model is free)")
+@click.option("--workers", type=click.IntRange(min=1), default=1, help="server processes sharing the port")
 def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, auth_file: Path | None, max_body: int,
-              timeout: float) -> None:
+              timeout: float, max_batch: int, max_wait_ms: float, workers: int) -> None:
     """One server for the finished runs RUNS (RUN_DIR, or NAME=RUN_DIR): REST on MLflow's scoring protocol
     (/invocations) and the Open Inference Protocol (/v2/models/NAME/infer), /metrics, and at / the page of the
     first run (a form, an image, texts, a CSV)."""
@@ -71,7 +76,7 @@ def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, aut
     for name, run in models.items():
         click.echo(f"serving {run.name} from {run.path} on http://{host}:{port} (uploads up to {app.MAX_UPLOAD}; "
                    f"REST: /invocations{'?model=' + name if len(models) > 1 else ''}, /v2/models/{name}/infer)")
-    app.serve_all(models, host, port, credentials, max_body, timeout)
+    app.serve_all(models, host, port, credentials, max_body, timeout, max_batch, max_wait_ms / 1000, workers)
 
 
 @serve.command(context_settings={"show_default": True})

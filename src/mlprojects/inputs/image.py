@@ -164,14 +164,11 @@ class ImageInputs(Inputs):
         names = run.class_names()
         k = min(top_k, len(names))
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-        rows = []
-        for (name, _), best, row in zip(items, order, probabilities):
-            entry: dict[str, Any] = {"image": name}
-            for rank, index in enumerate(best, 1):
-                entry[f"label_{rank}"] = names[index]
-                entry[f"probability_{rank}"] = float(row[index])
-            rows.append(entry)
-        return pd.DataFrame(rows)
+        columns: dict[str, Any] = {"image": [name for name, _ in items]}
+        for rank in range(k):  # column by column: pandas reads a list of dicts 5x slower
+            columns[f"label_{rank + 1}"] = [names[index] for index in order[:, rank]]
+            columns[f"probability_{rank + 1}"] = probabilities[np.arange(len(items)), order[:, rank]]
+        return pd.DataFrame(columns)
 
     def from_request(self, run, body: Any) -> list:
         """``{"instances": [...]}`` or ``{"inputs": [...]}``: encoded image files in base64, bare or as
@@ -188,6 +185,12 @@ class ImageInputs(Inputs):
 
     def v2_inputs(self, run) -> list[dict[str, Any]]:
         return [{"name": "image", "datatype": "BYTES", "shape": [-1]}]
+
+    def join(self, run, items: list) -> list:
+        return [image for images in items for image in images]
+
+    def answer(self, run, result: pd.DataFrame) -> list[str]:
+        return [c for c in result.columns if c != "image"]  # its place in a request, which the order says
 
     def from_v2(self, run, tensors: dict[str, Any]) -> list:
         """Encoded image files as BYTES, or pixels as a UINT8 tensor [N, height, width(, 3)]."""

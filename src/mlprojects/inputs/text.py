@@ -70,6 +70,9 @@ class TextInputs(Inputs):
     def v2_inputs(self, run) -> list[dict[str, Any]]:
         return [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
 
+    def join(self, run, items: list) -> list[str]:
+        return [text for texts in items for text in texts]
+
     def from_v2(self, run, tensors: dict[str, Any]) -> list[str]:
         if len(tensors) != 1:
             raise UserError(f"one input of texts (BYTES), not {len(tensors)}")

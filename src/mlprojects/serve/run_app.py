@@ -62,18 +62,62 @@ def serve(run: Run, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, 
 
 
 def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860,
-              auth: tuple[str, str] | None = None, max_body: int = 10 * 1024 * 1024, timeout: float = 30.0) -> None:
+              auth: tuple[str, str] | None = None, max_body: int = 10 * 1024 * 1024, timeout: float = 30.0,
+              max_batch: int = 64, max_wait: float = 0.0, workers: int = 1) -> None:
     """One server (uvicorn) for MODELS: the REST routes of ``mlprojects.serve.rest`` and, at /, the page of the
-    first model, behind the same credentials."""
+    first model, behind the same credentials; WORKERS processes share the port (each loads the runs; /metrics
+    sums them all). On SIGTERM it stops taking connections, answers the requests in flight, then exits."""
     import uvicorn
 
+    settings = {"models": {name: str(run.path) for name, run in models.items()}, "auth": auth, "max_body": max_body,
+                "timeout": timeout, "max_batch": max_batch, "max_wait": max_wait}
+    options = {"host": host, "port": port, "log_level": "warning", "timeout_graceful_shutdown": timeout + 5}
+    if workers == 1:
+        uvicorn.run(_app(models, settings), **options)
+        return
+    import json
+    import shutil
+    import tempfile
+
+    metrics = tempfile.mkdtemp(prefix="mlprojects-metrics-")  # prometheus-client's files, one per worker
+    os.environ.update({SETTINGS: json.dumps(settings), "PROMETHEUS_MULTIPROC_DIR": metrics})
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+    listening = config.bind_socket()
+    # the connections it accepts inherit TCP_NODELAY, which uvicorn's workers leave off (asyncio sets it only on
+    # sockets whose protocol says TCP): without it each answer waits 40 ms for the client's delayed ACK
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        Multiprocess(config, sockets=[listening]).run()
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
+
+
+SETTINGS = "MLPROJECTS_SERVE_SETTINGS"  # serve_all's settings, for the worker processes
+
+
+def worker_app():
+    """The app of one worker process of ``serve_all``, from the settings its parent left in the environment."""
+    import json
+
+    from mlprojects import rundir
+
+    settings = json.loads(os.environ[SETTINGS])
+    return _app({name: rundir.load(path) for name, path in settings["models"].items()}, settings)
+
+
+def _app(models: dict[str, Run], settings: dict[str, Any]):
     from mlprojects.serve import rest
 
-    app = rest.build(models, rest.Credentials(*auth) if auth else None, max_body, timeout)
+    auth = tuple(settings["auth"]) if settings["auth"] else None
+    app = rest.build(models, rest.Credentials(*auth) if auth else None, settings["max_body"], settings["timeout"],
+                     settings["max_batch"], settings["max_wait"])
     page = build(next(iter(models.values())))
     page.queue(default_concurrency_limit=4)
-    app = gr.mount_gradio_app(app, page, path="/", auth=auth, max_file_size=MAX_UPLOAD, show_error=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return gr.mount_gradio_app(app, page, path="/", auth=auth, max_file_size=MAX_UPLOAD, show_error=True)
 
 
 def parse_auth(text: str | None, source: str = "--auth") -> tuple[str, str] | None:

@@ -1,0 +1,227 @@
+"""`mlprojects serve` against the server a user would write by hand (``serve_peer.py``: Starlette, one onnxruntime
+session, one request at a time), in one process tree on one machine: requests/s and p50/p99 latency for 1, 8 and
+32 concurrent HTTP clients (``httpx``), one row of ``wine`` or one ``mnist-cnn`` image per request over
+``POST /invocations``. Each round runs both servers, in alternating order, for ``--seconds`` each; the figures
+are medians over ``--rounds``. ``--soak S`` instead sends a fixed rate (``--rate``) to our wine server for S
+seconds and prints errors and the server's resident memory every minute.
+
+    python benchmarks/bench_serve.py [--rounds 3] [--seconds 5] [--clients 1 8 32] [--case wine mnist-cnn]
+    python benchmarks/bench_serve.py --soak 600 --rate 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def prepare(folder: Path) -> dict[str, tuple[Path, dict]]:
+    """The finished runs (trained here unless FOLDER has them), exported to ONNX, and one request for each."""
+    from PIL import Image
+
+    from mlprojects import rundir
+    from mlprojects.data import images
+    from mlprojects.export import export
+    from mlprojects.runner import run
+
+    cases = {}
+    for name, settings in (("wine", {}), ("mnist-cnn", {"epochs": 1})):
+        path = folder / name
+        if not (path / "model.safetensors").is_file():
+            run(name, settings, out=path, progress=False)
+        finished = rundir.load(path)
+        if not (path / "model.onnx").is_file():
+            export(finished)
+        if name == "wine":
+            row = finished.project.prepare(finished.cfg).raw_test[finished.preparation.inputs].iloc[0]
+            cases[name] = (path, {"dataframe_records": [{k: float(v) for k, v in row.items()}]})
+        else:
+            png = io.BytesIO()
+            Image.fromarray(images.load("mnist-10k").test_images[0]).save(png, format="PNG")
+            cases[name] = (path, {"instances": [{"b64": base64.b64encode(png.getvalue()).decode()}]})
+    return cases
+
+
+def start(command: list[str], port: int, body: dict) -> subprocess.Popen:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{' '.join(command)} stopped: {process.stderr.read()[-2000:]}")
+        try:
+            if httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=5).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise SystemExit(f"{' '.join(command)} did not answer within 180 s")
+
+
+async def load(url: str, body: dict, clients: int, seconds: float) -> dict[str, float]:
+    """CLIENTS tasks, each sending BODY after its last answer, for SECONDS (after one second of warming up)."""
+    payload = json.dumps(body).encode()
+    latencies: list[float] = []
+    errors = 0
+    # a connection pool for each client, as separate programs have: one pool shared by 16 or more tasks is
+    # httpx's own bottleneck (throughput falls by 2-4x, whichever server answers)
+    https = [httpx.AsyncClient(timeout=30, headers={"content-type": "application/json"}) for _ in range(clients)]
+
+    async def client(http: httpx.AsyncClient, until: float, keep: bool) -> None:
+        nonlocal errors
+        while time.perf_counter() < until:
+            begun = time.perf_counter()
+            response = await http.post(url, content=payload)
+            if keep:
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - begun)
+                else:
+                    errors += 1
+
+    warm = time.perf_counter() + 1
+    await asyncio.gather(*(client(http, warm, False) for http in https))
+    begun = time.perf_counter()
+    await asyncio.gather(*(client(http, begun + seconds, True) for http in https))
+    wall = time.perf_counter() - begun
+    for http in https:
+        await http.aclose()
+    ms = np.array(latencies) * 1000
+    return {"per_s": len(ms) / wall, "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+            "errors": errors}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def compare(args, cases) -> None:
+    print(f"CPU: {cpu()}; {args.rounds} rounds of {args.seconds:g} s per server, medians")
+    print("| case | clients | ours requests/s | p50 / p99 ms | peer requests/s | p50 / p99 ms | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.case:
+        path, body = cases[name]
+        ours_port, peer_port = free_port(), free_port()
+        servers = {
+            "ours": start([sys.executable, "-m", "mlprojects", "serve", str(path), "--port", str(ours_port),
+                           *args.ours], ours_port, body),
+            "peer": start([sys.executable, str(HERE / "serve_peer.py"), str(path / "model.onnx"), str(peer_port)],
+                          peer_port, body)}
+        urls = {"ours": f"http://127.0.0.1:{ours_port}/invocations", "peer": f"http://127.0.0.1:{peer_port}/invocations"}
+        try:
+            for clients in args.clients:
+                figures: dict[str, list[dict]] = {"ours": [], "peer": []}
+                for round_ in range(args.rounds):
+                    for who in (("ours", "peer") if round_ % 2 == 0 else ("peer", "ours")):
+                        figures[who].append(asyncio.run(load(urls[who], body, clients, args.seconds)))
+                med = {who: {key: statistics.median(f[key] for f in runs) for key in runs[0]}
+                       for who, runs in figures.items()}
+                errors = sum(f["errors"] for runs in figures.values() for f in runs)
+                print(f"| {name} | {clients} | {med['ours']['per_s']:,.0f} | {med['ours']['p50']:.2f} / "
+                      f"{med['ours']['p99']:.2f} | {med['peer']['per_s']:,.0f} | {med['peer']['p50']:.2f} / "
+                      f"{med['peer']['p99']:.2f} | ×{med['ours']['per_s'] / med['peer']['per_s']:.2f} |"
+                      + (f" {errors} errors" if errors else ""), flush=True)
+        finally:
+            for server in servers.values():
+                server.terminate()
+                server.wait(30)
+
+
+async def soak(url: str, body: dict, seconds: float, rate: float, pid: int) -> None:
+    """RATE requests a second, each on its own schedule (an open loop: a slow answer does not slow the sender)."""
+    payload = json.dumps(body).encode()
+    counts = {"ok": 0, "errors": 0}
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=30, headers={"content-type": "application/json"}) as http:
+        async def one() -> None:
+            begun = time.perf_counter()
+            try:
+                response = await http.post(url, content=payload)
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            counts["ok" if ok else "errors"] += 1
+            latencies.append(time.perf_counter() - begun)
+
+        begun, sent, pending, minute = time.perf_counter(), 0, set(), 0
+        print(f"minute 0: rss {rss_mb(pid):.0f} MB")
+        while (now := time.perf_counter() - begun) < seconds:
+            while sent < now * rate:
+                task = asyncio.create_task(one())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                sent += 1
+            if now >= 60 * (minute + 1):
+                minute += 1
+                ms = np.array(latencies) * 1000
+                print(f"minute {minute}: {counts['ok']:,} ok, {counts['errors']} errors, p50 "
+                      f"{np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, rss {rss_mb(pid):.0f} MB",
+                      flush=True)
+                latencies.clear()
+            await asyncio.sleep(0.001)
+        await asyncio.gather(*pending)
+    print(f"end: {counts['ok']:,} ok, {counts['errors']} errors, rss {rss_mb(pid):.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--case", nargs="+", default=["wine", "mnist-cnn"], choices=["wine", "mnist-cnn"])
+    parser.add_argument("--runs", type=Path, help="a folder for the runs, kept between calls [default: a new one]")
+    parser.add_argument("--ours", nargs=argparse.REMAINDER, default=[], help="options for mlprojects serve")
+    parser.add_argument("--soak", type=float, default=0, help="seconds of fixed-rate load instead of the comparison")
+    parser.add_argument("--rate", type=float, default=200)
+    args = parser.parse_args()
+    cases = prepare(args.runs or Path(tempfile.mkdtemp(prefix="bench-serve-")))
+    if not args.soak:
+        compare(args, cases)
+        return
+    path, body = cases["wine"]
+    port = free_port()
+    server = start([sys.executable, "-m", "mlprojects", "serve", str(path), "--port", str(port), *args.ours], port,
+                   body)
+    print(f"CPU: {cpu()}; soak: {args.rate:g} requests/s of one wine row for {args.soak:g} s")
+    try:
+        asyncio.run(soak(f"http://127.0.0.1:{port}/invocations", body, args.soak, args.rate, server.pid))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
