@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 import io
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -165,6 +168,8 @@ def test_bad_requests_are_one_json_line_and_the_server_goes_on(wine):
             (client.post("/v2/models/wine/infer", json={"inputs": "no"}), 400, "a list of inputs"),
             (client.get("/v2/models/nothing"), 404, "no model 'nothing'"),
             (client.post("/invocations", json={**good, "params": {"top_k": "two"}}), 400, "top_k='two'"),
+            (client.post("/invocations", json={"instances": [[1e308] * 13]}), 400,  # NaN answers, before
+             "column Alcohol row 1: 1e+308 is too far beyond the training values"),
         ]
         for response, status, message in cases:
             assert response.status_code == status and message in response.json()["error"], response.text
@@ -172,7 +177,7 @@ def test_bad_requests_are_one_json_line_and_the_server_goes_on(wine):
         answer = client.post("/invocations", json=good)
         assert answer.status_code == 200 and len(answer.json()["predictions"]) == 1
         metrics = client.get("/metrics").text
-        assert 'mlprojects_requests_total{model="wine",route="invocations",status="400"} 6.0' in metrics
+        assert 'mlprojects_requests_total{model="wine",route="invocations",status="400"} 7.0' in metrics
         assert 'mlprojects_requests_total{model="wine",route="invocations",status="200"} 1.0' in metrics
         assert "mlprojects_request_seconds_bucket" in metrics
 
@@ -188,3 +193,165 @@ def test_credentials_guard_the_routes(wine):
         assert client.post("/invocations", json=good, auth=("ada", "s3cret")).status_code == 200
         bearer = client.post("/invocations", json=good, headers={"authorization": "Bearer s3cret"})
         assert bearer.status_code == 200
+
+
+def test_concurrent_requests_are_predicted_together_and_each_gets_its_own_answer(wine):
+    prep = wine.preparation
+    rows = pd.DataFrame(np.random.default_rng(1).normal(size=(16, len(prep.inputs))) * np.asarray(prep.scale)
+                        + np.asarray(prep.mean), columns=prep.inputs)
+    expected = predict(wine, rows)
+    bad = {**rows.iloc[0].to_dict(), "Ash": "x"}
+
+    def together(client, bodies):
+        start = threading.Barrier(len(bodies))
+        answers = [None] * len(bodies)
+
+        def send(i):
+            start.wait()
+            answers[i] = client.post("/invocations", json=bodies[i])
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return answers
+
+    # the first request waits 300 ms for others: every one of the 16 arrives within it
+    with Server({"wine": wine}, max_wait=0.3) as url, httpx.Client(base_url=url, timeout=30) as client:
+        answers = together(client, [{"dataframe_records": [row]} for row in rows.to_dict("records")])
+        for i, answer in enumerate(answers):
+            assert answer.status_code == 200, answer.text
+            (got,) = answer.json()["predictions"]
+            assert got["predicted_Wine"] == expected["predicted_Wine"][i]
+            assert got["probability"] == pytest.approx(expected["probability"][i], rel=1e-12, abs=0)
+        metrics = client.get("/metrics").text
+        batches = float(metrics.split('mlprojects_batch_inputs_count{model="wine"} ')[1].split()[0])
+        assert 'mlprojects_batch_inputs_sum{model="wine"} 16.0' in metrics and batches < 16, metrics
+
+        # one bad request among good ones: its own message, and the others their answers
+        mixed = together(client, [{"dataframe_records": [bad]}] +
+                         [{"dataframe_records": [row]} for row in rows.to_dict("records")[1:6]])
+        assert mixed[0].status_code == 400 and "row 1: 'x' is not a number" in mixed[0].json()["error"]
+        for i, answer in enumerate(mixed[1:], 1):
+            assert answer.status_code == 200 and answer.json()["predictions"][0]["predicted_Wine"] == \
+                expected["predicted_Wine"][i]
+
+
+def test_a_series_and_a_text_run_answer_what_predict_answers(tmp_path, request):
+    from test_predict import smoke_run
+
+    series = smoke_run("energy-lstm", tmp_path / "series", request)
+    texts = smoke_run("text-classify", tmp_path / "text", request)
+    column = series.preparation.column
+    readings = series.project.prepare(series.cfg).raw_test[column].to_numpy()[: 2 * series.preparation.window]
+    forecast = predict(series, pd.DataFrame({column: readings}))
+    sentences = ["a good film", "a dull, boring film", "I loved every minute"]
+    labelled = predict(texts, sentences)
+    http = pytest.importorskip("tritonclient.http")
+    with Server({"load": series, "reviews": texts}) as url, httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.post("/invocations?model=load", json={"inputs": {column: readings.tolist()}})
+        assert answer.status_code == 200, answer.text
+        got = pd.DataFrame(answer.json()["predictions"])
+        np.testing.assert_allclose(got[f"forecast_{column}"], forecast[f"forecast_{column}"], rtol=1e-12)
+        answer = client.post("/invocations?model=reviews", json={"instances": sentences})
+        assert answer.status_code == 200, answer.text
+        got = pd.DataFrame(answer.json()["predictions"])
+        assert got["label"].tolist() == labelled["label"].tolist()
+        np.testing.assert_allclose(got["score"], labelled["score"], rtol=1e-5)
+
+        triton = http.InferenceServerClient(url.removeprefix("http://"))
+        tensor = http.InferInput(column, [len(readings)], "FP32")
+        tensor.set_data_from_numpy(readings.astype(np.float32))
+        result = triton.infer("load", [tensor])
+        np.testing.assert_allclose(result.as_numpy(f"forecast_{column}"), forecast[f"forecast_{column}"], rtol=1e-5)
+        tensor = http.InferInput("text", [len(sentences)], "BYTES")
+        tensor.set_data_from_numpy(np.array([s.encode() for s in sentences], dtype=object))
+        result = triton.infer("reviews", [tensor])
+        assert result.as_numpy("label").astype(str).tolist() == labelled["label"].tolist()
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def serve_command(*args: str) -> tuple[subprocess.Popen, str]:
+    """`mlprojects serve ARGS` in its own process, once it answers /ping."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlprojects", "serve", *args, "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while True:
+        assert server.poll() is None, server.stderr.read()
+        assert time.monotonic() < deadline, "the server did not start"
+        try:
+            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_thousand_bad_requests_neither_stop_the_server_nor_grow_it(wine):
+    good = {"dataframe_records": [dict(zip(wine.preparation.inputs, wine.preparation.mean))]}
+    expected = predict(wine, pd.DataFrame(good["dataframe_records"]))["predicted_Wine"][0]
+    server, url = serve_command(str(wine.path), "--max-body", "100000")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(20):  # warm: the first answers load what every later one uses
+                assert client.post("/invocations", json=good).status_code == 200
+            before = rss_mb(server.pid)
+            bad = [
+                dict(content=b"{not json", headers={"content-type": "application/json"}),
+                dict(json={"dataframe_records": [{"Alcohol": 13.0}]}),
+                dict(json={"dataframe_records": [{**good["dataframe_records"][0], "Ash": "x" * 1000}]}),
+                dict(json={"instances": [[1, 2]]}),
+                dict(content=b"x" * 150_000),
+                dict(json={"inputs": [[float("1e308")] * 13]}),
+                dict(content=b"a,b\n1,2,3\n", headers={"content-type": "text/csv"}),
+                dict(json={"dataframe_split": {"columns": ["Ash"], "data": [[1, 2, 3]]}}),
+            ]
+            statuses = set()
+            for i in range(1000):
+                statuses.add(client.post("/invocations" if i % 10 else "/invocations?model=nothing",
+                                         **bad[i % len(bad)]).status_code)
+            assert statuses <= {400, 404, 413}, statuses
+            for _ in range(20):
+                answer = client.post("/invocations", json=good)
+                assert answer.status_code == 200 and answer.json()["predictions"][0]["predicted_Wine"] == expected
+            grown = rss_mb(server.pid) - before
+            assert grown < 50, f"{grown:.1f} MB"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_sigterm_answers_the_requests_in_flight_then_exits(wine):
+    good = {"dataframe_records": [dict(zip(wine.preparation.inputs, wine.preparation.mean))]}
+    # a batch waits 3 s for more requests: the request is in flight when the signal comes
+    server, url = serve_command(str(wine.path), "--max-wait-ms", "3000")
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(httpx.post(f"{url}/invocations", json=good, timeout=30)))
+    sender.start()
+    time.sleep(1)
+    server.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(httpx.ConnectError):  # no new connections
+        httpx.get(f"{url}/ping", timeout=2)
+    sender.join(30)
+    assert answers and answers[0].status_code == 200, answers
+    assert server.wait(30) in (0, -signal.SIGTERM)
+
+
+def test_workers_share_the_port_and_their_metrics(wine):
+    good = {"dataframe_records": [dict(zip(wine.preparation.inputs, wine.preparation.mean))]}
+    server, url = serve_command(str(wine.path), "--workers", "2")
+    try:
+        for _ in range(12):  # a new connection each: the kernel hands them to either worker
+            assert httpx.post(f"{url}/invocations", json=good, timeout=30).status_code == 200
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'mlprojects_requests_total{model="wine",route="invocations",status="200"} 12.0' in metrics, metrics
+    finally:
+        server.terminate()
+        assert server.wait(60) in (0, -signal.SIGTERM)

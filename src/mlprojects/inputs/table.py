@@ -83,6 +83,21 @@ def as_frame(inputs: Any, columns: list[str]) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(array, columns=columns), ""
 
 
+def _check_finite(values: np.ndarray, frame: pd.DataFrame, prep, where: str, what: str = "") -> None:
+    """A row whose features overflow float32 (a value far beyond training's, such as 1e308), or whose outputs are
+    not numbers, is refused by name: it would otherwise be answered NaN, with a class picked from NaNs."""
+    broken = ~np.isfinite(values)
+    if not broken.any():
+        return
+    row, index = (int(i) for i in np.argwhere(broken)[0])
+    if what:
+        raise UserError(f"{where}row {row + 1}: {what} are not numbers; the model cannot answer it")
+    column = prep.columns[index] if index < len(prep.columns) else "a one-hot column"
+    value = f" {_shown(frame[column].iloc[row])}" if column in frame else ""
+    raise UserError(f"{where}column {column} row {row + 1}:{value} is too far beyond the training values for the "
+                    "model's float32 arithmetic")
+
+
 def class_columns(names: list[str], probabilities: np.ndarray, target: str) -> dict[str, Any]:
     best = probabilities.argmax(1)
     columns: dict[str, Any] = {f"predicted_{target or 'class'}": [names[i] for i in best],
@@ -178,7 +193,11 @@ class TableInputs(Inputs):
             else:
                 columns = {f"predicted_{target}": estimator.predict(X)}
         else:
-            outputs = forward(X.astype(np.float32)).astype(np.float64)
+            with np.errstate(over="ignore"):  # an overflow is refused below, by name
+                features = X.astype(np.float32)
+            _check_finite(features, frame, prep, where)
+            outputs = forward(features).astype(np.float64)
+            _check_finite(outputs, frame, prep, where, "the model's outputs")
             if prep.task == "classification":
                 from scipy.special import softmax
 
