@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 class Server:
-    """The REST app on uvicorn in a thread, on a free port of 127.0.0.1."""
+    """An ASGI app (or the REST app of MODELS with OPTIONS) on uvicorn in a thread, on a free port of 127.0.0.1."""
 
     def __init__(self, models, **options):
         import uvicorn
@@ -39,8 +39,8 @@ class Server:
         from mlprojects.serve import rest
 
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(rest.build(models, **options), host="127.0.0.1", port=self.port,
-                                                    log_level="error"))
+        app = rest.build(models, **options) if isinstance(models, dict) else models
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("gradio")
 
 from PIL import Image  # noqa: E402
+from test_rest import Server  # noqa: E402
 from test_serve import CHROMIUM, _free_port, app_page  # noqa: E402
 
 from mlprojects import rundir  # noqa: E402
@@ -36,18 +37,14 @@ def digits(tmp_path_factory) -> rundir.Run:
 
 @pytest.fixture(scope="module")
 def wine_server(wine):
-    port = _free_port()
-    app = run_app.serve(wine, "127.0.0.1", port, AUTH, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
+    with Server(run_app.app({"wine": wine}, AUTH)) as url:  # the app of `mlprojects serve`: page and REST
+        yield f"{url}/"
 
 
 @pytest.fixture(scope="module")
 def digits_server(digits):
-    port = _free_port()
-    app = run_app.serve(digits, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
+    with Server(run_app.app({"digits": digits})) as url:
+        yield f"{url}/"
 
 
 def digit_file(folder: Path, index: int = 0) -> tuple[Path, str]:

@@ -76,7 +76,8 @@ def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, aut
     for name, run in models.items():
         click.echo(f"serving {run.name} from {run.path} on http://{host}:{port} (uploads up to {app.MAX_UPLOAD}; "
                    f"REST: /invocations{'?model=' + name if len(models) > 1 else ''}, /v2/models/{name}/infer)")
-    app.serve_all(models, host, port, credentials, max_body, timeout, max_batch, max_wait_ms / 1000, workers)
+    app.serve_all(models, host, port, workers, auth=credentials, max_body=max_body, timeout=timeout,
+                  max_batch=max_batch, max_wait=max_wait_ms / 1000)
 
 
 @serve.command(context_settings={"show_default": True})

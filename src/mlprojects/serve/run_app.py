@@ -6,10 +6,10 @@ CSV upload, for tables; an image upload for images; a text box for fine-tuned tr
 readings for a forecaster. Every request goes through :func:`mlprojects.predict.predict`, the function
 behind ``mlprojects predict``, so the page, the API and the command line give the same answers.
 
-Endpoints (``gradio_client`` and curl): ``/predict`` (the form's values, an image file, texts, or a CSV
-of readings) and, for tabular projects, ``/predict_csv`` (a CSV file). It listens on 127.0.0.1 unless
-told otherwise; ``auth`` (user, password) protects page and API. Uploads over ``MAX_UPLOAD`` are
-refused by the server with a message, and a malformed one is a message too: the server keeps serving.
+The page's endpoints (``gradio_client``): ``/predict`` (the form's values, an image file, texts, or a CSV of
+readings) and, for tabular projects, ``/predict_csv`` (a CSV file). ``auth`` (user, password) protects page and
+REST routes alike. Uploads over ``MAX_UPLOAD`` are refused by the server with a message, and a malformed one is a
+message too: the server keeps serving.
 """
 
 from __future__ import annotations
@@ -52,39 +52,40 @@ def build(run: Run) -> gr.Blocks:
     return app
 
 
-def serve(run: Run, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-          block: bool = True):
-    app = build(run)
-    app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True, quiet=not block,
-               auth=auth, max_file_size=MAX_UPLOAD)
-    return app
+def app(models: dict[str, Run], auth: tuple[str, str] | None = None, max_body: int = 10 * 1024 * 1024,
+        timeout: float = 30.0, max_batch: int = 64, max_wait: float = 0.0):
+    """The ASGI app of ``mlprojects serve``: the REST routes of ``mlprojects.serve.rest`` for MODELS and, at /, the
+    page of the first model, behind the same credentials."""
+    from mlprojects.serve import rest
+
+    routes = rest.build(models, rest.Credentials(*auth) if auth else None, max_body, timeout, max_batch, max_wait)
+    page = build(next(iter(models.values())))
+    page.queue(default_concurrency_limit=4)
+    return gr.mount_gradio_app(routes, page, path="/", auth=auth, max_file_size=MAX_UPLOAD, show_error=True)
 
 
-def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860,
-              auth: tuple[str, str] | None = None, max_body: int = 10 * 1024 * 1024, timeout: float = 30.0,
-              max_batch: int = 64, max_wait: float = 0.0, workers: int = 1) -> None:
-    """One server (uvicorn) for MODELS: the REST routes of ``mlprojects.serve.rest`` and, at /, the page of the
-    first model, behind the same credentials; WORKERS processes share the port (each loads the runs; /metrics
-    sums them all). On SIGTERM it stops taking connections, answers the requests in flight, then exits."""
+def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860, workers: int = 1,
+              **settings: Any) -> None:
+    """:func:`app` (SETTINGS: its options) on uvicorn; WORKERS processes share the port (each loads the runs;
+    /metrics sums them all). On SIGTERM it stops taking connections, answers the requests in flight, then exits."""
     import uvicorn
 
-    settings = {"models": {name: str(run.path) for name, run in models.items()}, "auth": auth, "max_body": max_body,
-                "timeout": timeout, "max_batch": max_batch, "max_wait": max_wait}
-    options = {"host": host, "port": port, "log_level": "warning", "timeout_graceful_shutdown": timeout + 5}
+    options = {"host": host, "port": port, "log_level": "warning",
+               "timeout_graceful_shutdown": settings.get("timeout", 30.0) + 5}
     if workers == 1:
-        uvicorn.run(_app(models, settings), **options)
+        uvicorn.run(app(models, **settings), **options)
         return
     import json
     import shutil
-    import tempfile
-
-    metrics = tempfile.mkdtemp(prefix="mlprojects-metrics-")  # prometheus-client's files, one per worker
-    os.environ.update({SETTINGS: json.dumps(settings), "PROMETHEUS_MULTIPROC_DIR": metrics})
     import socket
+    import tempfile
 
     from uvicorn.supervisors import Multiprocess
 
+    metrics = tempfile.mkdtemp(prefix="mlprojects-metrics-")  # prometheus-client's files, one per worker
+    os.environ.update({SETTINGS: json.dumps({"models": {name: str(run.path) for name, run in models.items()},
+                                             **settings}),
+                       "PROMETHEUS_MULTIPROC_DIR": metrics})
     config = uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **options)
     listening = config.bind_socket()
     # the connections it accepts inherit TCP_NODELAY, which uvicorn's workers leave off (asyncio sets it only on
@@ -106,18 +107,10 @@ def worker_app():
     from mlprojects import rundir
 
     settings = json.loads(os.environ[SETTINGS])
-    return _app({name: rundir.load(path) for name, path in settings["models"].items()}, settings)
-
-
-def _app(models: dict[str, Run], settings: dict[str, Any]):
-    from mlprojects.serve import rest
-
-    auth = tuple(settings["auth"]) if settings["auth"] else None
-    app = rest.build(models, rest.Credentials(*auth) if auth else None, settings["max_body"], settings["timeout"],
-                     settings["max_batch"], settings["max_wait"])
-    page = build(next(iter(models.values())))
-    page.queue(default_concurrency_limit=4)
-    return gr.mount_gradio_app(app, page, path="/", auth=auth, max_file_size=MAX_UPLOAD, show_error=True)
+    models = {name: rundir.load(path) for name, path in settings.pop("models").items()}
+    if settings.get("auth"):
+        settings["auth"] = tuple(settings["auth"])
+    return app(models, **settings)
 
 
 def parse_auth(text: str | None, source: str = "--auth") -> tuple[str, str] | None:
