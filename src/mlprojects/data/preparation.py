@@ -89,12 +89,13 @@ class TablePrep(Saved):
         missing, a cell that is not a number or an empty cell with nothing to fill it is a UserError."""
         where = f"{source}: " if source else ""
         self.check_columns(frame, where)
-        if not (fill and self.missing_at_most) and all(map(pd.api.types.is_numeric_dtype, frame.dtypes)):
+        if not (fill and self.missing_at_most):
             # numbers already (a request's rows, an array): in one step, the columns picked only when they must be
             block = frame if list(frame.columns) == self.columns else frame[self.columns]
-            numeric = block.to_numpy(np.float64, copy=True)
-            if np.isfinite(numeric).all():
-                return numeric
+            if all(map(pd.api.types.is_numeric_dtype, block.dtypes)):
+                numeric = block.to_numpy(np.float64, copy=True)
+                if np.isfinite(numeric).all():
+                    return numeric
         numeric = np.empty((len(frame), len(self.columns)), np.float64)
         for index, column in enumerate(self.columns):
             numeric[:, index] = _as_numbers(frame[column], column, where, self.fill.get(column) if fill else None)

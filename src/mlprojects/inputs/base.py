@@ -8,6 +8,7 @@ inputs into the model's outputs (PyTorch or onnxruntime: ``mlprojects.predict`` 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -42,8 +43,17 @@ def _records_frame(records: list):
     keys = list(records[0]) if records and isinstance(records[0], dict) else None
     if keys and all(isinstance(r, dict) and list(r) == keys for r in records) and all(
             type(v) in (int, float) for r in records for v in r.values()):
-        return pd.DataFrame(np.array([list(r.values()) for r in records], dtype=np.float64), columns=keys)
+        return pd.DataFrame(np.array([list(r.values()) for r in records], dtype=np.float64),
+                            columns=_column_index(tuple(keys)))
     return pd.DataFrame(records)
+
+
+@functools.lru_cache(maxsize=64)
+def _column_index(names: tuple[str, ...]):
+    """The columns' Index, made once per set of names: making it is most of what a one-row DataFrame costs."""
+    import pandas as pd
+
+    return pd.Index(names)
 
 
 def body_frame(body: Any, columns: list[str]):

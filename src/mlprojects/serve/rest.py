@@ -39,6 +39,7 @@ from fastapi import Request  # at the top: FastAPI reads the routes' annotations
 
 from mlprojects.errors import UserError
 from mlprojects.rundir import Run
+from mlprojects.serve.batcher import Answer
 
 MAX_BODY = 10 * 1024 * 1024
 MAX_BATCH = 64
@@ -120,20 +121,20 @@ def v2_tensors(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
     return request, tensors
 
 
-def v2_outputs(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+def v2_outputs(answer: Answer, columns: list[str]) -> list[dict[str, Any]]:
     """Each of COLUMNS as an output tensor: numbers as FP64 (integers INT64), the rest as BYTES."""
     outputs = []
     for column in columns:
-        values = frame[column]
-        if pd.api.types.is_bool_dtype(values):
-            datatype, data = "BOOL", values.astype(bool).tolist()
-        elif pd.api.types.is_integer_dtype(values):
-            datatype, data = "INT64", values.astype(np.int64).tolist()
-        elif pd.api.types.is_numeric_dtype(values):
-            datatype, data = "FP64", values.astype(np.float64).tolist()
+        dtype, data = answer.result[column].dtype, answer.values(column)
+        if pd.api.types.is_bool_dtype(dtype):
+            datatype = "BOOL"
+        elif pd.api.types.is_integer_dtype(dtype):
+            datatype = "INT64"
+        elif pd.api.types.is_numeric_dtype(dtype):
+            datatype, data = "FP64", [float(value) for value in data]
         else:
-            datatype, data = "BYTES", values.astype(str).tolist()
-        outputs.append({"name": str(column), "datatype": datatype, "shape": [len(frame)], "data": data})
+            datatype, data = "BYTES", [str(plain(value)) for value in data]
+        outputs.append({"name": str(column), "datatype": datatype, "shape": [len(answer)], "data": data})
     return outputs
 
 
@@ -146,10 +147,10 @@ def plain(value: Any) -> Any:
     return None if isinstance(value, float) and value != value else value
 
 
-def records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
-    """FRAME's rows as JSON objects of COLUMNS (built column by column: pandas' to_dict is 3x slower on a row)."""
+def records(answer: Answer, columns: list[str]) -> list[dict[str, Any]]:
+    """ANSWER's rows as JSON objects of COLUMNS (built column by column: pandas' to_dict is 3x slower on a row)."""
     names = [str(column) for column in columns]
-    values = [[plain(value) for value in frame[column].tolist()] for column in columns]
+    values = [[plain(value) for value in answer.values(column)] for column in columns]
     return [dict(zip(names, row)) for row in zip(*values)]
 
 
@@ -211,8 +212,8 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
                 raise BadRequest(413, f"the body is over the limit of {max_body:,} bytes (--max-body)")
         return bytes(body)
 
-    async def answer(name: str, run: Run, inputs: Any, options: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
-        """(predict's result, the columns that answer) for one request, in a batch with others at the time."""
+    async def answer(name: str, run: Run, inputs: Any, options: dict[str, Any]) -> tuple[Answer, list[str]]:
+        """(predict's rows for one request, the columns that answer), in a batch with others at the time."""
         try:
             result = await asyncio.wait_for(batchers[name].predict(inputs, options), timeout)
         except asyncio.TimeoutError:
@@ -220,7 +221,7 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
         except UserError as problem:
             raise BadRequest(400, str(problem)) from None
         rows.labels(name).observe(len(result))
-        return result, run.project.inputs.answer(run, result)
+        return result, run.project.inputs.answer(run, result.result)
 
     def guarded(route: str):
         """A route's handler answering every failure as one JSON line, counted and timed."""
