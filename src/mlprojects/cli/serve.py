@@ -1,4 +1,4 @@
-"""``mlprojects serve digits|text|style|RUN``: the web apps (Gradio)."""
+"""``mlprojects serve digits|text|style|RUN``: a REST server and page for any run, and the web apps (Gradio)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ class _RunOrApp(click.Group):
 
 @click.group(cls=_RunOrApp)
 def serve() -> None:
-    """Web apps over trained models (Gradio): `serve RUN_DIR` for any finished run, `serve digits` (the
-    sketchpad), `serve text` (the NLP tasks), `serve style` (style transfer)."""
+    """Servers over trained models: `serve RUN_DIR` for any finished run (REST on MLflow's scoring protocol and
+    the Open Inference Protocol, and its page), `serve digits` (the sketchpad), `serve text` (the NLP tasks),
+    `serve style` (style transfer)."""
 
 
 @serve.command("run", context_settings={"show_default": True})

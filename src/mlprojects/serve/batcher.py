@@ -6,7 +6,9 @@ joins their inputs (``Inputs.join``) and the answer's rows are handed back in or
 unless ``max_wait`` says so: under load the queue fills while the model runs, and one client alone is answered
 at once. A batch that the model refuses (one request's bad cell) is predicted again request by request, so
 each bad request has its own one-line error and the others their answers. A kind that cannot join (a series is
-one whole sequence) is predicted one request at a time, in the same worker.
+one whole sequence) is predicted one request at a time, in the same worker. A batch that the last ones say will
+take under ``INLINE`` runs in the event loop instead: for a row of a small table, the hop to the worker thread
+and back cost 0.5 ms of 3.
 """
 
 from __future__ import annotations
