@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = (ROOT / "README.md", ROOT / "docs" / "projects.md")
+MODULES_PAGE = ROOT / "docs" / "project-modules.md"
 BEGIN = "<!-- the project table: written by docs/generate.py from the registry and the reproduction report -->"
 END = "<!-- end of the project table -->"
 BOOK = "Bonnin, Building ML Projects with TensorFlow, "
@@ -46,6 +47,22 @@ def project_table() -> str:
     return "\n".join(rows)
 
 
+def modules_page() -> str:
+    """A page of the projects' modules, each one's docstring (what it reproduces and how it differs)."""
+    from mlprojects import registry
+
+    modules: dict[str, list[str]] = {}
+    for entry in registry.entries():
+        modules.setdefault(entry.project.split(":")[0], []).append(entry.name)
+    parts = ["# The projects' modules", "",
+             "What each module's docstring says of its projects: the source, what is reproduced, what differs and "
+             "why. Written by `docs/generate.py` from the registry.", ""]
+    for module, names in modules.items():
+        parts += [f"## {', '.join(names)}", "", "```{eval-rst}", f".. automodule:: {module}", "   :no-members:", "```",
+                  ""]
+    return "\n".join(parts)
+
+
 def rewritten(text: str, table: str) -> str:
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     return f"{text[:start]}\n{table}\n{text[end:]}"
@@ -60,6 +77,11 @@ def main(check: bool = False) -> int:
             stale.append(page)
             if not check:
                 page.write_text(new)
+    page, text = MODULES_PAGE, modules_page()
+    if not page.is_file() or page.read_text() != text:
+        stale.append(page)
+        if not check:
+            page.write_text(text)
     if check and stale:
         print(f"not what docs/generate.py writes: {', '.join(str(p.relative_to(ROOT)) for p in stale)}; run "
               "python docs/generate.py", file=sys.stderr)

@@ -29,6 +29,8 @@ def test_the_committed_project_tables_are_what_the_generator_writes():
     names = re.findall(r"^\| `([^`]+)` \|", table, flags=re.M)
     assert names == [entry.name for entry in registry.entries()]
     assert "| test_accuracy **0.9583 ± 0.0039 (2 seeds)** |" in table.splitlines()[names.index("mnist-mlp") + 2]
+    assert docs.MODULES_PAGE.read_text() == docs.modules_page(), "run python docs/generate.py"
+    assert docs.main(check=True) == 0
     stale = f"{docs.BEGIN}\n| project |\n| `gone` |\n{docs.END}"
     assert docs.rewritten(f"intro\n{stale}\nafter\n", table) == f"intro\n{docs.BEGIN}\n{table}\n{docs.END}\nafter\n"
 
