@@ -34,6 +34,7 @@ EXTRAS = {
     "parquet": "data=PATH.parquet and data convert to Parquet (pyarrow)",
     "bench": "benchmarks/ against Keras on TensorFlow",
     "notebooks": "the notebooks/ in JupyterLab, and the small BERT they fine-tune offline",
+    "docs": "the documentation site: sphinx-build -W -b html docs docs/_build/html",
     "test": "the test suite and its linter",
 }
 KEY_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scikit-learn", "numba", "matplotlib", "safetensors")
