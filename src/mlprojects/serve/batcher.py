@@ -94,9 +94,9 @@ class Batcher:
                 size = sum(p.size for p in batch)
                 try:
                     if self.per_input * size < INLINE:
-                        answers = self._answer(batch)  # a quick one: the worker thread and back would cost more
+                        answers = self._answer(batch, size)  # a quick one: the worker thread and back would cost more
                     else:
-                        answers = await loop.run_in_executor(self.worker, self._answer, batch)
+                        answers = await loop.run_in_executor(self.worker, self._answer, batch, size)
                 except Exception as error:  # noqa: BLE001 - a fault of ours: every request of the batch says so
                     answers = [error] * len(batch)
                 for pending, answer in zip(batch, answers):
@@ -130,16 +130,16 @@ class Batcher:
         self.waiting.extendleft(reversed(kept))
         return batch
 
-    def _answer(self, batch: list[Pending]) -> list[Any]:
-        """Each request's answer or its error: from one prediction where the kind joins them."""
+    def _answer(self, batch: list[Pending], size: int) -> list[Any]:
+        """Each request's answer or its error: from one prediction of SIZE inputs where the kind joins them."""
         started = time.perf_counter()
         try:
-            return self._predict(batch)
+            return self._predict(batch, size)
         finally:  # the seconds per input, on average over the last batches
-            seconds = (time.perf_counter() - started) / max(1, sum(p.size for p in batch))
+            seconds = (time.perf_counter() - started) / max(1, size)
             self.per_input = seconds if self.per_input == float("inf") else 0.8 * self.per_input + 0.2 * seconds
 
-    def _predict(self, batch: list[Pending]) -> list[Any]:
+    def _predict(self, batch: list[Pending], size: int) -> list[Any]:
         try:
             joined = self.run.project.inputs.join(self.run, [p.inputs for p in batch])
             result = None if joined is None else predict(self.run, joined, **batch[0].options)
@@ -148,7 +148,7 @@ class Batcher:
                 return [error]
             result = None  # one request's fault: each alone below, for its own message
         if result is not None:
-            self.on_batch(sum(p.size for p in batch))
+            self.on_batch(size)
             answers, at, shared = [], 0, {}
             for pending in batch:
                 answers.append(Answer(result, at, at + pending.size, shared))

@@ -43,6 +43,7 @@ from mlprojects.serve.batcher import Answer
 
 MAX_BODY = 10 * 1024 * 1024
 MAX_BATCH = 64
+TIMEOUT = 30.0
 V2_TYPES = {"BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
             "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16,
             "FP32": np.float32, "FP64": np.float64}
@@ -155,7 +156,7 @@ def records(answer: Answer, columns: list[str]) -> list[dict[str, Any]]:
 
 
 def build(models: dict[str, Run], credentials: Credentials | None = None, max_body: int = MAX_BODY,
-          timeout: float = 30.0, max_batch: int = MAX_BATCH, max_wait: float = 0.0):
+          timeout: float = TIMEOUT, max_batch: int = MAX_BATCH, max_wait: float = 0.0):
     """The REST app serving MODELS (name -> finished run); concurrent requests to a model are predicted together,
     up to MAX_BATCH inputs, after waiting MAX_WAIT seconds for more (``mlprojects.serve.batcher``)."""
     import contextlib
@@ -168,15 +169,6 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
 
     __version__ = package_version("mlprojects")  # the installed package's (the package itself is a layer above)
 
-    batchers: dict[str, Batcher] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        yield
-        for batcher in batchers.values():
-            batcher.close()
-
-    app = FastAPI(title="mlprojects", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     registry = CollectorRegistry()
     requests = Counter("mlprojects_requests", "requests answered", ["model", "route", "status"], registry=registry)
     latency = Histogram("mlprojects_request_seconds", "time to answer a request", ["model", "route"],
@@ -186,8 +178,15 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
     rows = Histogram("mlprojects_request_inputs", "inputs per request", ["model"], registry=registry, buckets=sizes)
     batch = Histogram("mlprojects_batch_inputs", "inputs per prediction (a batch of requests)", ["model"],
                       registry=registry, buckets=sizes)
-    batchers.update({name: Batcher(run, max_batch, max_wait, batch.labels(name).observe)
-                     for name, run in models.items()})
+    batchers = {name: Batcher(run, max_batch, max_wait, batch.labels(name).observe) for name, run in models.items()}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        for batcher in batchers.values():
+            batcher.close()
+
+    app = FastAPI(title="mlprojects", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)

@@ -26,6 +26,7 @@ import gradio as gr  # noqa: E402
 from mlprojects.errors import UserError  # noqa: E402
 from mlprojects.predict import predict  # noqa: E402
 from mlprojects.rundir import Run  # noqa: E402
+from mlprojects.serve import rest  # noqa: E402
 
 MAX_UPLOAD = "10mb"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -52,12 +53,10 @@ def build(run: Run) -> gr.Blocks:
     return app
 
 
-def app(models: dict[str, Run], auth: tuple[str, str] | None = None, max_body: int = 10 * 1024 * 1024,
-        timeout: float = 30.0, max_batch: int = 64, max_wait: float = 0.0):
+def app(models: dict[str, Run], auth: tuple[str, str] | None = None, max_body: int = rest.MAX_BODY,
+        timeout: float = rest.TIMEOUT, max_batch: int = rest.MAX_BATCH, max_wait: float = 0.0):
     """The ASGI app of ``mlprojects serve``: the REST routes of ``mlprojects.serve.rest`` for MODELS and, at /, the
     page of the first model, behind the same credentials."""
-    from mlprojects.serve import rest
-
     routes = rest.build(models, rest.Credentials(*auth) if auth else None, max_body, timeout, max_batch, max_wait)
     page = build(next(iter(models.values())))
     page.queue(default_concurrency_limit=4)
@@ -71,7 +70,7 @@ def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860,
     import uvicorn
 
     options = {"host": host, "port": port, "log_level": "warning",
-               "timeout_graceful_shutdown": settings.get("timeout", 30.0) + 5}
+               "timeout_graceful_shutdown": settings.get("timeout", rest.TIMEOUT) + 5}
     if workers == 1:
         uvicorn.run(app(models, **settings), **options)
         return
