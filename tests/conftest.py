@@ -110,6 +110,15 @@ def cli(capsys):
     return invoke
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def run_subprocess(*args: str, env: dict | None = None, cwd=None, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mlprojects", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)

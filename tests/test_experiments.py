@@ -6,13 +6,13 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from mlprojects.experiments.sweep import Sweep, parse_grid
 from mlprojects.rundir import state
@@ -133,9 +133,7 @@ def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli
         pytest.skip("Ray is not installed (the ray extra)")
     assert not (test_home / ".ray").exists()  # no token lies in the (suite's own, empty) home folder
     ray_cli = Path(sys.executable).with_name("ray")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     token = tmp_path / "auth_token"
     token.write_text(secrets.token_hex(32))  # the form `ray get-auth-token --generate` writes
     token.chmod(0o600)

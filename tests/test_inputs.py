@@ -9,13 +9,13 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 import mlprojects
 from mlprojects import registry
@@ -122,11 +122,6 @@ def plugin_environment() -> dict[str, str]:
     return {**os.environ, "MLPROJECTS_PROJECTS": "pair_sum",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_a_new_kind_of_input_runs_predicts_exports_and_serves_through_the_same_commands(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import free_port
 
 from mlprojects import rundir
 from mlprojects.predict import predict
@@ -23,11 +23,6 @@ from mlprojects.runner import run
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("prometheus_client")
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:

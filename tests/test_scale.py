@@ -7,7 +7,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_subprocess
+from conftest import free_port, run_subprocess
 from safetensors.torch import load_file
 
 from mlprojects import registry
@@ -27,11 +26,6 @@ from mlprojects.runner import accept, run
 def metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_pi_is_within_four_standard_errors_and_its_arithmetic_is_by_hand(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,8 @@ import pytest
 from PIL import Image
 
 gr = pytest.importorskip("gradio")
+
+from conftest import free_port  # noqa: E402
 
 from mlprojects.data import images  # noqa: E402
 from mlprojects.runner import run  # noqa: E402
@@ -97,15 +98,10 @@ def test_app_builds_without_launching(predictor):
     assert {"predict", "predict_drawing"} <= names
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(predictor):
-    port = _free_port()
+    port = free_port()
     app = web.serve(predictor, "127.0.0.1", port, block=False)
     yield f"http://127.0.0.1:{port}/"
     app.close()

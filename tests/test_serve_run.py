@@ -13,9 +13,10 @@ import pytest
 
 pytest.importorskip("gradio")
 
+from conftest import free_port  # noqa: E402
 from PIL import Image  # noqa: E402
 from test_rest import Server  # noqa: E402
-from test_serve import CHROMIUM, _free_port, app_page  # noqa: E402
+from test_serve import CHROMIUM, app_page  # noqa: E402
 
 from mlprojects import rundir  # noqa: E402
 from mlprojects.runner import run  # noqa: E402
@@ -136,7 +137,7 @@ def test_a_real_browser_uploads_an_image(digits_server, tmp_path):
 
 
 def test_listening_beyond_this_machine_without_a_password_warns(wine, tmp_path):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "mlprojects", "serve", str(wine.path), "--host", "0.0.0.0",
                                 "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "MLPROJECTS_AUTH": ""})

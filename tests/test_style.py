@@ -159,16 +159,16 @@ def test_bad_input_is_one_line(cli, tmp_path):
 
 def test_the_style_page_transfers_over_http_and_refuses_a_non_picture(tmp_path):
     pytest.importorskip("gradio")
+    from conftest import free_port
     from gradio_client import Client, handle_file
     from PIL import Image
-    from test_serve import _free_port
 
     from mlprojects.serve import style_app
 
     content, stripes = _pictures((48, 32))
     Image.fromarray((content.permute(1, 2, 0).numpy() * 255).astype("uint8")).save(tmp_path / "content.png")
     (tmp_path / "notes.png").write_text("not a picture")
-    port = _free_port()
+    port = free_port()
     app = style_app.serve({"backbone": "efficientnet-lite0"}, "127.0.0.1", port, block=False)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)

@@ -4,13 +4,13 @@ back with TensorBoard's own reader, and `mlprojects tensorboard` serving it over
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
+from conftest import free_port
 
 from mlprojects.runner import run
 
@@ -47,9 +47,7 @@ def test_histograms_are_off_by_default(tmp_path):
 
 def test_the_tensorboard_command_serves_the_runs(tmp_path):
     run("wine", {"epochs": 2}, out=tmp_path / "runs" / "wine", progress=False)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "mlprojects", "tensorboard", str(tmp_path / "runs"), "--port",
                                 str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
