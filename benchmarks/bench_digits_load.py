@@ -10,7 +10,9 @@ p50/p95/max latency of a request (upload, queue, preprocessing, model, response)
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -24,6 +26,9 @@ from mlprojects.data import images
 from mlprojects.runner import run
 from mlprojects.serve import app as web
 from mlprojects.serve.predictor import DigitPredictor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 
 def hammer(url: str, request: Callable[[Any, int], Any], clients: int = 20, requests: int = 10,
@@ -76,13 +81,6 @@ def hammer(url: str, request: Callable[[Any, int], Any], clients: int = 20, requ
     return figures
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -98,7 +96,7 @@ def main() -> None:
     digits = images.load("mnist-10k").test_images[: args.clients]
     for i, digit in enumerate(digits):  # dark ink on white, 280x280
         Image.fromarray(255 - np.kron(digit, np.ones((10, 10), np.uint8))).save(folder / f"{i}.png")
-    port = free_port()
+    port = harness.free_port()
     server = web.serve(predictor, "127.0.0.1", port, block=False)
 
     def request(client, index: int) -> None:

@@ -17,7 +17,6 @@ import base64
 import io
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,22 +27,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from mlprojects.engine.device import _cpu_name
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 
 
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def prepare(folder: Path) -> dict[str, tuple[Path, dict]]:
@@ -129,12 +120,12 @@ def rss_mb(pid: int) -> float:
 
 
 def compare(args, cases) -> None:
-    print(f"CPU: {cpu()}; {args.rounds} rounds of {args.seconds:g} s per server, medians")
+    print(f"CPU: {_cpu_name()}, {os.cpu_count()} cores; {args.rounds} rounds of {args.seconds:g} s per server, medians")
     print("| case | clients | ours requests/s | p50 / p99 ms | peer requests/s | p50 / p99 ms | ratio |")
     print("|---|---|---|---|---|---|---|")
     for name in args.case:
         path, body = cases[name]
-        ours_port, peer_port = free_port(), free_port()
+        ours_port, peer_port = harness.free_port(), harness.free_port()
         servers = {
             "ours": start([sys.executable, "-m", "mlprojects", "serve", str(path), "--port", str(ours_port),
                            *args.ours], ours_port, body),
@@ -212,10 +203,11 @@ def main() -> None:
         compare(args, cases)
         return
     path, body = cases["wine"]
-    port = free_port()
+    port = harness.free_port()
     server = start([sys.executable, "-m", "mlprojects", "serve", str(path), "--port", str(port), *args.ours], port,
                    body)
-    print(f"CPU: {cpu()}; soak: {args.rate:g} requests/s of one wine row for {args.soak:g} s")
+    print(f"CPU: {_cpu_name()}, {os.cpu_count()} cores; soak: {args.rate:g} requests/s of one wine row for "
+          f"{args.soak:g} s")
     try:
         asyncio.run(soak(f"http://127.0.0.1:{port}/invocations", body, args.soak, args.rate, server.pid))
     finally:

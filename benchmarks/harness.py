@@ -144,3 +144,12 @@ def median_range(values: list[float]) -> str:
 def paired_ratio(samples: dict, impl: str, reference: str, kind: str, metric: str) -> tuple[float, float, float]:
     ratios = [a / b for a, b in zip(samples[impl][kind][metric], samples[reference][kind][metric])]
     return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (for a server a benchmark starts)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
