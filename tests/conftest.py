@@ -110,6 +110,25 @@ def cli(capsys):
     return invoke
 
 
+# --- finished runs shared by the tests that only read them (a test that changes one copies it first) ----------
+
+@pytest.fixture(scope="session")
+def wine_run(tmp_path_factory) -> Path:
+    """A finished `wine` run: 30 epochs of the default MLP on the embedded table (about a second)."""
+    from mlprojects.runner import run
+
+    return run("wine", {"epochs": 30}, out=tmp_path_factory.mktemp("shared") / "wine", progress=False)
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """A finished `mnist-mlp` run: 2 epochs of a 64-64 network on the embedded digits (a few seconds)."""
+    from mlprojects.runner import run
+
+    return run("mnist-mlp", {"epochs": 2, "widths": "64,64"}, out=tmp_path_factory.mktemp("shared") / "digits",
+               progress=False)
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listens on."""
     import socket

@@ -195,8 +195,10 @@ def test_reproduce_writes_the_report_rows(tmp_path, cli):
     assert "accuracy 0.74" in chd and "train_accuracy **" in chd and "test_accuracy" in chd and "training data" in chd
     assert "not run: data not available" in cifar
     assert "Quick mode" in report
+    assert "no published figure" not in report  # a report of some projects lists only those
     assert cli("reproduce", "no-such-project").code == 2
-    assert cli("reproduce", "text-classify").code == 2  # nothing published to reproduce
+    refused = cli("reproduce", "text-classify")  # nothing published to reproduce, and why
+    assert refused.code == 2 and "has no published figure to reproduce: the notebook shows the steps" in refused.err
 
 
 def test_a_failing_trial_is_reported_and_the_others_still_count(tmp_path):
@@ -244,3 +246,12 @@ def test_a_trials_archive_unpacks_its_files_and_refuses_what_is_not_inside(tmp_p
     except (ValueError, tarfile.TarError):
         pass
     assert not outside.exists()
+
+
+def test_report_figures_show_the_spread_over_seeds():
+    from mlprojects.experiments.reproduce import _difference, _figure
+
+    assert _figure([61100840.0]) == "61,100,840"  # a count
+    assert _figure([0.9585, 0.9621]) == "0.9603 ± 0.0025 (2 seeds)"  # std 0.0036 / sqrt(2)
+    assert _figure([3.1412, 3.1416, 3.1418]) == "3.14153 ± 0.00031 (3 seeds)"  # std 0.000306: five decimals
+    assert _difference(1100840.0) == "+1,100,840" and _difference(-0.0001353) == "-0.0001353"

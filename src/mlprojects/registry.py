@@ -60,6 +60,8 @@ class Entry:
     #: mlprojects.rundir; a metric declared nowhere (a slope, an iteration count) has no direction.
     goals: dict[str, Goal] = field(default_factory=dict)
     reproduce: tuple[Published, ...] = ()  # the published figures `mlprojects reproduce` runs
+    #: with no figure to reproduce: why not, as the reproduction report lists it ("the book shows images only")
+    unreproduced: str = ""
     serves: str = ""  # the web app that serves its runs ("digits"), or ""
     generates: str = ""  # what `mlprojects generate` samples from its runs ("abc"), or ""
     #: what it reads that is neither embedded nor generated: catalog datasets to download ("cifar10"), or

@@ -24,6 +24,8 @@ register(
         dataset="the book's own small tensors",
         published="the values the book's listings print",
         summary="each TensorFlow 1 tensor call beside its PyTorch equivalent and the value it gives, as a report",
+        unreproduced="the book's listings print values, not a measured figure; tests/test_tensors.py checks each "
+                     "of them",
     ),
     Entry(
         name="mnist-mlp", project=f"{_HERE}.mnist_mlp:PROJECT",
@@ -150,6 +152,7 @@ register(
         dataset="book-images (embedded): blue_jay.jpg, leopard.jpg; or any image file by --set image=PATH",
         published="images only (its \"max pool\" listing calls avg_pool)",
         summary="an edge-detection kernel, then max and average pooling, written side by side",
+        unreproduced="the book shows pictures only; ours are the run's plots",
     ),
     Entry(
         name="mnist-cnn", project=f"{_HERE}.convnets:MNIST_CNN",
@@ -228,6 +231,7 @@ register(
         published="a picture (style_output_sample.jpg), shown beside ours",
         summary="one picture's content in another's style, on VGG-19 or the packaged EfficientNet-Lite0",
         goals={"total_loss": "min"},
+        unreproduced="the book shows one picture and no figure; `mlprojects run style-transfer` draws ours beside it",
     ),
     Entry(
         name="device-placement", project=f"{_HERE}.placement:DEVICE_PLACEMENT",
@@ -235,6 +239,7 @@ register(
         dataset="generated: random matrices and buffers",
         published="device placement logs only",
         summary="a computation on a chosen device, where each tensor lives, and the measured cost of moving data",
+        unreproduced="the book prints placement logs, which depend on the machine; ours are in the run's report",
     ),
     Entry(
         name="pi", project=f"{_HERE}.pi:PI",
@@ -255,6 +260,7 @@ register(
         published="none (the notebook shows the steps, not a score)",
         summary="fine-tune any encoder on the engine; accuracy and macro-F1; saved with save_pretrained",
         goals={**CLASSIFIER, "test_macro_f1": "max"}, needs=("pretrained-model", "labelled-texts"),
+        unreproduced="the notebook shows the steps, not a score, on data of its own; the data is the user's",
     ),
     Entry(
         name="token-classify", project=f"{_HERE}.token_classify:TOKEN_CLASSIFY",
@@ -265,5 +271,6 @@ register(
         goals={"test_entity_f1": "max", "test_entity_precision": "max", "test_entity_recall": "max",
                "test_accuracy": "max", "train_accuracy": "max"},
         needs=("pretrained-model", "tagged-sentences"),
+        unreproduced="the notebook shows the steps, not a score, on data of its own; the data is the user's",
     ),
 )

@@ -3,7 +3,8 @@
 kmeans-blobs: 200 points around (-2,-2), (-2,1.5), (1.5,-2), (2,1.5), std 0.8, seed 42, K=4, started
 from the first K points (all of which come from the first blob: the book does not shuffle) and run
 until no assignment changes. The book reports, after 8 iterations, centroids of about
-(1.65,-2.05), (-2.08,1.61), (-2.09,-2.07), (2.10,1.56).
+(1.65,-2.05), (-2.08,1.61), (-2.09,-2.07), (2.10,1.56). This reproduces the book exactly, because
+scikit-learn's ``make_blobs`` still draws the same points for seed 42.
 
 kmeans-circles: make_circles, 200 points, noise 0.01, factor 0.4, K=2. k-means fails: both rings
 have their mean at the origin, and k-means can only cut the plane with straight boundaries between

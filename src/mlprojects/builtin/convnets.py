@@ -3,7 +3,8 @@
 mnist-cnn: the book's LeNet-style network, conv 5x5x32 -> max pool -> conv 5x5x64 -> max pool ->
 dense 1024 -> dropout 0.5 -> 10, trained with Adam at batch 50. The book drew its initial weights
 from N(0, 1); here they start as Keras' Glorot-uniform. On the embedded 10k digits by default;
-``--set data=mnist`` or ``data=fashion-mnist`` for the full sets. Its runs serve in the digit app.
+``--set data=mnist`` or ``data=fashion-mnist`` for the full sets (downloads). Its runs serve in the digit
+app (``mlprojects serve digits``: the newest ``mnist-mlp`` or ``mnist-cnn`` run is found by itself).
 
 cifar10-cnn: CIFAR-10 from its published archive. The default (``preset=modern``) is a small
 residual network with batch norm (ResNet-9), random crops and flips, SGD with momentum and a cosine
@@ -12,6 +13,13 @@ two conv blocks, dense 512, dropout, Adam 0.001, batch 96, flips; the book's ran
 left out). The book trained on the test batch and reported its accuracy on that same batch, which
 measures memory rather than generalisation: here the model trains on the five training batches and
 is scored on the test batch only.
+
+The archive (170 MB) is checked against its sha256 before any byte of it is parsed, and its pickles are
+read by an unpickler that builds arrays, lists and strings and refuses anything else, so a tampered file
+can never run code. On a 2-core CPU an epoch of ResNet-9 takes about 10 minutes (83 images/s) and one of
+the book's network about 35 seconds, so the default is meant for a GPU (``--device cuda``). The tests
+build archives in CIFAR's exact layout (Python 2 pickles, as the published files are) and check the
+reader, its refusals, the checksum gate and a short training run on them.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ test point; here the test MSE is over all 60 (the noise alone gives about 0.22^2
 auto-mpg: fuel efficiency (mpg) of 398 cars from 7 attributes. The file stores the 6 unknown
 horsepower values as 0: they are treated as missing and filled with the training split's median.
 ``origin`` (1 USA, 2 Europe, 3 Japan) is a category, so it is one-hot encoded; the numeric columns
-are standardised with training statistics only. The book's [10, 5] network reached a test MSE of
-15.08; ``--set widths=10,5`` reproduces its shape.
+are standardised with training statistics only. The network predicts a standardised target through a
+final layer that maps back to mpg (set from the training targets before training and saved with the
+weights, as Keras' ``Normalization(invert=True)``), so its loss and its saved model are in mpg. The book's
+[10, 5] network reached a test MSE of 15.08; ``--set widths=10,5`` reproduces its shape.
 
 wine: the 3 cultivars of 178 Italian wines from 13 chemical measurements, standardised (the book
 dropped Proline, the most informative one, and did not scale the features). An MLP by default;

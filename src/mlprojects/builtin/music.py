@@ -7,6 +7,20 @@ folk tunes. Tunes are split into training and validation by tune (a hash of each
 The model and recipe are the book's: embedding 64, one LSTM layer of 64 units, batch 50, sequences
 of 50 characters, Adam 0.002 decayed by 0.97 every epoch, gradients clipped to norm 5.
 Reported: validation bits per character, and how many sampled tunes music21 reads as valid ABC.
+
+The converter writes key, meter, unit length 1/8, note lengths, ties, rests and bar lines; an accidental
+is written on every note that leaves the key, so readers that carry accidentals through the bar and
+music21's, which does not, hear the same notes. The conversion takes about a minute once and is cached
+under ``$MLPROJECTS_HOME/music``. ``corpus=nottingham`` holds only 2 tunes of the Nottingham Music
+Database itself, with 4,433 British and Irish tunes of the same tradition (O'Neill's, Ryan's, Aird's,
+miscellaneous), headers other than X, T, M, L, Q and K removed.
+
+``mlprojects generate bach-charrnn --run RUN_DIR [--prime "X:1"] [--length 1000] [--temperature 0.8]``
+samples text from a run; each complete tune in it is parsed with music21 and counts as valid when it has
+``X:`` and ``K:`` lines, at least 4 notes, and renders to MIDI; a ``.mid`` file is written beside the ABC
+for each valid tune, and a piano roll of the first. music21's ABC reader is lenient (a bar of the wrong
+length, or a stray number, still parses), so the report adds a stricter figure: the share of bars
+(neither the first nor the last) whose notes fill the meter exactly.
 """
 
 from __future__ import annotations
