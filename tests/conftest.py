@@ -52,6 +52,15 @@ def pytest_configure(config) -> None:
         (home / folder).mkdir(parents=True, exist_ok=True)
         os.environ[name] = str(home / folder)
     _saved_environment["__home__"] = str(home)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # under pytest -n N: one thread per worker, so N never oversubscribe
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            _saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = "1"
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (pyproject.toml): a worker per core up to 4; each holds its own runs and models in memory."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def pytest_unconfigure(config) -> None:

@@ -18,7 +18,6 @@ from conftest import free_port
 
 from mlprojects import rundir
 from mlprojects.predict import predict
-from mlprojects.runner import run
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("prometheus_client")
@@ -52,14 +51,13 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def wine(tmp_path_factory):
-    return rundir.load(run("wine", {"epochs": 3}, out=tmp_path_factory.mktemp("rest") / "wine", progress=False))
+def wine(wine_run):
+    return rundir.load(wine_run)
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    return rundir.load(run("mnist-mlp", {"epochs": 1, "widths": "32"}, out=tmp_path_factory.mktemp("rest") / "mlp",
-                           progress=False))
+def digits(digits_run):
+    return rundir.load(digits_run)
 
 
 def test_the_mlflow_protocol_answers_what_predict_answers_in_every_form(wine):

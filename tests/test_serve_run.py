@@ -19,21 +19,19 @@ from test_rest import Server  # noqa: E402
 from test_serve import CHROMIUM, app_page  # noqa: E402
 
 from mlprojects import rundir  # noqa: E402
-from mlprojects.runner import run  # noqa: E402
 from mlprojects.serve import run_app  # noqa: E402
 
 AUTH = ("ada", "difference-engine")
 
 
 @pytest.fixture(scope="module")
-def wine(tmp_path_factory) -> rundir.Run:
-    return rundir.load(run("wine", {"epochs": 30}, out=tmp_path_factory.mktemp("wine") / "run", progress=False))
+def wine(wine_run) -> rundir.Run:
+    return rundir.load(wine_run)
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> rundir.Run:
-    folder = tmp_path_factory.mktemp("digits")
-    return rundir.load(run("mnist-mlp", {"epochs": 2, "widths": "64,64"}, out=folder / "run", progress=False))
+def digits(digits_run) -> rundir.Run:
+    return rundir.load(digits_run)
 
 
 @pytest.fixture(scope="module")

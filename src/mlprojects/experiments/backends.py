@@ -38,8 +38,8 @@ def local_runner(threads: int) -> Runner:
     return lambda args, run_dir, log: run_local(args, log, threads)
 
 
-#: what the trials' server imports before it forks them
-PRELOAD = ["mlprojects.cli", "mlprojects.runner", "mlprojects.plots", "torch._dynamo", "torch.optim", "pandas",
+#: what the trials' server imports before it forks them (by name: the command line is a layer above this one)
+PRELOAD = ["mlprojects.__main__", "mlprojects.runner", "mlprojects.plots", "torch._dynamo", "torch.optim", "pandas",
            "sklearn.model_selection", "matplotlib.pyplot"]
 
 
@@ -79,10 +79,11 @@ def _trial(argv: list[str], log: str, environment: dict[str, str], folder: str, 
     os.close(handle)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
-    from mlprojects.cli import main
+    import runpy
 
+    sys.argv = ["mlprojects", *argv]
     try:
-        main(argv)
+        runpy.run_module("mlprojects", run_name="__main__", alter_sys=True)  # as `python -m mlprojects` does
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
