@@ -5,7 +5,9 @@ it, that child is forked from a server process that imported what a run needs on
 front end that every optimizer imports, pandas, scikit-learn, matplotlib: about five seconds, and a 30-epoch
 ``wine`` trial trains in one), so a trial starts in a tenth of a second; it still runs in a process of its own,
 with the sweep's current environment and folder, and a crash in it stays in it. Elsewhere (Windows) it is a new
-interpreter. On Ray
+interpreter. As for any child of multiprocessing's forkserver, the server imports the parent's main script
+again (as ``__mp_main__``): the ``mlprojects`` command's script and ``python -m`` are safe; a script of one's own
+that calls :func:`mlprojects.experiments.sweep.execute` needs the usual ``if __name__ == "__main__":``. On Ray
 (``ray.init(address)``; a local instance when no address is given) a trial runs in a scratch folder
 on whichever node Ray picks and comes back as an archive, so the nodes need the same Python
 environment but no shared filesystem. A cluster started with token authentication needs its token
@@ -39,7 +41,7 @@ def local_runner(threads: int) -> Runner:
 
 
 #: what the trials' server imports before it forks them (by name: the command line is a layer above this one)
-PRELOAD = ["mlprojects.__main__", "mlprojects.runner", "mlprojects.plots", "torch._dynamo", "torch.optim", "pandas",
+PRELOAD = ["mlprojects.cli", "mlprojects.runner", "mlprojects.plots", "torch._dynamo", "torch.optim", "pandas",
            "sklearn.model_selection", "matplotlib.pyplot"]
 
 
@@ -81,20 +83,10 @@ def _trial(argv: list[str], log: str, environment: dict[str, str], folder: str, 
     sys.stderr = open(2, "w", buffering=1, closefd=False)
     import runpy
 
+    # as `python -m mlprojects` does; multiprocessing turns its exit (or a bug's traceback, exit 1) into the
+    # process's exit code and flushes the output
     sys.argv = ["mlprojects", *argv]
-    try:
-        runpy.run_module("mlprojects", run_name="__main__", alter_sys=True)  # as `python -m mlprojects` does
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
-    except BaseException:  # a bug: its traceback in the log, exit 1 as an interpreter would
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    sys.exit(code)
+    runpy.run_module("mlprojects", run_name="__main__", alter_sys=True)
 
 
 def pack(folder: Path) -> bytes:
