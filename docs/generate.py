@@ -38,10 +38,12 @@ def report_rows(path: Path = REPORT) -> dict[str, list[list[str]]]:
 def our_figure(rows: list[list[str]]) -> str:
     """The table's "ours": the row of the default configuration, else the first run row with its settings named."""
     default = [cells for cells in rows if " " not in cells[0].strip("`")]
-    for cells in default + [cells for cells in rows if not cells[3].startswith("not run")]:
-        settings = cells[0].strip("`").partition(" ")[2]
-        return cells[3] + (f" (`{settings}`)" if settings else "")
-    return rows[0][3]
+    measured = [cells for cells in rows if not cells[3].startswith("not run")]
+    if not default + measured:
+        return rows[0][3]  # "not run: ..."
+    configuration, _, _, ours, _, _ = (default + measured)[0]
+    settings = configuration.strip("`").partition(" ")[2]
+    return ours + (f" (`{settings}`)" if settings else "")
 
 
 def project_table(pages: str = "") -> str:
@@ -120,7 +122,7 @@ def project_page(entry, rows: list[list[str]]) -> str:
     elif entry.reproduce:
         parts += [f"Not in the report yet: `mlprojects reproduce {entry.name}`."]
     else:
-        parts += [f"No published figure to set ours beside: {entry.unreproduced or entry.published}."]
+        parts += [f"No published figure to set ours beside: {entry.why_unreproduced}."]
     parts += ["", "## Notes", "", "```{eval-rst}", notes(entry), "```", ""]
     return "\n".join(parts)
 

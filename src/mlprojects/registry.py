@@ -72,6 +72,11 @@ class Entry:
     def headline(self) -> str:
         return next(iter(self.goals), "")
 
+    @property
+    def why_unreproduced(self) -> str:
+        """Why there is no published figure to reproduce: its own words, or what the source published instead."""
+        return self.unreproduced or self.published
+
 
 _ENTRIES: dict[str, Entry] = {}
 _LOADED: list[bool] = []

@@ -42,7 +42,7 @@ def figures(projects: list[str] | tuple[str, ...] = ()) -> list[Figure]:
     for name in projects:
         entry = registry.entry(name)  # an unknown project: one line with the known ones
         if not entry.reproduce:
-            raise UserError(f"{name} has no published figure to reproduce: {entry.unreproduced or entry.published}")
+            raise UserError(f"{name} has no published figure to reproduce: {entry.why_unreproduced}")
     return [Figure(entry, published) for entry in registry.entries() if not projects or entry.name in projects
             for published in entry.reproduce]
 
@@ -185,5 +185,5 @@ def report(results: list[tuple[Figure, Sweep | None, str]], out: Path, quick: bo
     if unreproduced:
         lines += ["", "## Projects with no published figure", "",
                   "Every other registered project, and why `reproduce` has nothing to set beside it:", ""]
-        lines += [f"- `{entry.name}`: {entry.unreproduced or entry.published}" for entry in unreproduced]
+        lines += [f"- `{entry.name}`: {entry.why_unreproduced}" for entry in unreproduced]
     return "\n".join(lines) + "\n"
