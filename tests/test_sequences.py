@@ -12,6 +12,8 @@ from mlprojects import registry
 from mlprojects.builtin.sequences import DAY, baselines, chronological_split, windows
 from mlprojects.config import resolve
 from mlprojects.errors import UserError
+from mlprojects.predict import predict
+from mlprojects.rundir import load
 from mlprojects.runner import run
 
 
@@ -56,7 +58,7 @@ def _series_csv(path, rows, column="kw", text=None):
 
 def test_a_users_series_trains_and_beats_persistence(tmp_path):
     csv = _series_csv(tmp_path / "mine.csv", 3000)
-    run_dir = run("energy-lstm", {"data_path": str(csv), "column": "kw", "window": 16, "hidden": 16, "epochs": 10,
+    run_dir = run("energy-lstm", {"data": str(csv), "column": "kw", "window": 16, "hidden": 16, "epochs": 10,
                                   "horizon": 8, "batch_size": 32, "lr": 0.01}, out=tmp_path / "run", progress=False)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["scale_offset"] == pytest.approx(100, abs=1)  # its own statistics, not the book's
@@ -65,6 +67,15 @@ def test_a_users_series_trains_and_beats_persistence(tmp_path):
     assert (run_dir / "plots" / "forecast_week.png").is_file()
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     assert history[-1]["loss"] < history[0]["loss"] and "val_loss" in history[0]
+    # the kind read the file: it is recorded for --resume's check, and predict scales by the file's own statistics
+    assert json.loads((run_dir / "data.json").read_text())["data"] == str(csv)
+    forecast = predict(load(run_dir), str(csv), backtest=True)
+    assert np.abs(forecast["error"]).mean() < metrics["persistence_test_mae"]
+
+
+def test_the_old_name_of_the_data_setting_still_reads(tmp_path):
+    cfg = resolve(registry.get("energy-lstm").config_class, {"data_path": "mine.csv", "column": "kw"})
+    assert cfg.data == str((tmp_path.cwd() / "mine.csv").resolve()) and cfg.column == "kw"
 
 
 @pytest.mark.parametrize("text, column, message", [
@@ -75,7 +86,7 @@ def test_a_users_series_trains_and_beats_persistence(tmp_path):
 ])
 def test_bad_series_files_are_one_clear_line(tmp_path, cli, text, column, message):
     csv = _series_csv(tmp_path / "bad.csv", 0, text=text)
-    result = cli("run", "energy-lstm", "--set", f"data_path={csv}", "--set", f"column={column}",
+    result = cli("run", "energy-lstm", "--set", f"data={csv}", "--set", f"column={column}",
                  "--out", str(tmp_path / "run"), "--quiet")
     assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()

@@ -199,12 +199,14 @@ def resolve(config_class: type, *layers: dict[str, Any]) -> Any:
     """Defaults, then each layer of overrides in turn (YAML file, then ``--set``), checked.
 
     A config class may define ``PRESETS = {name: {setting: value}}`` and a ``preset`` setting: the
-    chosen preset's values replace the defaults, and explicit settings still win over them.
+    chosen preset's values replace the defaults, and explicit settings still win over them; and
+    ``RENAMED = {old: new}``, so that the old name of a setting (in a saved run, a script) still works.
     """
-    keys = known_keys(config_class)
+    keys, renamed = known_keys(config_class), getattr(config_class, "RENAMED", {})
     values: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
+            key = renamed.get(key, key)  # a setting's old name, in a run saved before it was renamed
             if key not in keys:
                 close = difflib.get_close_matches(key, keys, n=3, cutoff=0.4)
                 hint = f"did you mean {', '.join(close)}?" if close else "known: " + ", ".join(keys)

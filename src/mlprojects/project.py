@@ -97,6 +97,11 @@ class Project(BaseProject):
         image classifiers define it."""
         raise NotImplementedError(f"{self.name} does not take images")
 
+    def series_data(self, cfg: TrainConfig, series: Any, scale: tuple[float, float] | None = None) -> Prepared:
+        """Float64 readings (the project's own, or a user's from ``SeriesInputs``) as the project's windows, scaled
+        by SCALE (offset, factor) or else by the readings' own training statistics; forecasters define it."""
+        raise NotImplementedError(f"{self.name} does not forecast a series")
+
     def channels_last(self, cfg: TrainConfig) -> bool:
         """Whether activations are kept in channels-last memory format (the convnets' setting)."""
         return False

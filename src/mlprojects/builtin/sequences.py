@@ -12,7 +12,7 @@ seen) and seasonal naive (the reading one day, 96 steps, before the target). A m
 beat them has learnt nothing useful. The book's test set (the end of its first 14,000 readings, in 2011)
 had lower, calmer loads than the last 15% of the series used here, so its 0.001139 and our figures are not
 on the same readings. ``--set horizon=H`` forecasts H steps (H x 15 minutes) ahead.
-``--set data_path=FILE.csv --set column=NAME`` (and ``unit=``) runs on a user's own series, scaled by its
+``--set data=FILE.csv --set column=NAME`` (and ``unit=``) runs on a user's own series, scaled by its
 own training statistics; a malformed file, a missing column or a non-number gets one line naming the
 file, row and column.
 """
@@ -36,7 +36,8 @@ from mlprojects.data.preparation import SeriesPrep
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.engine.trainer import absolute_error_sum
 from mlprojects.errors import UserError
-from mlprojects.inputs import SeriesInputs
+from mlprojects.inputs import SeriesInputs, SeriesSettings
+from mlprojects.inputs.series import readings
 from mlprojects.project import Prepared, Project
 
 DAY = 96  # readings per day at 15 minutes
@@ -44,11 +45,10 @@ BOOK_OFFSET, BOOK_FACTOR = 147.0, 339.0
 
 
 @dataclass
-class EnergyConfig(TrainConfig):
+class EnergyConfig(SeriesSettings, TrainConfig):
     preset: Literal["modern", "book"] = setting("modern", "modern: a day-long window, 64 units, Adam; book: the "
                                                           "book's 5-reading window, 5 units, Adagrad 0.03, batch 100")
-    data_path: str = setting("", "a CSV file of your own series (default: the embedded elec_load.csv)")
-    column: str = setting("Load", "the column of the series in the CSV file")
+    column: str = setting("Load", "the column of the series (the embedded elec_load.csv's is Load)")
     unit: str = setting("kW", "the unit of the series, for the report")
     window: int = setting(DAY, "readings the model sees before each forecast")
     horizon: int = setting(1, "forecast this many readings after the window's last one")
@@ -78,22 +78,6 @@ class EnergyConfig(TrainConfig):
             raise ValueError("val_fraction and test_fraction must each be in (0, 0.5)")
         if self.scale_factor is not None and self.scale_factor <= 0:
             raise ValueError(f"scale_factor={self.scale_factor}: must be greater than 0")
-
-
-def read_series(cfg: EnergyConfig) -> np.ndarray:
-    """The series as float64, from the embedded file or the user's CSV, checked."""
-    if cfg.data_path:
-        path = Path(cfg.data_path)
-        if not path.is_file():
-            raise UserError(f"data_path={cfg.data_path}: no such file")
-        frame = tables.read_csv(path, tables.Schema((cfg.column,), (cfg.column,)),
-                                fix=f"give a CSV with a header line and a numeric column {cfg.column!r}")
-    else:
-        frame = tables.load("elec-load")
-    values = frame[cfg.column].to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        raise UserError(f"column {cfg.column}: non-finite values (inf or nan) in the series")
-    return values
 
 
 def chronological_split(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
@@ -151,20 +135,19 @@ class EnergyLSTM(Project):
     config_class = EnergyConfig
     smoke_settings = {"epochs": 2, "hidden": 8, "window": 8, "stride": 50}
 
-    def prepare(self, cfg: EnergyConfig) -> Prepared:
-        series = read_series(cfg)
+    def dataset(self, cfg: EnergyConfig) -> Prepared:
+        return self.series_data(cfg, readings(tables.load("elec-load"), cfg.column, "elec_load.csv"),
+                                (BOOK_OFFSET, BOOK_FACTOR))
+
+    def series_data(self, cfg: EnergyConfig, series: np.ndarray, scale: tuple[float, float] | None = None) -> Prepared:
         a, b = chronological_split(len(series), cfg.val_fraction, cfg.test_fraction)
         need = cfg.window + max(cfg.horizon, DAY) + 10
         if a < need or len(series) - b < 10:
             raise UserError(f"the series has {len(series)} readings: too short for window={cfg.window} and "
                             f"horizon={cfg.horizon} with these splits")
-        if cfg.data_path:
-            offset = float(series[:a].mean()) if cfg.scale_offset is None else cfg.scale_offset
-            factor = float(np.abs(series[:a] - offset).max()) if cfg.scale_factor is None else cfg.scale_factor
-        else:
-            offset = BOOK_OFFSET if cfg.scale_offset is None else cfg.scale_offset
-            factor = BOOK_FACTOR if cfg.scale_factor is None else cfg.scale_factor
-        factor = factor or 1.0
+        offset, factor = scale or (float(series[:a].mean()), None)  # the book's, or the series' own statistics
+        offset = offset if cfg.scale_offset is None else cfg.scale_offset
+        factor = cfg.scale_factor or factor or float(np.abs(series[:a] - offset).max()) or 1.0
         scaled = torch.from_numpy((series - offset) / factor)
         train = windows(scaled, 0, a, cfg.window, cfg.horizon, cfg.stride)
         test = windows(scaled, b, len(series), cfg.window, cfg.horizon)

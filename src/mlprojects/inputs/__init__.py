@@ -8,7 +8,8 @@ compare names:
   of :class:`TableSettings`;
 - :class:`ImageInputs`: pictures in any format, size and mode; a user's folder or records with the settings of
   :class:`ImageSettings`;
-- :class:`SeriesInputs`: recent readings of one series, forecast ahead;
+- :class:`SeriesInputs`: recent readings of one series, forecast ahead; a user's series with the settings of
+  :class:`SeriesSettings`;
 - :class:`TextInputs`: texts, for a fine-tuned transformer;
 - :class:`NoInputs`: nothing to predict (a demonstration, a generator).
 
@@ -19,9 +20,9 @@ finished run only through what it is handed (the run, and a ``forward`` function
 
 from mlprojects.inputs.base import Inputs, NoInputs
 from mlprojects.inputs.image import ImageInputs, ImageSettings
-from mlprojects.inputs.series import SeriesInputs
+from mlprojects.inputs.series import SeriesInputs, SeriesSettings
 from mlprojects.inputs.table import TableInputs, TableSettings
 from mlprojects.inputs.text import TextInputs
 
-__all__ = ["ImageInputs", "ImageSettings", "Inputs", "NoInputs", "SeriesInputs", "TableInputs", "TableSettings",
-           "TextInputs"]
+__all__ = ["ImageInputs", "ImageSettings", "Inputs", "NoInputs", "SeriesInputs", "SeriesSettings", "TableInputs",
+           "TableSettings", "TextInputs"]

@@ -1,22 +1,51 @@
 """A series: recent readings of one column (a CSV or DataFrame, with a time column if there is one).
 
-Out come the next ``horizon`` forecasts with their times, or, with ``backtest``, a forecast for every
+For training, a user's CSV (``data=PATH.csv`` with ``column=``) in place of the project's series, read and checked
+here, then cut into windows by the project (``Project.series_data``) and scaled by its own training statistics.
+For predict, out come the next ``horizon`` forecasts with their times, or, with ``backtest``, a forecast for every
 reading that has a full window before it, beside the reading itself. Served as a CSV upload, with a plot
 of the readings and the forecasts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from mlprojects.config import setting
 from mlprojects.errors import UserError, counted
-from mlprojects.inputs.base import Apply, Forward, Inputs, body_frame, bytes_as_text
+from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, bytes_as_text
 from mlprojects.inputs.table import as_frame, read_csv
 
 TIME_COLUMNS = ("time", "timestamp", "date", "datetime")
+
+
+@dataclass
+class SeriesSettings:
+    """The settings of a project that forecasts a series: a user's own (``SeriesInputs.reads``) and its column."""
+
+    data: str = setting("", "a CSV file of your own series (a header line) instead of the project's")
+    column: str = setting("value", "the column of the series")
+
+    RENAMED: ClassVar[dict[str, str]] = {"data_path": "data"}  # runs saved before the kind read the file
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.data = absolute(self.data)
+
+
+def readings(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
+    """The column's readings as float64, every one a finite number."""
+    if column not in frame.columns:
+        raise UserError(f"{where}: no column {column!r}; found {', '.join(map(str, frame.columns))}")
+    values = frame[column].to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise UserError(f"{where}: column {column}: non-finite values (inf or nan) in the series")
+    return values
 
 
 def times(frame: pd.DataFrame, targets: np.ndarray):
@@ -41,6 +70,20 @@ class SeriesInputs(Inputs):
     one_input = True
     needs_preparation = True
     backtests = True
+
+    def reads(self, cfg: Any) -> bool:
+        return bool(getattr(cfg, "data", ""))
+
+    def training_data(self, project, cfg: Any):
+        """The user's series, checked, as PROJECT's windows scaled by the series' own training statistics."""
+        from mlprojects.data import tables
+
+        path = Path(cfg.data)
+        if not path.is_file():
+            raise UserError(f"data={path}: no such file; give a CSV of your series")
+        frame = tables.read_csv(path, tables.Schema((cfg.column,), (cfg.column,)),
+                                fix=f"give a CSV with a header line and a numeric column {cfg.column!r}")
+        return project.series_data(cfg, readings(frame, cfg.column, str(path)))
 
     def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
                 strict: bool = False) -> pd.DataFrame:
