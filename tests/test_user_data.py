@@ -51,7 +51,7 @@ def test_types_are_inferred_and_missing_values_filled_from_the_training_split(ho
     assert table.prep.fill["size"] == pytest.approx(train["size"].median())
     assert table.prep.fill["city"] == train["city"].mode().iloc[0]
     assert table.prep.one_hot == {"city": ["lyon", "nice", "paris"]}
-    assert table.width == 2 + 3
+    assert table.prep.width == 2 + 3
     # standardised with training statistics (after filling): mean 0 on the training rows
     assert np.allclose(table.X_train[:, :2].mean(0), 0, atol=1e-12)
     assert set(np.unique(table.X_train[:, 2:])) == {0.0, 1.0}
@@ -83,7 +83,7 @@ def test_a_run_on_a_users_csv_predicts_its_test_rows_as_it_scored_them(houses, t
         folder = run(project, settings, out=tmp_path / "run", progress=False)
     finished = rundir.load(folder)
     metrics = finished.metrics
-    rows = user_table.for_project(finished.cfg, "classification" if target == "kind" else "regression").raw_test
+    rows = finished.project.inputs.training_data(finished.project, finished.cfg).raw_test
     assert len(rows) == metrics["data"]["test_rows"]
     result = predict(finished, rows.drop(columns=[target]))
     if target == "kind":

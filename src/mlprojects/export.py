@@ -131,14 +131,13 @@ def _same_as_estimator(name: str, module, inputs, estimator, X, output: str) -> 
 
     with torch.no_grad():
         found = module.eval()(inputs).numpy()
-    expected = estimator.predict_proba(X) if output == "probabilities" else estimator.predict(X)
-    if output == "cluster" or output == "probabilities":
-        same = np.array_equal(found.argmax(1) if output == "probabilities" else found,
-                              np.asarray(expected).argmax(1) if output == "probabilities" else expected)
+    expected = np.asarray(estimator.predict_proba(X) if output == "probabilities" else estimator.predict(X))
+    if output == "cluster":
+        same = np.array_equal(found, expected)
     else:
-        same = True
-    close = output == "cluster" or np.allclose(found, expected, rtol=TOLERANCE, atol=TOLERANCE)
-    if not (same and close):
+        same = np.allclose(found, expected, rtol=TOLERANCE, atol=TOLERANCE) and (
+            output != "probabilities" or np.array_equal(found.argmax(1), expected.argmax(1)))
+    if not same:
         raise UserError(f"{name}: the exported form of {type(estimator).__name__} does not predict what it predicts "
                         "on the test split; it was not exported")
 
@@ -220,23 +219,7 @@ def export(run: Run, fmt: str = "onnx", out: str | Path | None = None) -> dict[s
         if missing:
             raise UserError(f"ONNX export needs {', '.join(missing)}: pip install 'mlprojects[export]'")
     target = Path(out) if out is not None else run.path / f"model.{fmt}"
-    item = exportable(run)
-    handle, temporary = tempfile.mkstemp(dir=target.parent if target.parent.exists() else None, suffix=f".{fmt}")
-    os.close(handle)
-    try:
-        try:
-            (_onnx if fmt == "onnx" else _pt2)(item, temporary)
-        except Exception as error:  # an operator the exporter cannot express: say which, in one line
-            first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
-            raise UserError(f"{run.name} cannot be exported to {fmt}: {type(error).__name__}: {first}") from None
-        figures = check(item, fmt, temporary)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        usual_mode(temporary)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return {"path": str(target), "format": fmt, **figures}
+    return {"path": str(target), "format": fmt, **_write_checked(exportable(run), fmt, target, run.name)}
 
 
 def for_inference(run: Run, target: Path) -> Path:
@@ -246,17 +229,29 @@ def for_inference(run: Run, target: Path) -> Path:
     item = _network(run, run.project.inputs.random_inputs(run, 64), {"mlprojects.project": run.name})
     if not os.access(target.parent, os.W_OK):
         target = Path(tempfile.mkdtemp(prefix="mlprojects-onnx-")) / target.name
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".onnx")
+    _write_checked(item, "onnx", target, run.name)
+    return target
+
+
+def _write_checked(item: Exportable, fmt: str, target: Path, name: str) -> dict[str, Any]:
+    """ITEM exported to FMT beside TARGET, checked, then moved onto TARGET (never a half-written or unchecked
+    file there); the check's figures."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent if target.parent.exists() else None, suffix=f".{fmt}")
     os.close(handle)
     try:
-        _onnx(item, temporary)
-        check(item, "onnx", temporary)
+        try:
+            (_onnx if fmt == "onnx" else _pt2)(item, temporary)
+        except Exception as error:  # an operator the exporter cannot express: say which, in one line
+            first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+            raise UserError(f"{name} cannot be exported to {fmt}: {type(error).__name__}: {first}") from None
+        figures = check(item, fmt, temporary)
+        target.parent.mkdir(parents=True, exist_ok=True)
         usual_mode(temporary)
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    return target
+    return figures
 
 
 def _dynamic_shapes(item: Exportable):

@@ -265,10 +265,9 @@ class Wine(Project):
         classes = data.preparation.classes
         matrix = plots.confusion_counts(predicted, true, len(classes))
         plots.learning_curves(trainer.history, run_dir / "plots" / "learning_curves.png")
-        what = Path(cfg.data).name if self.inputs.reads(cfg) else "wine"
         plots.confusion_matrix(matrix, classes, run_dir / "plots" / "confusion_matrix.png",
-                               f"{what}, {cfg.model}: test accuracy {np.mean(predicted == true):.4f} "
-                               f"({len(true)} rows)")
+                               f"{self.inputs.data_name(cfg, 'wine')}, {cfg.model}: test accuracy "
+                               f"{np.mean(predicted == true):.4f} ({len(true)} rows)")
         return {"test_samples": int(len(true)), "test_errors": int((predicted != true).sum()),
                 "confusion_matrix": matrix.tolist(), **data.meta}
 

@@ -177,10 +177,10 @@ class LinregBoston(_LinearProject):
         exact = self.exact(cfg, data)
         ours, best = estimator.predict(data.X_test), exact.predict(data.X_test)
         closed = regression_figures(exact, data.X_test, data.y_test)
-        what = (data.preparation.target, Path(cfg.data).name) if self.inputs.reads(cfg) else ("MEDV ($1000s)", "Boston")
         plots.predicted_vs_actual(data.y_test, {cfg.solver: ours, "least squares": best},
-                                  run_dir / "plots" / "predicted_vs_actual.png", what[0],
-                                  f"{what[1]} test split: RMSE {np.sqrt(np.mean((ours - data.y_test) ** 2)):.2f} "
+                                  run_dir / "plots" / "predicted_vs_actual.png", data.preparation.target,
+                                  f"{self.inputs.data_name(cfg, 'Boston')} test split: RMSE "
+                                  f"{np.sqrt(np.mean((ours - data.y_test) ** 2)):.2f} "
                                   f"(least squares {closed['rmse']:.2f})")
         self.learning_curve(run_dir, estimator)
         return {"least_squares_test_rmse": closed["rmse"], "least_squares_test_r2": closed["r2"],
@@ -293,7 +293,7 @@ class SoftmaxIris(_LogisticProject):
         true = np.searchsorted(estimator.classes_, data.y_test)
         matrix = plots.confusion_counts(predicted, true, len(names))
         plots.confusion_matrix(matrix, names, run_dir / "plots" / "confusion_matrix.png",
-                               f"{Path(cfg.data).name if self.inputs.reads(cfg) else 'iris'} test split: accuracy "
+                               f"{self.inputs.data_name(cfg, 'iris')} test split: accuracy "
                                f"{np.mean(predicted == true):.3f}")
         self.learning_curve(run_dir, estimator)
         return {"confusion_matrix": matrix.tolist(), "classes": names, **data.meta.get("grid_search", {}),

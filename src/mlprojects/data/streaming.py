@@ -238,9 +238,3 @@ def load(path: str | Path, target: str, task: str, features: str = "", categoric
     return scan(path, target, task, features, categorical, test_fraction, seed, test_limit,
                 stat and (stat.st_mtime_ns, stat.st_size), max_classes)
 
-
-def for_project(cfg: Any, task: str) -> Stream:
-    import os
-
-    return load(os.path.expanduser(cfg.data), cfg.target, task, cfg.features, cfg.categorical, cfg.test_fraction,
-                cfg.seed, cfg.test_limit, cfg.max_classes)

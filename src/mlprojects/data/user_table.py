@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,6 @@ class UserTable:
     prep: TablePrep
     raw_test: pd.DataFrame  # the test rows as the file holds them: input columns, then the target
     report: dict[str, Any] = field(default_factory=dict)  # types, missing values, rows left out
-
-    @property
-    def width(self) -> int:
-        return self.prep.width
 
 
 def read(path: str | Path) -> pd.DataFrame:
@@ -159,8 +154,6 @@ def load(path: str | Path, target: str, task: str, features: str = "", categoric
          test_fraction: float = 0.2, seed: int = 42, warn: bool = True, max_classes: int = MAX_CLASSES) -> UserTable:
     """PATH's rows split (stratified for classification) and prepared from the training split; cached, so a
     project's data and its model's width come from one reading. WARN: say what was filled or left out."""
-    from mlprojects.data import tfrecord
-
     records = tfrecord.path_of(str(path))
     path = Path(path)
     stat = (records or path).stat() if (records or path).is_file() else None
@@ -241,14 +234,3 @@ def _load(path: Path, _version, target: str, task: str, features: str, categoric
     return UserTable(prep.transform(train, str(path)), y[train_rows], prep.transform(test, str(path)), y[test_rows],
                      prep, raw_test, report)
 
-
-def given(cfg: Any) -> bool:
-    """Whether a project's settings name a user's CSV."""
-    return bool(getattr(cfg, "data", ""))
-
-
-def for_project(cfg: Any, task: str, warn: bool = False) -> UserTable:
-    """The user's table of a project's settings; WARN in the project's prepare, once a run."""
-    source = cfg.data if cfg.data.startswith("tfrecord:") else os.path.expanduser(cfg.data)
-    return load(source, cfg.target, task, cfg.features, cfg.categorical, cfg.test_fraction, cfg.seed, warn,
-                cfg.max_classes)

@@ -133,6 +133,11 @@ class Inputs:
             return None
         return Path(split_spec(cfg.data)[1])
 
+    def data_name(self, cfg: Any, own: str) -> str:
+        """What a report's titles call the run's data: the user's file or folder, else OWN (the project's)."""
+        path = self.data_file(cfg)
+        return own if path is None else path.name
+
     def training_data(self, project, cfg: Any) -> Any:
         """The user's data that CFG names, prepared for PROJECT: a ``Prepared`` (or a ``Table`` for an estimator)."""
         raise NotImplementedError

@@ -145,7 +145,8 @@ class TableInputs(Inputs):
         if cfg.stream:
             if cfg.val_fraction:
                 raise UserError("stream=true holds out only the test split: leave val_fraction at 0")
-            stream = streaming.for_project(cfg, self.task)
+            stream = streaming.load(cfg.data, cfg.target, self.task, cfg.features, cfg.categorical, cfg.test_fraction,
+                                    cfg.seed, cfg.test_limit, cfg.max_classes)
             user_table.announce(stream.path.name, stream.report,
                                 "the training rows (the medians of a sample of them, or the most frequent category)")
             prep, test = stream.prep, stream.test
@@ -153,7 +154,8 @@ class TableInputs(Inputs):
                             as_tensors(prep.transform(test, str(stream.path)), stream.y(test[stream.target]),
                                        regression),
                             {"data": stream.report}, prep, test[prep.inputs + [stream.target]].reset_index(drop=True))
-        table = user_table.for_project(cfg, self.task, warn=True)
+        table = user_table.load(cfg.data, cfg.target, self.task, cfg.features, cfg.categorical, cfg.test_fraction,
+                                cfg.seed, True, cfg.max_classes)
         prep = table.prep
         if project.kind != "estimator":
             return Prepared(as_tensors(table.X_train, table.y_train, regression),
