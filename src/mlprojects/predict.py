@@ -31,15 +31,26 @@ def predict(run: Run, inputs: Any, *, top_k: int = 3, backtest: bool = False, en
     each convolution with its bias and activation and keeps the weights pre-packed: 1.4-2.4x PyTorch eager
     here, outputs within 1e-5), everything else in PyTorch, as in training; "torch" or "onnxruntime" choose.
     STRICT: refuse a table's missing values instead of filling them as training did (a warning says so)."""
+    return _through(run.project.inputs.predict, run, inputs, top_k, backtest, engine, strict)
+
+
+def answers(run: Run, inputs: Any, *, top_k: int = 3, backtest: bool = False, engine: str = "auto",
+            strict: bool = False) -> dict[str, Any]:
+    """The answer of :func:`predict` alone, as columns (name -> one value per input), without the inputs it
+    carries through: what a request to ``mlprojects serve`` is answered with."""
+    return _through(run.project.inputs.answers, run, inputs, top_k, backtest, engine, strict)[1]
+
+
+def _through(method, run: Run, inputs: Any, top_k: int, backtest: bool, engine: str, strict: bool):
+    """METHOD of RUN's kind of input, applied to INPUTS with the model run by ENGINE, once the options are checked."""
     if engine not in ENGINES:
         raise UserError(f"engine={engine}: one of {', '.join(ENGINES)}")
-    kind = run.project.inputs
-    kind.check(run, backtest)
+    run.project.inputs.check(run, backtest)
     if top_k < 1:
         raise UserError(f"top_k={top_k}: must be at least 1")
-    chosen = choose_engine(engine, kind.prefers_onnxruntime)
-    return kind.predict(run, inputs, forward=lambda prepared: _outputs(run, prepared, chosen), top_k=top_k,
-                        backtest=backtest, strict=strict)
+    chosen = choose_engine(engine, run.project.inputs.prefers_onnxruntime)
+    return method(run, inputs, forward=lambda prepared: _outputs(run, prepared, chosen), top_k=top_k,
+                  backtest=backtest, strict=strict)
 
 
 def _outputs(run: Run, inputs, engine: str = "torch") -> np.ndarray:
@@ -113,4 +124,4 @@ def write(frame: pd.DataFrame, out: str | Path | None, echo: Callable[[str], Non
     write_text(out, frame.to_csv(index=False))
 
 
-__all__: Sequence[str] = ("predict", "write", "read_csv", "image_items")
+__all__: Sequence[str] = ("predict", "answers", "write", "read_csv", "image_items")

@@ -149,9 +149,26 @@ class Inputs:
 
     def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
                 strict: bool = False):
-        """RUN's predictions for INPUTS, in the form a user has them, as a pandas DataFrame. STRICT: refuse inputs
-        with missing values rather than fill them (as training filled them), which is said in a warning."""
-        raise NotImplementedError
+        """RUN's predictions for INPUTS, in the form a user has them, as a pandas DataFrame: what the kind carries
+        through of the inputs (a table's own columns, the images' names), then the answer. STRICT: refuse inputs
+        with missing values rather than fill them (as training filled them), which is said in a warning. A kind
+        defines this or :meth:`answers`."""
+        import pandas as pd
+
+        carried, answer = self.answers(run, inputs, forward=forward, top_k=top_k, backtest=backtest, strict=strict)
+        if isinstance(carried, dict):
+            return pd.DataFrame({**carried, **answer})
+        return pd.concat([carried, pd.DataFrame(answer, index=carried.index)], axis=1)  # 3x quicker than a column each
+
+    def answers(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> tuple[Any, dict[str, Any]]:
+        """(what :meth:`predict` carries through of INPUTS: a DataFrame, or a dict of columns; the answer: column
+        -> a list or array of one value per input). A request is answered with the answer alone, which spares
+        building DataFrames (most of a one-row request's time in pandas)."""
+        if type(self).predict is Inputs.predict:
+            raise NotImplementedError(f"{type(self).__name__} defines neither predict nor answers")
+        result = self.predict(run, inputs, forward=forward, top_k=top_k, backtest=backtest, strict=strict)
+        return {}, {column: result[column].to_numpy() for column in result.columns}
 
     def from_request(self, run, body: Any) -> Any:
         """MLflow's scoring protocol (``POST /invocations``): a request's body, parsed JSON (a dict holding
@@ -172,10 +189,6 @@ class Inputs:
         """One input of several requests' inputs (from ``from_request`` or ``from_v2``), whose predictions are
         theirs in order, one row per input; None where this kind answers requests one by one."""
         return None
-
-    def answer(self, run, result: Any) -> list[str]:
-        """The names of the columns of predict's result (a DataFrame) that answer a request."""
-        return list(result.columns)
 
     def classifies(self, run) -> bool:
         """Whether the model's outputs are class scores (export then checks the same argmax)."""

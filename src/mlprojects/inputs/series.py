@@ -85,8 +85,8 @@ class SeriesInputs(Inputs):
                                 fix=f"give a CSV with a header line and a numeric column {cfg.column!r}")
         return project.series_data(cfg, readings(frame, cfg.column, str(path)))
 
-    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
-                strict: bool = False) -> pd.DataFrame:
+    def answers(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> tuple[dict, dict[str, Any]]:
         import torch
 
         from mlprojects.data.preparation import TablePrep
@@ -112,7 +112,7 @@ class SeriesInputs(Inputs):
         targets, starts = targets[usable], starts[usable]
         windows = torch.stack([scaled[start:start + window] for start in starts]).unsqueeze(-1).float()
         forecast = forward(windows)[:, 0].astype(np.float64) * prep.factor + prep.offset
-        result = pd.DataFrame({"reading": targets})
+        result: dict[str, Any] = {"reading": targets}
         stamps = times(frame, targets)
         if stamps is not None:
             result["time"] = stamps
@@ -120,7 +120,7 @@ class SeriesInputs(Inputs):
         if backtest:
             result[prep.column] = values[targets]
             result["error"] = forecast - values[targets]
-        return result
+        return {}, result
 
     def from_request(self, run, body: Any) -> pd.DataFrame:
         return body_frame(body, [run.preparation.column])

@@ -168,8 +168,8 @@ class TableInputs(Inputs):
         meta = {"data": table.report, "features": features, "feature_mean": prep.mean, "feature_scale": prep.scale}
         return Table(table.X_train, y_train, table.X_test, y_test, meta, preparation=prep, raw_test=table.raw_test)
 
-    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
-                strict: bool = False) -> pd.DataFrame:
+    def answers(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
         prep = run.preparation
         frame, source = as_frame(inputs, prep.inputs)
         prep.check_columns(frame, f"{source}: " if source else "")
@@ -206,7 +206,7 @@ class TableInputs(Inputs):
                 columns = class_columns(run.class_names(), softmax(outputs, axis=1), target)
             else:
                 columns = {f"predicted_{target}": outputs[:, 0]}
-        return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)  # one step: 3x column by column
+        return frame, columns
 
     def from_request(self, run, body: Any) -> pd.DataFrame:
         return body_frame(body, run.preparation.inputs)
@@ -238,9 +238,6 @@ class TableInputs(Inputs):
         if len(items) == 1 and list(items[0].columns) == prep.inputs:
             return items[0]
         return pd.concat([frame[prep.inputs] for frame in items], ignore_index=True)
-
-    def answer(self, run, result: pd.DataFrame) -> list[str]:
-        return [c for c in result.columns if c not in run.preparation.inputs]
 
     def classifies(self, run) -> bool:
         return run.preparation.task == "classification"

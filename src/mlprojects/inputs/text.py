@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from mlprojects.errors import UserError
 from mlprojects.inputs.base import Apply, Forward, Inputs, body_frame, bytes_as_text
 
@@ -44,19 +42,15 @@ class TextInputs(Inputs):
     def __init__(self, task: str):
         self.task = task
 
-    def predict(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
-                strict: bool = False) -> pd.DataFrame:
+    def answers(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
+                strict: bool = False) -> tuple[dict, dict[str, list]]:
         from mlprojects.nlp.tasks import run_task, to_json
 
         texts = text_items(inputs)
         results = run_task(self.task, str(run.path / "model"), texts, device="cpu")
-        rows = []
-        for text, result in zip(texts, results):
-            if self.task == "text-classification":
-                rows.append({"text": text, "label": result["label"], "score": result["score"]})
-            else:
-                rows.append({"text": text, "entities": json.dumps(to_json(result))})
-        return pd.DataFrame(rows)
+        if self.task == "text-classification":
+            return {}, {"text": texts, "label": [r["label"] for r in results], "score": [r["score"] for r in results]}
+        return {}, {"text": texts, "entities": [json.dumps(to_json(result)) for result in results]}
 
     def from_request(self, run, body: Any) -> list[str]:
         """``{"instances": [TEXT, ...]}`` or ``{"inputs": ...}``, or a table with a ``text`` column."""

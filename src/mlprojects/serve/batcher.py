@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import pandas as pd
+import numpy as np
 
 from mlprojects.errors import UserError
-from mlprojects.predict import predict
+from mlprojects.predict import answers
 from mlprojects.rundir import Run
 
 INLINE = 0.002  # seconds: a batch expected to take less is predicted in the event loop, not the worker thread
@@ -38,22 +38,33 @@ class Pending:
 
 
 class Answer:
-    """One request's rows, START to STOP, of a batch's RESULT (predict's DataFrame). Its columns are read as Python
-    values once per batch (LISTS, shared by the batch's answers): slicing the DataFrame per request cost more than
-    predicting."""
+    """One request's rows, START to STOP, of a batch's answer (column -> one value per input, from
+    ``mlprojects.predict.answers``), shared by the batch's requests: each column is made an array once per batch
+    (its dtype says how the Open Inference Protocol types it) and read as Python values once."""
 
-    def __init__(self, result: pd.DataFrame, start: int, stop: int, lists: dict[str, list]):
-        self.result, self.start, self.stop, self.lists = result, start, stop, lists
+    def __init__(self, columns: dict[str, Any], start: int, stop: int, lists: dict[str, list]):
+        self.columns, self.start, self.stop, self.lists = columns, start, stop, lists
 
     def __len__(self) -> int:
         return self.stop - self.start
 
+    def __iter__(self):
+        return iter(self.columns)
+
+    def array(self, column: str) -> np.ndarray:
+        if not isinstance(self.columns[column], np.ndarray):
+            self.columns[column] = np.asarray(self.columns[column])
+        return self.columns[column]
+
     def values(self, column: str) -> list:
         if column not in self.lists:
-            if "" not in self.lists:  # every column as Python values in one step: 4x quicker than column by column
-                self.lists[""] = self.result.to_numpy(object)
-            self.lists[column] = self.lists[""][:, self.result.columns.get_loc(column)].tolist()
+            self.lists[column] = self.array(column).tolist()
         return self.lists[column][self.start:self.stop]
+
+
+def rows_of(columns: dict[str, Any]) -> int:
+    """How many inputs an answer's columns hold (all hold as many)."""
+    return len(next(iter(columns.values()))) if columns else 0
 
 
 class Batcher:
@@ -94,12 +105,12 @@ class Batcher:
                 size = sum(p.size for p in batch)
                 try:
                     if self.per_input * size < INLINE:
-                        answers = self._answer(batch, size)  # a quick one: the worker thread and back would cost more
+                        replies = self._answer(batch, size)  # a quick one: the worker thread and back would cost more
                     else:
-                        answers = await loop.run_in_executor(self.worker, self._answer, batch, size)
+                        replies = await loop.run_in_executor(self.worker, self._answer, batch, size)
                 except Exception as error:  # noqa: BLE001 - a fault of ours: every request of the batch says so
-                    answers = [error] * len(batch)
-                for pending, answer in zip(batch, answers):
+                    replies = [error] * len(batch)
+                for pending, answer in zip(batch, replies):
                     if pending.future.done():  # its client left, or timed out
                         continue
                     if isinstance(answer, BaseException):
@@ -142,27 +153,27 @@ class Batcher:
     def _predict(self, batch: list[Pending], size: int) -> list[Any]:
         try:
             joined = self.run.project.inputs.join(self.run, [p.inputs for p in batch])
-            result = None if joined is None else predict(self.run, joined, **batch[0].options)
+            result = None if joined is None else answers(self.run, joined, **batch[0].options)
         except UserError as error:
             if len(batch) == 1:
                 return [error]
             result = None  # one request's fault: each alone below, for its own message
         if result is not None:
             self.on_batch(size)
-            answers, at, shared = [], 0, {}
+            answered, at, shared = [], 0, {}
             for pending in batch:
-                answers.append(Answer(result, at, at + pending.size, shared))
+                answered.append(Answer(result, at, at + pending.size, shared))
                 at += pending.size
-            return answers
-        answers = []
+            return answered
+        answered = []
         for pending in batch:
             try:
-                result = predict(self.run, pending.inputs, **pending.options)
-                answers.append(Answer(result, 0, len(result), {}))
+                result = answers(self.run, pending.inputs, **pending.options)
+                answered.append(Answer(result, 0, rows_of(result), {}))
                 self.on_batch(pending.size)
             except Exception as error:  # noqa: BLE001 - handed to its request, which answers it
-                answers.append(error)
-        return answers
+                answered.append(error)
+        return answered
 
     def close(self) -> None:
         if self.task is not None:
