@@ -67,7 +67,8 @@ def as_frame(inputs: Any, columns: list[str]) -> tuple[pd.DataFrame, str]:
     """(the rows, where they came from) from a DataFrame, CSV path(s), a dict of columns, or an array whose
     columns are COLUMNS in order."""
     if isinstance(inputs, pd.DataFrame):
-        return inputs.reset_index(drop=True), ""
+        default = isinstance(inputs.index, pd.RangeIndex) and inputs.index.start == 0 and inputs.index.step == 1
+        return inputs if default else inputs.reset_index(drop=True), ""
     if isinstance(inputs, (str, Path)):
         return read_csv(inputs), str(inputs)
     if isinstance(inputs, dict):

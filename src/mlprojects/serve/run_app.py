@@ -57,10 +57,11 @@ def app(models: dict[str, Run], auth: tuple[str, str] | None = None, max_body: i
         timeout: float = rest.TIMEOUT, max_batch: int = rest.MAX_BATCH, max_wait: float = 0.0):
     """The ASGI app of ``mlprojects serve``: the REST routes of ``mlprojects.serve.rest`` for MODELS and, at /, the
     page of the first model, behind the same credentials."""
-    routes = rest.build(models, rest.Credentials(*auth) if auth else None, max_body, timeout, max_batch, max_wait)
     page = build(next(iter(models.values())))
     page.queue(default_concurrency_limit=4)
-    return gr.mount_gradio_app(routes, page, path="/", auth=auth, max_file_size=MAX_UPLOAD, show_error=True)
+    return rest.build(models, rest.Credentials(*auth) if auth else None, max_body, timeout, max_batch, max_wait,
+                      lambda routes: gr.mount_gradio_app(routes, page, path="/", auth=auth, max_file_size=MAX_UPLOAD,
+                                                         show_error=True))
 
 
 def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860, workers: int = 1,
