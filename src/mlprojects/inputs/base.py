@@ -44,12 +44,12 @@ def _records_frame(records: list):
     if keys and all(isinstance(r, dict) and list(r) == keys for r in records) and all(
             type(v) in (int, float) for r in records for v in r.values()):
         return pd.DataFrame(np.array([list(r.values()) for r in records], dtype=np.float64),
-                            columns=_column_index(tuple(keys)))
+                            columns=column_index(tuple(keys)))
     return pd.DataFrame(records)
 
 
 @functools.lru_cache(maxsize=64)
-def _column_index(names: tuple[str, ...]):
+def column_index(names: tuple[str, ...]):
     """The columns' Index, made once per set of names: making it is most of what a one-row DataFrame costs. Of
     Python strings: pandas' Arrow-backed strings take 8x longer to list, which every check of the columns does."""
     import pandas as pd

@@ -22,7 +22,7 @@ import pandas as pd
 from mlprojects.config import setting
 from mlprojects.data.preparation import Prepared, Table, Task, _shown
 from mlprojects.errors import UserError, counted
-from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, bytes_as_text
+from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, bytes_as_text, column_index
 
 
 @dataclass
@@ -236,9 +236,9 @@ class TableInputs(Inputs):
         prep = run.preparation
         for frame in items:
             prep.check_columns(frame)
-        if len(items) == 1 and list(items[0].columns) == prep.inputs:
-            return items[0]
-        return pd.concat([frame[prep.inputs] for frame in items], ignore_index=True)
+        picked = [frame if list(frame.columns) == prep.inputs else frame[column_index(tuple(prep.inputs))]
+                  for frame in items]  # selecting by a list made an Index of Arrow strings each time: 0.3 ms
+        return picked[0] if len(picked) == 1 else pd.concat(picked, ignore_index=True)
 
     def classifies(self, run) -> bool:
         return run.preparation.task == "classification"
