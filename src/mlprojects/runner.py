@@ -56,12 +56,8 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     """Train and evaluate a project (or continue a run); returns the run directory."""
     import torch
 
-    from mlprojects.engine import checkpoint, distributed
     from mlprojects.engine import device as devices
-    from mlprojects.engine.callbacks import Checkpointer, EarlyStopping, HistoryWriter, ProgressBar, TensorBoardLogger
-    from mlprojects.engine.io import write_json
-    from mlprojects.engine.optim import build_optimizer, build_scheduler
-    from mlprojects.engine.trainer import Diverged, Trainer
+    from mlprojects.engine import distributed
 
     overrides = dict(overrides or {})
     if resume is None and out is not None and elastic() and (Path(out) / CHECKPOINT).is_file():
@@ -95,77 +91,91 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     distributed.init(context, target)
-    started = time.perf_counter()
-    try:
-        torch.manual_seed(cfg.seed)
-        data = project.prepare(cfg)
-        train = data.train
-        val = project.validation(cfg, data)
-        if val is None and cfg.val_fraction:
-            train, val = train.split(cfg.val_fraction, cfg.seed)
-        if val is not None:
-            val = val.to(target)
-        train, data.test = train.to(target), data.test.to(target)
-        model = project.build_model(cfg, data.preparation)  # identical on every rank: seeded above
-        if resume is None:
-            project.adapt(model, train)
-        model = model.to(target)
-        torch.manual_seed(cfg.seed + context.rank)  # dropout and other sampling differ per rank
-        optimizer = build_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
-        scheduler = build_scheduler(cfg.lr_schedule, optimizer, cfg.epochs, cfg.lr_step, cfg.lr_gamma)
-        if cfg.compile:
-            model = torch.compile(model)
-
-        run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_out(name)
-        run_dir = Path(distributed.broadcast_text(str(run_dir), target))
-        if context.is_main:  # restarted before the first checkpoint: the run starts again in its folder
-            open_run(run_dir, name, cfg, resuming=resume is not None or elastic())
-            if resume is None:
-                record_data(run_dir, project.inputs.data_file(cfg))
-        distributed.barrier()
-
-        metrics = project.metrics(cfg)
-        callbacks: list = []
-        if cfg.early_stopping:
-            callbacks.append(EarlyStopping("val_loss", cfg.early_stopping))
-        if context.is_main:
-            callbacks += [Checkpointer(run_dir / CHECKPOINT), HistoryWriter(run_dir / HISTORY),
-                          TensorBoardLogger(run_dir / TENSORBOARD, project.example_inputs(data, 2), cfg.histograms)]
-            if progress:
-                callbacks.append(ProgressBar(cfg.epochs, list(metrics)))
-        trainer = Trainer(model, project.loss_fn(cfg), optimizer, scheduler, device=target, context=context,
-                          metrics=metrics, precision=cfg.precision,
-                          channels_last=project.channels_last(cfg), callbacks=callbacks,
-                          eval_batch_size=cfg.eval_batch_size, transform=project.train_transform(cfg),
-                          grad_clip=cfg.grad_clip)
-        start_epoch = 0
-        if resume is not None:
-            state = checkpoint.load(run_dir / CHECKPOINT, trainer.model, optimizer, scheduler)
-            trainer.history, start_epoch = state["history"], state["epoch"]
-            for callback in callbacks:
-                callback.load_state_dict(state.get("callbacks", {}).get(type(callback).__name__, {}))
-
-        try:
-            trainer.fit(train, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, val=val,
-                        start_epoch=start_epoch)
-        except Diverged as error:
-            message = (f"{error}; try a lower lr (it is {cfg.lr:g}), --set grad_clip=1, or another optimizer "
-                       f"(it is {cfg.optimizer}); the run is kept in {run_dir}, marked as diverged")
-            if context.is_main:
-                mark_diverged(run_dir, error.epoch, error.step, error.steps, error.loss, len(trainer.history),
-                              message)
-            raise UserError(message) from None
-        test = trainer.evaluate(data.test)
-        if context.is_main:
-            checkpoint.save_weights(run_dir / WEIGHTS, trainer.model, {"project": name, **model_metadata(data)})
-            extra = project.report(run_dir, cfg, trainer, data)
-            project.inputs.describe_in_tensorboard(run_dir / TENSORBOARD, trainer.model, project, cfg, data)
-            write_json(run_dir / METRICS, summarize(trainer.history, test, extra, target, context.world_size,
-                                                    time.perf_counter() - started))
-        distributed.barrier()
-        return run_dir
+    try:  # the model and its process group's hooks are gone when _train returns, before the group is destroyed:
+        # a group still held at the interpreter's exit can abort the process (gloo's threads)
+        return _train(name, project, cfg, out, resume, progress, context, target)
     finally:
         distributed.shutdown()
+
+
+def _train(name: str, project, cfg, out, resume, progress: bool, context, target) -> Path:
+    """The engine's part of :func:`run`, in the process group that ``run`` set up."""
+    import torch
+
+    from mlprojects.engine import checkpoint, distributed
+    from mlprojects.engine.callbacks import Checkpointer, EarlyStopping, HistoryWriter, ProgressBar, TensorBoardLogger
+    from mlprojects.engine.io import write_json
+    from mlprojects.engine.optim import build_optimizer, build_scheduler
+    from mlprojects.engine.trainer import Diverged, Trainer
+
+    started = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    data = project.prepare(cfg)
+    train = data.train
+    val = project.validation(cfg, data)
+    if val is None and cfg.val_fraction:
+        train, val = train.split(cfg.val_fraction, cfg.seed)
+    if val is not None:
+        val = val.to(target)
+    train, data.test = train.to(target), data.test.to(target)
+    model = project.build_model(cfg, data.preparation)  # identical on every rank: seeded above
+    if resume is None:
+        project.adapt(model, train)
+    model = model.to(target)
+    torch.manual_seed(cfg.seed + context.rank)  # dropout and other sampling differ per rank
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
+    scheduler = build_scheduler(cfg.lr_schedule, optimizer, cfg.epochs, cfg.lr_step, cfg.lr_gamma)
+    if cfg.compile:
+        model = torch.compile(model)
+
+    run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_out(name)
+    run_dir = Path(distributed.broadcast_text(str(run_dir), target))
+    if context.is_main:  # restarted before the first checkpoint: the run starts again in its folder
+        open_run(run_dir, name, cfg, resuming=resume is not None or elastic())
+        if resume is None:
+            record_data(run_dir, project.inputs.data_file(cfg))
+    distributed.barrier()
+
+    metrics = project.metrics(cfg)
+    callbacks: list = []
+    if cfg.early_stopping:
+        callbacks.append(EarlyStopping("val_loss", cfg.early_stopping))
+    if context.is_main:
+        callbacks += [Checkpointer(run_dir / CHECKPOINT), HistoryWriter(run_dir / HISTORY),
+                      TensorBoardLogger(run_dir / TENSORBOARD, project.example_inputs(data, 2), cfg.histograms)]
+        if progress:
+            callbacks.append(ProgressBar(cfg.epochs, list(metrics)))
+    trainer = Trainer(model, project.loss_fn(cfg), optimizer, scheduler, device=target, context=context,
+                      metrics=metrics, precision=cfg.precision,
+                      channels_last=project.channels_last(cfg), callbacks=callbacks,
+                      eval_batch_size=cfg.eval_batch_size, transform=project.train_transform(cfg),
+                      grad_clip=cfg.grad_clip)
+    start_epoch = 0
+    if resume is not None:
+        state = checkpoint.load(run_dir / CHECKPOINT, trainer.model, optimizer, scheduler)
+        trainer.history, start_epoch = state["history"], state["epoch"]
+        for callback in callbacks:
+            callback.load_state_dict(state.get("callbacks", {}).get(type(callback).__name__, {}))
+
+    try:
+        trainer.fit(train, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, val=val,
+                    start_epoch=start_epoch)
+    except Diverged as error:
+        message = (f"{error}; try a lower lr (it is {cfg.lr:g}), --set grad_clip=1, or another optimizer "
+                   f"(it is {cfg.optimizer}); the run is kept in {run_dir}, marked as diverged")
+        if context.is_main:
+            mark_diverged(run_dir, error.epoch, error.step, error.steps, error.loss, len(trainer.history),
+                          message)
+        raise UserError(message) from None
+    test = trainer.evaluate(data.test)
+    if context.is_main:
+        checkpoint.save_weights(run_dir / WEIGHTS, trainer.model, {"project": name, **model_metadata(data)})
+        extra = project.report(run_dir, cfg, trainer, data)
+        project.inputs.describe_in_tensorboard(run_dir / TENSORBOARD, trainer.model, project, cfg, data)
+        write_json(run_dir / METRICS, summarize(trainer.history, test, extra, target, context.world_size,
+                                                time.perf_counter() - started))
+    distributed.barrier()
+    return run_dir
 
 
 def model_metadata(data) -> dict[str, str]:
