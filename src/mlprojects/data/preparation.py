@@ -92,9 +92,8 @@ class TablePrep(Saved):
         if not (fill and self.missing_at_most):
             # numbers already (a request's rows, an array): in one step, the columns picked only when they must be
             block = frame if list(frame.columns) == self.columns else frame[self.columns]
-            numeric = block.to_numpy()  # objects if any column is not numbers (asking the dtypes took longer)
-            if numeric.dtype.kind in "fiub":
-                numeric = numeric.astype(np.float64)  # a copy of the user's values
+            if all(dtype.kind in "fiub" for dtype in block.dtypes):  # NumPy's letters: 2x quicker than pandas' test
+                numeric = block.to_numpy(np.float64, copy=True)
                 if np.isfinite(numeric).all():
                     return numeric
         numeric = np.empty((len(frame), len(self.columns)), np.float64)

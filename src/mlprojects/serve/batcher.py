@@ -58,7 +58,8 @@ class Answer:
 
     def values(self, column: str) -> list:
         if column not in self.lists:
-            self.lists[column] = self.array(column).tolist()
+            values = self.columns[column]  # a list as the kind made it, or an array's Python values
+            self.lists[column] = values.tolist() if isinstance(values, np.ndarray) else list(values)
         return self.lists[column][self.start:self.stop]
 
 
