@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +74,7 @@ class Launch:
     def torchrun(self, project: str) -> list[str]:
         """torchrun's options: one machine (standalone), or several meeting at --master through c10d's
         rendezvous (node ranks follow the order of joining); restarts resume from the checkpoint."""
-        command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={self.nproc}"]
+        command = [f"--nproc-per-node={self.nproc}"]
         if self.nnodes == 1:
             command.append("--standalone")
         else:
@@ -117,11 +116,32 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
         command.append("--quiet")
     import tempfile
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args
+    from torch.distributed.run import run as torchrun
+
     from mlprojects.errors import EXIT_FILE
 
+    # torchrun's agent runs in this process, which has imported torch already: a separate `python -m
+    # torch.distributed.run` took 3-4 s more to start every launch
+    saved = dict(os.environ)
     with tempfile.TemporaryDirectory() as scratch:  # a rank's user error (one line, printed by rank 0) comes
         exit_file = os.path.join(scratch, "exit-code")  # back as its exit code, without torchrun's report
-        code = subprocess.call(command, env={**os.environ, **launch.environment(), EXIT_FILE: exit_file})
+        os.environ.update({**launch.environment(), EXIT_FILE: exit_file})  # what the workers inherit
+        try:
+            torchrun(parse_args(command))
+            code = 0
+        except ChildFailedError as failure:
+            if not os.path.exists(exit_file):
+                print(f"{type(failure).__name__}: {failure}", file=sys.stderr)  # torchrun's report of the failure
+            code = 1
+        except SignalException as stopped:  # Ctrl-C or a SIGTERM: the agent has stopped the workers
+            print("interrupted", file=sys.stderr)
+            code = 128 + stopped.sigval
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
         if os.path.exists(exit_file):
             return int(open(exit_file).read() or 2)
     return code
