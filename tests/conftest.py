@@ -64,6 +64,8 @@ def pytest_xdist_auto_num_workers(config) -> int:
 
 
 def pytest_unconfigure(config) -> None:
+    while _forking:
+        _forking.pop().close()
     home = _saved_environment.pop("__home__", None)
     for name, value in _saved_environment.items():
         if value is None:
@@ -147,9 +149,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_subprocess(*args: str, env: dict | None = None, cwd=None, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlprojects", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+_forking = []  # this worker's forking server (tests/forked.py), started by the first command that needs it
+
+
+def run_subprocess(*args: str, env: dict | None = None, cwd=None, timeout: int = 600,
+                   fresh: bool = False) -> subprocess.CompletedProcess:
+    """`mlprojects ARGS` in a process of its own: forked from a warm one (tests/forked.py; ``.maxrss`` is its peak
+    memory), or with FRESH a new interpreter, for what only a new interpreter shows."""
+    environment = {**os.environ, **(env or {})}
+    if fresh:
+        return subprocess.run([sys.executable, "-m", "mlprojects", *args], capture_output=True, text=True,
+                              env=environment, cwd=cwd, timeout=timeout)
+    if not _forking:
+        from forked import Server
+
+        _forking.append(Server())
+    return _forking[0].run(list(args), environment, cwd or os.getcwd(), timeout)
 
 
 # --- CIFAR-10 in its published layout -----------------------------------------------------------

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, run_subprocess
 
 from mlprojects.experiments.sweep import Sweep, parse_grid
 from mlprojects.rundir import state
@@ -91,7 +91,7 @@ def test_a_killed_sweep_resumes_only_what_is_missing(tmp_path):
         process.wait()
     first_done = [folder for folder in trials.glob("*") if state(folder) == "done"]
     stamp = (first_done[0] / "metrics.json").stat().st_mtime_ns
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    result = run_subprocess(*args[3:], timeout=600)
     assert result.returncode == 0, result.stderr
     assert "3 trials: 1 done, 2 to run" in result.stdout
     outcomes = [line for line in result.stdout.splitlines() if "seed=42:" in line]
@@ -146,14 +146,11 @@ def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli
         grid = ["--grid", "lr=0.05,0.2", "--set", "epochs=1", "--set", "widths=16x2", "--workers", "2"]
         local = cli("sweep", "mnist-mlp", *grid, "--out", str(tmp_path / "local"))
         assert local.code == 0, local.err
-        sweep = [sys.executable, "-m", "mlprojects", "sweep", "mnist-mlp", *grid, "--backend", "ray",
-                 "--address", f"127.0.0.1:{port}"]
-        remote = subprocess.run([*sweep, "--out", str(tmp_path / "ray")], capture_output=True, text=True,
-                                timeout=300, env=with_token)
+        sweep = ["sweep", "mnist-mlp", *grid, "--backend", "ray", "--address", f"127.0.0.1:{port}"]
+        remote = run_subprocess(*sweep, "--out", str(tmp_path / "ray"), timeout=300, env=with_token)
         assert remote.returncode == 0, remote.stderr
         no_token = {key: value for key, value in with_token.items() if key != "RAY_AUTH_TOKEN_PATH"}
-        bad = subprocess.run([*sweep, "--out", str(tmp_path / "gone")], capture_output=True, text=True,
-                             timeout=300, env=no_token)
+        bad = run_subprocess(*sweep, "--out", str(tmp_path / "gone"), timeout=300, env=no_token)
     finally:
         subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120, env=with_token)
     assert "on Ray" in remote.stdout
@@ -203,9 +200,8 @@ def test_reproduce_writes_the_report_rows(tmp_path, cli):
 
 def test_a_failing_trial_is_reported_and_the_others_still_count(tmp_path):
     out = tmp_path / "sweep"
-    result = subprocess.run([sys.executable, "-m", "mlprojects", "sweep", "linreg-synthetic",
-                             "--grid", "learning_rate=0.01,1000", "--workers", "2", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = run_subprocess("sweep", "linreg-synthetic", "--grid", "learning_rate=0.01,1000", "--workers", "2",
+                            "--out", str(out), timeout=300)
     assert result.returncode == 1
     assert "1 of 2 trials failed" in result.stderr and "learning_rate=1000.0 is too large" in result.stderr
     assert [row["learning_rate"] for row in _rows(out)] == ["0.01"]

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, run_subprocess
 
 import mlprojects
 from mlprojects import registry
@@ -114,8 +114,7 @@ def test_every_registered_project_declares_an_input_object():
 # --- a new kind of input, from a plug-in --------------------------------------------------------------
 
 def mlprojects_with_plugin(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlprojects", *args], capture_output=True, text=True,
-                          env=plugin_environment(), cwd=cwd, timeout=timeout)
+    return run_subprocess(*args, env=plugin_environment(), cwd=cwd, timeout=timeout)
 
 
 def plugin_environment() -> dict[str, str]:

@@ -9,15 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import run_subprocess
+
 PLUGINS = Path(__file__).parent / "plugins"
 
 
 def mlprojects(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The real CLI in its own process, with the project's module named as a user names theirs."""
-    env = {**os.environ, "MLPROJECTS_PROJECTS": "line_fit",
+    env = {"MLPROJECTS_PROJECTS": "line_fit",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "mlprojects", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=600)
+    return run_subprocess(*args, env=env, cwd=cwd)
 
 
 def test_a_project_from_outside_the_package_lists_runs_sweeps_and_reproduces(tmp_path):

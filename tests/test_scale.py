@@ -54,15 +54,12 @@ def test_two_processes_sum_exactly_the_points_of_their_two_streams(tmp_path):
 
 def two_nodes(tmp_path, *args: str, out: str) -> list[subprocess.CompletedProcess]:
     """Two launchers on this machine, as two machines would start them: the same command, --nnodes 2."""
+    from concurrent.futures import ThreadPoolExecutor
+
     master = f"127.0.0.1:{free_port()}"
-    command = [sys.executable, "-m", "mlprojects", "run", *args, "--nnodes", "2", "--master", master, "--out",
-               str(tmp_path / out), "--quiet"]
-    nodes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = []
-    for node in nodes:
-        stdout, stderr = node.communicate(timeout=600)
-        results.append(subprocess.CompletedProcess(command, node.returncode, stdout, stderr))
-    return results
+    command = ["run", *args, "--nnodes", "2", "--master", master, "--out", str(tmp_path / out), "--quiet"]
+    with ThreadPoolExecutor(2) as launchers:
+        return list(launchers.map(lambda _: run_subprocess(*command), range(2)))
 
 
 def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path):

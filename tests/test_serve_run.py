@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("gradio")
 
-from conftest import free_port  # noqa: E402
+from conftest import free_port, run_subprocess  # noqa: E402
 from PIL import Image  # noqa: E402
 from test_rest import Server  # noqa: E402
 from test_serve import CHROMIUM, app_page  # noqa: E402
@@ -148,6 +148,5 @@ def test_listening_beyond_this_machine_without_a_password_warns(wine, tmp_path):
     assert warning == ("warning: listening on 0.0.0.0 without --auth: anyone who reaches this machine can use the "
                        "model")
     assert served.startswith(f"serving wine from {wine.path}") and "uploads up to 10mb" in served
-    bad = subprocess.run([sys.executable, "-m", "mlprojects", "serve", str(wine.path), "--auth", "nopassword"],
-                         capture_output=True, text=True, timeout=120)
+    bad = run_subprocess("serve", str(wine.path), "--auth", "nopassword", timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --auth: write USER:PASSWORD (both non-empty)"

@@ -1,0 +1,140 @@
+"""`mlprojects` commands in processes of their own, forked from a warm one: each a real process (its own exit
+code, output, memory and crash), without the 3-4 s a new interpreter spends importing PyTorch, its compiler's
+front end, pandas and matplotlib. The same idea as a sweep's trials (``experiments/backends.py``).
+
+``python tests/forked.py`` is the server: it imports what a run needs, then reads one request a line on stdin
+(JSON: id, args, env, cwd, and the files for the output) and answers each on stdout with its exit code and the
+peak resident memory of its process. A request is handled by a fork of the server that forks the command and
+waits for it, so commands run side by side and the server is never the one that waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+
+
+def _command(request: dict) -> int:
+    """In the forked child: the request's environment, folder and threads as a new process would have them."""
+    import atexit
+    import traceback
+
+    import torch
+
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    # the module search path of `python -m mlprojects` started there: the folder, then PYTHONPATH
+    sys.path[0] = os.getcwd()
+    for entry in reversed(request["env"].get("PYTHONPATH", "").split(os.pathsep)):
+        if entry and entry not in sys.path:
+            sys.path.insert(1, entry)
+    torch.set_num_threads(int(request["env"].get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(handle, fd)
+        os.close(handle)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    sys.argv = ["mlprojects", *request["args"]]
+    code = 0
+    try:
+        from mlprojects.cli import main
+
+        main()
+    except SystemExit as done:  # as the interpreter turns it into an exit code
+        if done.code is None or isinstance(done.code, int):
+            code = done.code or 0
+        else:
+            print(done.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return code
+
+
+def serve() -> None:
+    import importlib
+
+    from mlprojects.experiments.backends import PRELOAD
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the server never waits: its children reap themselves
+    answers = sys.stdout.fileno()
+    for line in sys.stdin:
+        request = json.loads(line)
+        if os.fork():
+            continue
+        # the waiter: forks the command, waits for it, answers in one write (under PIPE_BUF: never interleaved)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_command(request))
+        _, status, usage = os.wait4(pid, 0)
+        os.write(answers, (json.dumps({"id": request["id"], "returncode": os.waitstatus_to_exitcode(status),
+                                       "maxrss": usage.ru_maxrss * 1024}) + "\n").encode())
+        os._exit(0)
+
+
+class Server:
+    """The client side: ``run(args, env, cwd, timeout)`` -> CompletedProcess (with ``maxrss``, bytes)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, cwd=Path(__file__).parent)
+        self.waiting: dict[int, Future] = {}
+        self.lock = threading.Lock()
+        self.next_id = 0
+        self.scratch = tempfile.TemporaryDirectory(prefix="mlp-forked-")
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            answer = json.loads(line)
+            with self.lock:
+                self.waiting.pop(answer["id"]).set_result(answer)
+        with self.lock:  # the server ended: nothing more will be answered
+            for future in self.waiting.values():
+                future.set_exception(RuntimeError("the forking server ended"))
+
+    def run(self, args: list[str], env: dict, cwd, timeout: float) -> subprocess.CompletedProcess:
+        future: Future = Future()
+        with self.lock:
+            self.next_id += 1
+            number = self.next_id
+            self.waiting[number] = future
+            out, err = (os.path.join(self.scratch.name, f"{number}.{stream}") for stream in ("out", "err"))
+            self.process.stdin.write(json.dumps({"id": number, "args": list(args), "env": env, "cwd": str(cwd),
+                                                 "stdout": out, "stderr": err}) + "\n")
+            self.process.stdin.flush()
+        answer = future.result(timeout=timeout)
+        stdout, stderr = (Path(path).read_text() for path in (out, err))
+        for path in (out, err):
+            os.remove(path)
+        done = subprocess.CompletedProcess(["mlprojects", *args], answer["returncode"], stdout, stderr)
+        done.maxrss = answer["maxrss"]
+        return done
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+        self.scratch.cleanup()
+
+
+if __name__ == "__main__":
+    serve()
