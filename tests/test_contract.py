@@ -80,10 +80,13 @@ def test_short_run_learns_and_its_saved_model_predicts_the_same(name, tmp_path, 
 
 
 @pytest.mark.parametrize("option", [{"precision": "bf16"}, {"compile": True}])
-def test_bf16_autocast_and_torch_compile_train_to_the_same_place(option, tmp_path):
-    settings = {"epochs": 2, "widths": "64,64"}
-    eager_run = run("mnist-mlp", settings, out=tmp_path / "eager", progress=False)
-    eager = json.loads((eager_run / "metrics.json").read_text())
+def test_bf16_autocast_and_torch_compile_train_to_the_same_place(option, tmp_path, digits_run):
+    settings = {"epochs": 2, "widths": "64,64"}  # digits_run's: the eager run
+    eager = json.loads((digits_run / "metrics.json").read_text())
+    import yaml
+
+    saved = yaml.safe_load((digits_run / "config.yaml").read_text())
+    assert (saved["epochs"], saved["widths"]) == (2, [64, 64])
     other = json.loads((run("mnist-mlp", {**settings, **option}, out=tmp_path / "other", progress=False)
                         / "metrics.json").read_text())
     tolerance = 0.02 if "precision" in option else 0.005
