@@ -73,7 +73,7 @@ def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished
 def test_a_killed_sweep_resumes_only_what_is_missing(tmp_path):
     out = tmp_path / "sweep"
     args = [sys.executable, "-m", "mlprojects", "sweep", "mnist-mlp", "--grid", "lr=0.05,0.1,0.2",
-            "--set", "epochs=3", "--set", "widths=32x2", "--out", str(out)]
+            "--set", "epochs=3", "--set", "widths=32x2", "--set", "batch_size=128", "--out", str(out)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     trials = out / "trials"
     deadline = time.time() + 300
@@ -83,7 +83,7 @@ def test_a_killed_sweep_resumes_only_what_is_missing(tmp_path):
             states = [state(folder) for folder in folders]
             if states.count("done") == 1 and "partial" in states:
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         else:
             pytest.fail("the sweep never reached its second trial")
     finally:
