@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from mlprojects.engine.device import _cpu_name
+from mlprojects.engine.device import cpu_name
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -120,7 +120,7 @@ def rss_mb(pid: int) -> float:
 
 
 def compare(args, cases) -> None:
-    print(f"CPU: {_cpu_name()}, {os.cpu_count()} cores; {args.rounds} rounds of {args.seconds:g} s per server, medians")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {args.rounds} rounds of {args.seconds:g} s per server, medians")
     print("| case | clients | ours requests/s | p50 / p99 ms | peer requests/s | p50 / p99 ms | ratio |")
     print("|---|---|---|---|---|---|---|")
     for name in args.case:
@@ -206,7 +206,7 @@ def main() -> None:
     port = harness.free_port()
     server = start([sys.executable, "-m", "mlprojects", "serve", str(path), "--port", str(port), *args.ours], port,
                    body)
-    print(f"CPU: {_cpu_name()}, {os.cpu_count()} cores; soak: {args.rate:g} requests/s of one wine row for "
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; soak: {args.rate:g} requests/s of one wine row for "
           f"{args.soak:g} s")
     try:
         asyncio.run(soak(f"http://127.0.0.1:{port}/invocations", body, args.soak, args.rate, server.pid))

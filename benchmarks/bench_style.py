@@ -31,12 +31,12 @@ def main() -> None:
     from torchvision.models import vgg19
 
     from mlprojects.builtin.style_transfer import read_picture, sized, to_tensor
-    from mlprojects.engine.device import _cpu_name
+    from mlprojects.engine.device import cpu_name
     from mlprojects.vision import style
 
     content, _ = read_picture("book", "content")
     painting, _ = read_picture("book", "style")
-    print(f"CPU: {_cpu_name()}, {harness.THREADS} threads, torch {torch.__version__}; median (min-max) of "
+    print(f"CPU: {cpu_name()}, {harness.THREADS} threads, torch {torch.__version__}; median (min-max) of "
           f"{args.rounds} rounds of {args.steps} L-BFGS steps\n")
     print("| backbone | size | seconds per step | seconds per picture (300 steps) |\n|---|---|---|---|")
     for name in ("vgg19", "efficientnet-lite0"):

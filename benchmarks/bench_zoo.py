@@ -34,11 +34,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update(harness.PIN_ENV)
     torch = harness.pin_torch()
-    from mlprojects.engine.device import _cpu_name
+    from mlprojects.engine.device import cpu_name
     from mlprojects.vision import zoo
 
     names = args.models.split(",") if args.models else [a.name for a in zoo.ARCHITECTURES]
-    print(f"CPU: {_cpu_name()}, {harness.THREADS} threads, torch {torch.__version__}; median (min-max) of "
+    print(f"CPU: {cpu_name()}, {harness.THREADS} threads, torch {torch.__version__}; median (min-max) of "
           f"{args.rounds} rounds\n")
     print("| architecture | input | batch 1: ms per image | batch 32: images/s |\n|---|---|---|---|")
     for name in names:

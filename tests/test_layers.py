@@ -21,7 +21,7 @@ LAYERS = [
     ("mlprojects.inputs",),  # one object per kind of input: projects declare one; predict, serve, export ask it
     ("mlprojects.project", "mlprojects.registry"),
     ("mlprojects.rundir", "mlprojects.builtin"),
-    ("mlprojects.runner", "mlprojects.predict", "mlprojects.export"),
+    ("mlprojects.runner", "mlprojects.predict", "mlprojects.export", "mlprojects.tracking"),
     ("mlprojects.experiments", "mlprojects.serve", "mlprojects.api", "mlprojects.doctor"),
     ("mlprojects.cli", "mlprojects.__main__", "mlprojects"),  # the package itself is the public facade
 ]

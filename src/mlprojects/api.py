@@ -76,19 +76,22 @@ class RunResult:
 
 
 def run(project: str, *, seed: int | None = None, out: str | Path | None = None, device: str = "auto",
-        config: str | Path | None = None, progress: bool = True, **settings: Any) -> RunResult:
-    """Train and evaluate PROJECT (or fit it) with SETTINGS as keyword arguments; returns the finished run."""
+        config: str | Path | None = None, progress: bool = True, track: bool = False, **settings: Any) -> RunResult:
+    """Train and evaluate PROJECT (or fit it) with SETTINGS as keyword arguments; returns the finished run.
+    TRACK: copied to MLflow as it goes (MLFLOW_TRACKING_URI, else ./mlflow.db)."""
     from mlprojects.runner import run as run_project
 
     return RunResult(run_project(project, settings, config_file=str(config) if config else None, out=out,
-                                 device=device, seed=seed, progress=progress))
+                                 device=device, seed=seed, progress=progress, track=track))
 
 
-def resume(run_dir: str | Path, *, device: str = "auto", progress: bool = True, **settings: Any) -> RunResult:
-    """Continue a run from its last checkpoint (settings: epochs, early_stopping, eval_batch_size)."""
+def resume(run_dir: str | Path, *, device: str = "auto", progress: bool = True, track: bool = False,
+           **settings: Any) -> RunResult:
+    """Continue a run from its last checkpoint (settings: epochs, early_stopping, eval_batch_size); TRACK continues
+    its MLflow run."""
     from mlprojects.runner import run as run_project
 
-    return RunResult(run_project(None, settings, resume=run_dir, device=device, progress=progress))
+    return RunResult(run_project(None, settings, resume=run_dir, device=device, progress=progress, track=track))
 
 
 class Model:

@@ -52,14 +52,19 @@ def resolve_settings(name: str, overrides: dict[str, Any], config_file: str | No
 
 def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, config_file: str | None = None,
         out: str | Path | None = None, device: str = "auto", seed: int | None = None,
-        resume: str | Path | None = None, progress: bool = True) -> Path:
-    """Train and evaluate a project (or continue a run); returns the run directory."""
+        resume: str | Path | None = None, progress: bool = True, track: bool = False) -> Path:
+    """Train and evaluate a project (or continue a run); returns the run directory. TRACK: copied to MLflow as it
+    goes (``mlprojects.tracking``)."""
     import torch
 
     from mlprojects.engine import device as devices
     from mlprojects.engine import distributed
 
     overrides = dict(overrides or {})
+    if track:
+        from mlprojects import tracking
+
+        tracking.mlflow()  # a missing extra is one line before anything runs
     if resume is None and out is not None and elastic() and (Path(out) / CHECKPOINT).is_file():
         resume, overrides = _restarted(name, overrides, config_file, seed, Path(out)), {}
     if resume is not None:
@@ -85,20 +90,24 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         if context.distributed and not project.distributed:
             raise UserError(one_process(project))
         if project.kind == "demo":
-            return run_demo(name, project, cfg, out, target, context)
-        return run_estimator(name, project, cfg, out, target)
+            run_dir = run_demo(name, project, cfg, out, target, context)
+        else:
+            run_dir = run_estimator(name, project, cfg, out, target)
+        if track and context.is_main:
+            tracking.Live(run_dir).finish()
+        return run_dir
     if context.distributed and target.type == "cpu":
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     distributed.init(context, target)
     try:  # the model and its process group's hooks are gone when _train returns, before the group is destroyed:
         # a group still held at the interpreter's exit can abort the process (gloo's threads)
-        return _train(name, project, cfg, out, resume, progress, context, target)
+        return _train(name, project, cfg, out, resume, progress, context, target, track)
     finally:
         distributed.shutdown()
 
 
-def _train(name: str, project, cfg, out, resume, progress: bool, context, target) -> Path:
+def _train(name: str, project, cfg, out, resume, progress: bool, context, target, track: bool = False) -> Path:
     """The engine's part of :func:`run`, in the process group that ``run`` set up."""
     import torch
 
@@ -138,6 +147,7 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
 
     metrics = project.metrics(cfg)
     callbacks: list = []
+    live = None  # the MLflow copy of the run (rank 0, with track)
     if cfg.early_stopping:
         callbacks.append(EarlyStopping("val_loss", cfg.early_stopping))
     if context.is_main:
@@ -145,6 +155,11 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
                       TensorBoardLogger(run_dir / TENSORBOARD, project.example_inputs(data, 2), cfg.histograms)]
         if progress:
             callbacks.append(ProgressBar(cfg.epochs, list(metrics)))
+        if track:
+            from mlprojects.tracking import Live
+
+            live = Live(run_dir)
+            callbacks.append(live)
     trainer = Trainer(model, project.loss_fn(cfg), optimizer, scheduler, device=target, context=context,
                       metrics=metrics, precision=cfg.precision,
                       channels_last=project.channels_last(cfg), callbacks=callbacks,
@@ -166,6 +181,8 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
         if context.is_main:
             mark_diverged(run_dir, error.epoch, error.step, error.steps, error.loss, len(trainer.history),
                           message)
+            if live is not None:
+                live.finish()
         raise UserError(message) from None
     test = trainer.evaluate(data.test)
     if context.is_main:
@@ -174,6 +191,8 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
         project.inputs.describe_in_tensorboard(run_dir / TENSORBOARD, trainer.model, project, cfg, data)
         write_json(run_dir / METRICS, summarize(trainer.history, test, extra, target, context.world_size,
                                                 time.perf_counter() - started))
+        if live is not None:
+            live.finish()
     distributed.barrier()
     return run_dir
 

@@ -29,6 +29,7 @@ def cli() -> None:
     mlprojects serve digits              the sketchpad web app
     mlprojects generate bach-charrnn --run RUN_DIR   sample tunes (ABC and MIDI)
     mlprojects sweep mnist-mlp --grid lr=0.1,0.01 --seeds 3   a grid of runs, a results table
+    mlprojects run mnist-mlp --track     the run in MLflow as well (mlflow ui)
     mlprojects reproduce --quick         every published figure against ours (REPRODUCTION.md)
     mlprojects data list                 the dataset catalog
     """
@@ -36,9 +37,9 @@ def cli() -> None:
 
 def _register() -> None:
     """Each command module lists its commands; the group is assembled here, so no module imports this one."""
-    from mlprojects.cli import data, experiments, generate, info, nlp, run, serve, use
+    from mlprojects.cli import data, experiments, generate, info, nlp, run, serve, track, use
 
-    for module in (data, experiments, generate, info, nlp, run, serve, use):
+    for module in (data, experiments, generate, info, nlp, run, serve, track, use):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -23,7 +23,8 @@ import click
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
               help="local processes, or a Ray cluster (pip install 'mlprojects[ray]')")
 @click.option("--address", default=None, help="Ray cluster address (ray://HOST:10001 or auto)  [default: a local Ray]")
-def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, address) -> None:
+@click.option("--track", is_flag=True, help="copy the sweep to MLflow: an experiment, a parent run, a run per trial")
+def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, address, track) -> None:
     """Run PROJECT for every combination of --grid values (x --seeds); writes results.csv, summary.md
     (mean ± std per combination) and a plot per setting. Run the same command again to resume: finished
     trials are skipped and a killed one continues from its checkpoint.
@@ -42,7 +43,7 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
     if out is None:
         out = Path("sweeps") / project / time.strftime("%Y%m%d-%H%M%S")
     plan = Sweep(project, parse_grid(grid), [SEEDS_FROM + i for i in range(seeds)], out,
-                 fixed=parse_overrides(sets), metric=metric, workers=workers, device=device)
+                 fixed=parse_overrides(sets), metric=metric, workers=workers, device=device, track=track)
     if backend == "local" and address:
         raise UserError("--address is for --backend ray")
     outcomes = execute(plan, backend, address, echo=click.echo)

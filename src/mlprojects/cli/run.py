@@ -29,8 +29,9 @@ from mlprojects.errors import UserError
               help="continue this run from its checkpoint")
 @click.option("--settings", "show_settings", is_flag=True, help="list the project's settings and defaults, then exit")
 @click.option("--quiet", is_flag=True, help="no progress output")
+@click.option("--track", is_flag=True, help="copy the run to MLflow as it goes (MLFLOW_TRACKING_URI, else ./mlflow.db)")
 def run(project, sets, config_file, out, device, seed, nproc, nnodes, master, max_restarts, resume, show_settings,
-        quiet) -> None:
+        quiet, track) -> None:
     """Train and evaluate PROJECT; print the run directory and its test metrics."""
     from mlprojects.config import parse_overrides
 
@@ -48,13 +49,13 @@ def run(project, sets, config_file, out, device, seed, nproc, nnodes, master, ma
                         "where restarted processes find the checkpoint")
     if (nproc > 1 or nnodes > 1 or max_restarts) and "WORLD_SIZE" not in os.environ:
         launch = Launch(nproc, nnodes, master, max_restarts)
-        sys.exit(_launch(project, sets, overrides, config_file, out, device, seed, launch, resume, quiet))
+        sys.exit(_launch(project, sets, overrides, config_file, out, device, seed, launch, resume, quiet, track))
 
     from mlprojects.rundir import read_metrics
     from mlprojects.runner import run as run_project
 
     run_dir = run_project(project, overrides, config_file=config_file, out=out, device=device, seed=seed,
-                          resume=resume, progress=not quiet)
+                          resume=resume, progress=not quiet, track=track)
     if int(os.environ.get("RANK", 0)) == 0:
         metrics = read_metrics(run_dir)
         floats = {k: v for k, v in metrics.items() if isinstance(v, float) and k != "duration_s"}
@@ -92,7 +93,7 @@ class Launch:
         return {**threads, "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"} if self.max_restarts else threads
 
 
-def _launch(project, sets, overrides, config_file, out, device, seed, launch: Launch, resume, quiet) -> int:
+def _launch(project, sets, overrides, config_file, out, device, seed, launch: Launch, resume, quiet, track) -> int:
     """Re-run this command as processes under torchrun, all writing to one run directory."""
     from mlprojects import rundir
     from mlprojects.runner import one_process, resolve_settings
@@ -112,8 +113,11 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
     for flag, value in (("--config", config_file), ("--device", device), ("--seed", seed)):
         if value is not None:
             command += [flag, str(value)]
-    if quiet:
-        command.append("--quiet")
+    if track:
+        from mlprojects.tracking import mlflow
+
+        mlflow()  # a missing extra is one line here, before any process starts
+    command += ["--quiet"] * quiet + ["--track"] * track
     import tempfile
 
     from torch.distributed.elastic.multiprocessing.api import SignalException

@@ -40,7 +40,7 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
@@ -72,7 +72,7 @@ def describe() -> list[dict]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
     simd = [f for f in VECTOR_FLAGS if f in flags]
     devices = [{
-        "device": "cpu", "name": _cpu_name(), "memory_gib": round(memory / 2**30, 1),
+        "device": "cpu", "name": cpu_name(), "memory_gib": round(memory / 2**30, 1),
         "capability": ", ".join(simd) or platform.machine(),
         "threads": torch.get_num_threads(), "cores": os.cpu_count(),
         "bf16_fast": bf16_is_fast(torch.device("cpu")),

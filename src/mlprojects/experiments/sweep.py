@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Callable
 
 from mlprojects import rundir
@@ -36,6 +37,10 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
     (kept, reported and left out of the means) or 'failed: ...'. results.csv and summary.md are rewritten
     after each trial."""
     validate(sweep)
+    if sweep.track:
+        from mlprojects import tracking
+
+        tracking.mlflow()  # a missing extra is one line before anything runs
     threads = sweep.threads or max(1, (os.cpu_count() or 1) // sweep.workers)
     todo = []
     outcomes: dict[Trial, str] = {}
@@ -54,8 +59,11 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
     todo = [(trial, found == "partial") for trial, found in todo]
     echo(f"{len(sweep.trials)} trials: {len(sweep.trials) - len(todo)} done, {len(todo)} to run "
          f"({sweep.workers} at a time, {threads} threads each{', on Ray' if backend == 'ray' else ''})")
+    tracker = _Tracker(sweep) if sweep.track else None
     if not todo:
         write_reports(sweep)
+        if tracker is not None:
+            tracker.close(outcomes.values())
         return [(trial, outcomes[trial]) for trial in sweep.trials]
 
     def one(item: tuple[Trial, bool]) -> tuple[Trial, str]:
@@ -73,6 +81,8 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
             lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
             outcome = f"failed: {lines[-1] if lines else f'exit code {code}'} (log: {log})"
         echo(f"  {trial.label} seed={trial.seed}: {outcome.split(' (log')[0]} in {time.perf_counter() - started:.0f}s")
+        if tracker is not None and rundir.state(run_dir) in ("done", "diverged", "partial"):
+            tracker.trial(run_dir)
         return trial, outcome
 
     try:
@@ -80,9 +90,43 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
             for trial, outcome in pool.map(one, todo):
                 outcomes[trial] = outcome
                 write_reports(sweep)
+        if tracker is not None:
+            tracker.close(outcomes.values())
     finally:
         if backend == "ray":
             import ray
 
             ray.shutdown()
     return [(trial, outcomes[trial]) for trial in sweep.trials]
+
+
+class _Tracker:
+    """The sweep in MLflow (``mlprojects.tracking.Group``): one trial copied at a time (two threads writing one
+    SQLite store at once can find it locked); the first error of the store stops the copying with one warning,
+    and the sweep goes on."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        import threading
+
+        from mlprojects import tracking
+
+        self.tracking, self.sweep, self.lock, self.group = tracking, sweep, threading.Lock(), None
+        params = {key: ",".join(values) for key, values in sweep.grid.items()}
+        params.update({f"set.{key}": str(value) for key, value in sweep.fixed.items()})
+        params["seeds"] = ",".join(map(str, sweep.seeds))
+        self._safely(lambda: setattr(self, "group", self.tracking.Group(sweep.out, sweep.project, params)))
+
+    def _safely(self, step) -> None:
+        with self.lock:
+            if not self.tracking.attempt(step, "the sweep", f"{self.sweep.out}/trials/*"):
+                self.group = None
+
+    def trial(self, run_dir: Path) -> None:
+        if self.group is not None:
+            self._safely(lambda: self.group.trial(run_dir))
+
+    def close(self, outcomes) -> None:
+        if self.group is not None:
+            files = [self.sweep.out / name for name in ("results.csv", "summary.md", "plots")]
+            finished = not any(outcome.startswith("failed") for outcome in outcomes)
+            self._safely(lambda: self.group.close(files, finished))

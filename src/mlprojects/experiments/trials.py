@@ -51,6 +51,7 @@ class Sweep:
     workers: int = 1
     device: str = "auto"
     threads: int = 0  # per trial; 0: cores // workers
+    track: bool = False  # each trial copied to MLflow when it ends, under the sweep's parent run
 
     @property
     def trials(self) -> list[Trial]:
