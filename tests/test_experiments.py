@@ -67,6 +67,9 @@ def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished
     stamps = {row["run_dir"]: (out / row["run_dir"] / "metrics.json").stat().st_mtime_ns for row in rows}
     again = cli("sweep", "mnist-mlp", *GRID, "--workers", "2", "--out", str(out))
     assert again.code == 0 and "4 trials: 4 done, 0 to run" in again.out
+    side_by_side = cli("compare", str(out), "--out", str(tmp_path / "compare.html"))  # the sweep's 4 trials
+    assert side_by_side.code == 0, side_by_side.err
+    assert (tmp_path / "compare.html").read_text().count("<td>done</td>") == 4
     assert stamps == {row["run_dir"]: (out / row["run_dir"] / "metrics.json").stat().st_mtime_ns for row in _rows(out)}
 
 

@@ -42,6 +42,27 @@ def learning_curves(history: Sequence[dict], path: Path, metrics: Sequence[str] 
     return save_figure(plt, fig, path)
 
 
+def overlaid_curves(runs: Sequence[tuple[str, Sequence[dict]]], metrics: Sequence[str], path: Path) -> Path:
+    """Several runs' histories, one line per run (labelled) in one panel per metric (``mlprojects compare``)."""
+    plt, fig = _figure(figsize=(5 * len(metrics), 3.6 + 0.18 * len(runs)))
+    for i, name in enumerate(metrics, start=1):
+        ax = fig.add_subplot(1, len(metrics), i)
+        for label, history in runs:
+            points = [(row["epoch"], row[name]) for row in history if row.get(name) is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", ms=2, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
+    fig.tight_layout(rect=(0, 0.06 * len(runs) / 4 + 0.04, 1, 1))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
+
+
 LABELLED_CLASSES = 30  # above this, a confusion matrix is drawn at a fixed size without names or counts
 
 

@@ -10,8 +10,8 @@ and how many epochs that store has, so a resumed run continues its MLflow run in
 
 The store is ``MLFLOW_TRACKING_URI`` when set (a server, a database), otherwise MLflow's own default: the
 SQLite file ``mlflow.db`` in the current folder, what ``mlflow ui`` opens when started there; a SQLite store keeps
-the artifacts beside its file, in ``mlruns/EXPERIMENT/``. Tracking never fails a run: when the store stops answering, the run says so
-in one warning and goes on untracked, and ``track import`` copies it later.
+the artifacts beside its file, in ``mlruns/EXPERIMENT/``. Tracking never fails a run: when the store stops
+answering, the run says so in one warning and goes on untracked, and ``track import`` copies it later.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ def cli() -> None:
     mlprojects generate bach-charrnn --run RUN_DIR   sample tunes (ABC and MIDI)
     mlprojects sweep mnist-mlp --grid lr=0.1,0.01 --seeds 3   a grid of runs, a results table
     mlprojects run mnist-mlp --track     the run in MLflow as well (mlflow ui)
+    mlprojects compare RUN_DIR RUN_DIR   runs side by side (and compare.html)
     mlprojects reproduce --quick         every published figure against ours (REPRODUCTION.md)
     mlprojects data list                 the dataset catalog
     """

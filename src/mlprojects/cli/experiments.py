@@ -72,4 +72,29 @@ def reproduce(projects, out, quick, workers) -> None:
     click.echo(f"report: {run(projects, out, quick, workers, echo=click.echo)}")
 
 
-COMMANDS = (sweep, reproduce,)  # added to the mlprojects group by mlprojects.cli
+@click.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("compare.html"),
+              show_default=True, help="the HTML report: the table and the learning curves")
+def compare(runs, out) -> None:
+    """Runs side by side: the settings that differ, the figures (and the published ones) and the learning curves
+    overlaid. A sweep's folder stands for its trials.
+
+    \b
+    mlprojects compare runs/mnist-mlp/20261130-1001 runs/mnist-mlp/20261130-1010
+    mlprojects compare sweeps/mnist-mlp/20261130-0950 --out lr.html
+    """
+    from mlprojects.cli.info import _table
+    from mlprojects.experiments.compare import compare as side_by_side
+    from mlprojects.experiments.compare import report
+
+    found = side_by_side(list(runs))
+    _table(f"{len(found.runs)} runs", found.columns, [[row.get(column, "") for column in found.columns]
+                                                      for row in found.rows])
+    written = report(found, out)
+    for note in found.notes:
+        click.echo(note)
+    click.echo(f"report: {written}")
+
+
+COMMANDS = (sweep, reproduce, compare)  # added to the mlprojects group by mlprojects.cli
