@@ -234,8 +234,9 @@ class Tracked:
 
         try:
             export.export(rundir.load(self.dir), "onnx")
-        except UserError as error:
-            warnings.warn(f"the run is tracked without its ONNX file: {error}", stacklevel=2)
+        except Exception as error:  # the exporter's limits are not the store's: the rest is still copied
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            warnings.warn(f"the run is tracked without its ONNX file: {reason}", stacklevel=2)
             return None
         return path if path.is_file() else None
 
