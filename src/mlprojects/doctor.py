@@ -33,6 +33,7 @@ EXTRAS = {
     "vision": "EfficientNet-Lite0's ImageNet weights: classify and style-transfer offline",
     "parquet": "data=PATH.parquet and data convert to Parquet (pyarrow)",
     "tracking": "run --track, sweep --track and track import: runs in MLflow",
+    "search": "sweep --search tpe|random: Optuna chooses and prunes the trials",
     "bench": "benchmarks/ against Keras on TensorFlow",
     "notebooks": "the notebooks/ in JupyterLab, and the small BERT they fine-tune offline",
     "docs": "the documentation site: sphinx-build -W -b html docs docs/_build/html",

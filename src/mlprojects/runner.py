@@ -52,9 +52,11 @@ def resolve_settings(name: str, overrides: dict[str, Any], config_file: str | No
 
 def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, config_file: str | None = None,
         out: str | Path | None = None, device: str = "auto", seed: int | None = None,
-        resume: str | Path | None = None, progress: bool = True, track: bool = False) -> Path:
+        resume: str | Path | None = None, progress: bool = True, track: bool = False,
+        trial: dict[str, Any] | None = None) -> Path:
     """Train and evaluate a project (or continue a run); returns the run directory. TRACK: copied to MLflow as it
-    goes (``mlprojects.tracking``)."""
+    goes (``mlprojects.tracking``). TRIAL: the Optuna trial of a search this run is (storage, study, trial,
+    metric): each epoch's validation figure is reported to it, and its pruner may stop the run."""
     import torch
 
     from mlprojects.engine import device as devices
@@ -102,12 +104,13 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     distributed.init(context, target)
     try:  # the model and its process group's hooks are gone when _train returns, before the group is destroyed:
         # a group still held at the interpreter's exit can abort the process (gloo's threads)
-        return _train(name, project, cfg, out, resume, progress, context, target, track)
+        return _train(name, project, cfg, out, resume, progress, context, target, track, trial)
     finally:
         distributed.shutdown()
 
 
-def _train(name: str, project, cfg, out, resume, progress: bool, context, target, track: bool = False) -> Path:
+def _train(name: str, project, cfg, out, resume, progress: bool, context, target, track: bool = False,
+           trial: dict[str, Any] | None = None) -> Path:
     """The engine's part of :func:`run`, in the process group that ``run`` set up."""
     import torch
 
@@ -148,6 +151,10 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
     metrics = project.metrics(cfg)
     callbacks: list = []
     live = None  # the MLflow copy of the run (rank 0, with track)
+    if trial is not None:
+        from mlprojects.engine.callbacks import Pruning
+
+        callbacks.append(Pruning(**trial))
     if cfg.early_stopping:
         callbacks.append(EarlyStopping("val_loss", cfg.early_stopping))
     if context.is_main:
@@ -309,6 +316,7 @@ def summarize(history: Sequence[dict], test: dict, extra: dict, device, world_si
         "train_samples_per_sec": seen / sum(row["time_s"] for row in timed) if timed else None,
         "epochs_completed": len(history),
         "early_stopped": bool(last.get("early_stopped", False)),
+        **({"pruned": True} if last.get("pruned") else {}),
         "device": str(device), "world_size": world_size, "torch_version": torch.__version__,
         "duration_s": round(duration, 2),
         "completed": True,

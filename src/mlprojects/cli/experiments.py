@@ -9,7 +9,7 @@ import click
 
 @click.command(context_settings={"show_default": True})
 @click.argument("project")
-@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...", required=True,
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...",
               help="a setting and the values to try (repeatable; every combination runs); link settings "
                    "that go together with '/': optimizer/lr=sgd/0.087,adam/0.001")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a setting for every trial (repeatable)")
@@ -24,7 +24,17 @@ import click
               help="local processes, or a Ray cluster (pip install 'mlprojects[ray]')")
 @click.option("--address", default=None, help="Ray cluster address (ray://HOST:10001 or auto)  [default: a local Ray]")
 @click.option("--track", is_flag=True, help="copy the sweep to MLflow: an experiment, a parent run, a run per trial")
-def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, address, track) -> None:
+@click.option("--search", type=click.Choice(["tpe", "random"]), help="Optuna chooses the trials' settings from --space "
+              "(TPE, or random as the baseline) instead of a grid")
+@click.option("--trials", type=int, default=20, help="with --search: trials in the study")
+@click.option("--space", "space", multiple=True, metavar="KEY=SPEC",
+              help="with --search: lr=log:1e-4..0.3, batch_size=int:16..256, dropout=0..0.5, widths=64x2,256x4")
+@click.option("--pruner", type=click.Choice(["median", "halving", "none"]), default="median",
+              help="with --search: stop unpromising trials early from their per-epoch validation figure")
+@click.option("--storage", default=None, metavar="URL",
+              help="with --search: the Optuna storage of the study  [default: sqlite:///OUT/study.db]")
+def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, address, track, search, trials, space,
+          pruner, storage) -> None:
     """Run PROJECT for every combination of --grid values (x --seeds); writes results.csv, summary.md
     (mean ± std per combination) and a plot per setting. Run the same command again to resume: finished
     trials are skipped and a killed one continues from its checkpoint.
@@ -42,6 +52,13 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
     registry.get(project)  # an unknown project is one line before anything else
     if out is None:
         out = Path("sweeps") / project / time.strftime("%Y%m%d-%H%M%S")
+    if search:
+        return _search(project, grid, sets, seeds, workers, out, metric, device, backend, track, search, trials,
+                       space, pruner, storage)
+    if space or storage:
+        raise UserError("--space and --storage are for --search")
+    if not grid:
+        raise UserError("give --grid KEY=V1,V2,... (every combination runs), or --search tpe with --space")
     plan = Sweep(project, parse_grid(grid), [SEEDS_FROM + i for i in range(seeds)], out,
                  fixed=parse_overrides(sets), metric=metric, workers=workers, device=device, track=track)
     if backend == "local" and address:
@@ -55,6 +72,31 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
     if failed:
         click.echo(f"{len(failed)} of {len(outcomes)} trials failed; the first: {failed[0]}", err=True)
         raise SystemExit(1)
+
+
+def _search(project, grid, sets, seeds, workers, out, metric, device, backend, track, sampler, trials, space, pruner,
+            storage) -> None:
+    from mlprojects.config import parse_overrides
+    from mlprojects.errors import UserError
+    from mlprojects.experiments.search import Search, execute, parse_space, require_optuna
+
+    require_optuna()
+    if grid:
+        raise UserError("--grid and --search are two ways to choose the trials: give one")
+    if seeds > 1:
+        raise UserError("--seeds is for --grid: a search runs each setting it tries once, with seed 42")
+    if backend != "local":
+        raise UserError("--search runs its trials as local processes; workers on several machines share one study "
+                        "through --storage DATABASE_URL")
+    if track:
+        raise UserError("--track is for --grid sweeps; a search's trials can be copied with "
+                        "`mlprojects track import OUT/trials/*`")
+    plan = Search(project, parse_space(space), trials, out, sampler, pruner, storage, parse_overrides(sets), metric,
+                  workers, device)
+    best = execute(plan, echo=click.echo)
+    click.echo(f"results: {out / 'results.csv'}\nsummary: {out / 'summary.md'}")
+    if best:
+        click.echo(f"best: trial {best['number']} ({best['run_dir']})")
 
 
 @click.command(context_settings={"show_default": True})

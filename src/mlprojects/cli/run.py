@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ from mlprojects.errors import UserError
 @click.option("--settings", "show_settings", is_flag=True, help="list the project's settings and defaults, then exit")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--track", is_flag=True, help="copy the run to MLflow as it goes (MLFLOW_TRACKING_URI, else ./mlflow.db)")
+@click.option("--search-trial", hidden=True, help="JSON: the Optuna trial this run is (set by sweep --search)")
 def run(project, sets, config_file, out, device, seed, nproc, nnodes, master, max_restarts, resume, show_settings,
-        quiet, track) -> None:
+        quiet, track, search_trial) -> None:
     """Train and evaluate PROJECT; print the run directory and its test metrics."""
     from mlprojects.config import parse_overrides
 
@@ -55,7 +57,8 @@ def run(project, sets, config_file, out, device, seed, nproc, nnodes, master, ma
     from mlprojects.runner import run as run_project
 
     run_dir = run_project(project, overrides, config_file=config_file, out=out, device=device, seed=seed,
-                          resume=resume, progress=not quiet, track=track)
+                          resume=resume, progress=not quiet, track=track,
+                          trial=json.loads(search_trial) if search_trial else None)
     if int(os.environ.get("RANK", 0)) == 0:
         metrics = read_metrics(run_dir)
         floats = {k: v for k, v in metrics.items() if isinstance(v, float) and k != "duration_s"}

@@ -229,6 +229,39 @@ class EarlyStopping(Callback):
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
 
 
+def optuna_pruner(name: str):
+    """The pruners a search offers: Optuna's median rule (after 3 trials, from the second epoch), successive
+    halving, or none."""
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)  # steps are epochs, from 1
+    return optuna.pruners.SuccessiveHalvingPruner() if name == "halving" else optuna.pruners.NopPruner()
+
+
+class Pruning(Callback):
+    """A search's trial (``mlprojects sweep --search``): each epoch's validation figure METRIC reported to the Optuna
+    trial TRIAL of STUDY in STORAGE, and the run stopped, marked ``pruned``, when the study's pruner says it cannot
+    do well. It goes first among the callbacks, so that the epoch's row says so before it is written."""
+
+    def __init__(self, storage: str, study: str, trial: int, metric: str, pruner: str = "median"):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # a storage keeps no pruner: the search names it
+        study = optuna.load_study(study_name=study, storage=storage, pruner=optuna_pruner(pruner))
+        self.trial = optuna.trial.Trial(study, trial)
+        self.metric = metric
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        value = logs.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        self.trial.report(float(value), epoch + 1)
+        if self.trial.should_prune():
+            trainer.stop_training = True
+            logs["pruned"] = True
+
+
 class Checkpointer(Callback):
     """An atomic checkpoint after every epoch: weights, optimizer, scheduler, RNG, history and
     the state of every other callback, so a resumed run continues exactly where this one stopped."""

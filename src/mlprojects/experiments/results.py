@@ -74,23 +74,30 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def write_reports(sweep: Sweep) -> None:
-    from mlprojects.engine.io import atomic_write, write_text
+    from mlprojects.engine.io import write_text
 
     found = rows(sweep)
     columns = list(sweep.grid) + ["seed", "status"]
     columns += sorted({key for row in found for key in row} - set(columns) - {"duration_s", "run_dir"})
     columns += ["duration_s", "run_dir"]
 
-    def write_csv(path: str) -> None:
-        with open(path, "w", newline="") as handle:
+    write_table(sweep.out / "results.csv", columns, found)
+    metric = choose_metric(sweep, found)
+    finished = completed(found)
+    write_text(sweep.out / "summary.md", summary(sweep, found, metric, plot(sweep, finished, metric)))
+
+
+def write_table(path: Path, columns: list[str], found: list[dict[str, Any]]) -> None:
+    """FOUND as a CSV file of COLUMNS, written atomically."""
+    from mlprojects.engine.io import atomic_write
+
+    def write_csv(temporary: str) -> None:
+        with open(temporary, "w", newline="") as handle:
             writer = csv.DictWriter(handle, columns)
             writer.writeheader()
             writer.writerows(found)
 
-    atomic_write(sweep.out / "results.csv", write_csv)
-    metric = choose_metric(sweep, found)
-    finished = completed(found)
-    write_text(sweep.out / "summary.md", summary(sweep, found, metric, plot(sweep, finished, metric)))
+    atomic_write(path, write_csv)
 
 
 def groups(sweep: Sweep, found: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:

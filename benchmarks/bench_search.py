@@ -1,0 +1,100 @@
+"""A search against the grid, on a fixed space so that the goal cannot move (issue: experiments).
+
+mnist-mlp on the embedded digits with a 10% validation split, 10 epochs a trial. The grid: lr in {0.01, 0.03,
+0.087, 0.2, 0.5} x widths in {64x2, 256x4, 512x2} x batch_size in {32, 128}: 30 trials, 300 epochs. Random search
+and TPE (both with the median pruner) search the same ranges (lr log-uniform on [0.01, 0.5], the same widths and
+batch sizes) for --trials trials each. Every method runs once per seed (the grid's training seed; the samplers'
+seed and their trials' training seed), interleaved seed by seed. The figure: the best trial's validation accuracy
+against the epochs spent. Goal: TPE with pruning reaches the grid's best validation accuracy, within one
+seed-to-seed standard deviation of it, with at most a third of the grid's epochs.
+
+    python benchmarks/bench_search.py                        # 3 seeds, 10 trials per search (about an hour on 2 cores)
+    python benchmarks/bench_search.py --seeds 42 --epochs 1 --trials 4 --grid-lr 0.087,0.2   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from mlprojects import rundir
+from mlprojects.experiments.search import Search, parse_space
+from mlprojects.experiments.search import execute as search
+from mlprojects.experiments.sweep import Sweep
+from mlprojects.experiments.sweep import execute as sweep
+
+METRIC = "val_accuracy"
+
+
+def spent(folders: list[Path]) -> list[tuple[int, float]]:
+    """(epochs spent so far, best validation accuracy so far) after each trial, in the order they finished."""
+    done = sorted((folder for folder in folders if rundir.is_complete(folder)),
+                  key=lambda folder: (folder / rundir.METRICS).stat().st_mtime)
+    curve, epochs, best = [], 0, float("-inf")
+    for folder in done:
+        found = rundir.read_metrics(folder)
+        epochs += found["epochs_completed"]
+        if not found.get("pruned"):
+            best = max(best, found[METRIC])
+        curve.append((epochs, best))
+    return curve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="42,43,44")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--trials", type=int, default=10, help="trials of each search")
+    parser.add_argument("--grid-lr", default="0.01,0.03,0.087,0.2,0.5")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="keep the sweeps here (default: a scratch folder)")
+    args = parser.parse_args()
+    from mlprojects.engine.device import cpu_name
+
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; mnist-mlp, {args.epochs} epochs a trial, seeds {args.seeds}")
+    scratch = tempfile.TemporaryDirectory()
+    root = args.out or Path(scratch.name)
+    fixed = {"epochs": str(args.epochs), "val_fraction": "0.1"}
+    space = parse_space(["lr=log:0.01..0.5", "widths=64x2,256x4,512x2", "batch_size=32,128"])
+    results: dict[str, list[dict]] = {"grid": [], "random": [], "tpe": []}
+    for seed in map(int, args.seeds.split(",")):
+        for method in results:
+            out = root / f"{method}-{seed}"
+            started = time.perf_counter()
+            if method == "grid":
+                plan = Sweep("mnist-mlp", {"lr": args.grid_lr.split(","), "widths": ["64x2", "256x4", "512x2"],
+                                           "batch_size": ["32", "128"]}, [seed], out, fixed=fixed,
+                             workers=args.workers)
+                sweep(plan, echo=lambda line: None)
+            else:
+                plan = Search("mnist-mlp", space, args.trials, out, method, "median", fixed=fixed,
+                              workers=args.workers, seed=seed)
+                search(plan, echo=lambda line: None)
+            curve = spent(sorted((out / "trials").iterdir()))
+            results[method].append({"seed": seed, "epochs": curve[-1][0], "best": curve[-1][1], "curve": curve,
+                                    "seconds": round(time.perf_counter() - started, 1)})
+            print(f"seed {seed} {method:6}: best {METRIC} {curve[-1][1]:.4f} after {curve[-1][0]} epochs "
+                  f"({results[method][-1]['seconds']:.0f} s)", flush=True)
+    print(f"\n| method | best {METRIC}, mean ± std over seeds | epochs spent (median) |\n|---|---|---|")
+    for method, found in results.items():
+        bests = [item["best"] for item in found]
+        std = statistics.stdev(bests) if len(bests) > 1 else 0.0
+        print(f"| {method} | {statistics.fmean(bests):.4f} ± {std:.4f} | "
+              f"{statistics.median(item['epochs'] for item in found):.0f} |")
+    grid = [item["best"] for item in results["grid"]]
+    target = statistics.fmean(grid) - (statistics.stdev(grid) if len(grid) > 1 else 0.0)
+    tpe = results["tpe"]
+    met = all(item["best"] >= target and item["epochs"] <= statistics.fmean(
+        r["epochs"] for r in results["grid"]) / 3 for item in tpe)
+    print(f"\ngoal (every TPE seed at or above the grid's mean - std = {target:.4f}, within a third of its epochs): "
+          f"{'met' if met else 'not met'}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

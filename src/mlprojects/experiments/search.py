@@ -1,0 +1,374 @@
+"""A search instead of a grid: ``mlprojects sweep PROJECT --search tpe|random --trials N --space KEY=SPEC ...``.
+
+Optuna chooses each trial's settings (its TPE sampler, or the random one as the baseline) from the --space
+ranges; each trial is an ordinary run in a process of its own, as a grid's trials are, reporting its validation
+figure to the study every epoch so that the pruner (Optuna's median rule by default) stops the unpromising ones.
+The study lives in an Optuna storage (``OUT/study.db``, SQLite, by default; ``--storage`` a database URL for
+workers on several machines), so a killed search run again continues where it stopped: finished trials count,
+a trial cut off mid-run resumes from its checkpoint, and workers given the same storage share one study.
+
+The search never looks at the test set: trials are pruned and ranked on a validation split carved from the
+training data (``val_fraction=0.1`` when the project's default is 0), and the test figure is reported for the
+chosen trial only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mlprojects import registry, rundir
+from mlprojects.engine.callbacks import optuna_pruner
+from mlprojects.errors import UserError
+from mlprojects.experiments import backends
+from mlprojects.experiments.results import write_table
+from mlprojects.project import Project
+
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "halving", "none")
+SPACE_FORMS = "KEY=log:LOW..HIGH, KEY=int:LOW..HIGH, KEY=int-log:LOW..HIGH, KEY=LOW..HIGH or KEY=V1,V2,..."
+SEED = 42  # every trial's seed: the search compares settings, not seeds
+
+
+def require_optuna():
+    """The optuna module, or one line naming the extra."""
+    try:
+        import optuna as module
+    except ImportError:
+        raise UserError("--search chooses trials with Optuna, which is not installed: "
+                        "pip install 'mlprojects[search]'") from None
+    module.logging.set_verbosity(module.logging.WARNING)
+    return module
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One --space entry: a float or int range (log-scaled or not), or a list of choices."""
+
+    name: str
+    kind: str  # "float", "int" or "choice"
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    choices: tuple[str, ...] = ()
+
+    def distribution(self):
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "choice":
+            return CategoricalDistribution(list(self.choices))
+        if self.kind == "int":
+            return IntDistribution(int(self.low), int(self.high), log=self.log)
+        return FloatDistribution(self.low, self.high, log=self.log)
+
+    def examples(self) -> list[str]:
+        """Values that must all be valid settings: the ends of a range, every choice."""
+        if self.kind == "choice":
+            return list(self.choices)
+        number = int if self.kind == "int" else float
+        return [str(number(self.low)), str(number(self.high))]
+
+
+def parse_space(pairs: list[str] | tuple[str, ...]) -> list[Dimension]:
+    dimensions: list[Dimension] = []
+    for pair in pairs:
+        name, _, spec = (part.strip() for part in pair.partition("="))
+        form, colon, text = spec.partition(":") if ":" in spec else ("float", "", spec)
+        if not name or not text:
+            raise UserError(f"--space {pair}: write {SPACE_FORMS}")
+        if name in [dimension.name for dimension in dimensions]:
+            raise UserError(f"--space {name} is given twice")
+        if ".." in text and form in ("float", "log", "int", "int-log"):
+            low_text, high_text = text.split("..", 1)
+            try:
+                low, high = float(low_text), float(high_text)
+            except ValueError:
+                raise UserError(f"--space {pair}: {text} is not a range of numbers; write {SPACE_FORMS}") from None
+            integer = form.startswith("int")
+            if integer and (low != int(low) or high != int(high)):
+                raise UserError(f"--space {pair}: an int range takes whole numbers")
+            if not low < high:
+                raise UserError(f"--space {pair}: the range is empty; LOW must be below HIGH")
+            if form.endswith("log") and low <= 0:
+                raise UserError(f"--space {pair}: a log range starts above 0")
+            dimensions.append(Dimension(name, "int" if integer else "float", low, high, form.endswith("log")))
+        elif not colon and ".." not in text:
+            choices = tuple(value.strip() for value in text.split(","))
+            if len(choices) < 2 or "" in choices or len(set(choices)) < len(choices):
+                raise UserError(f"--space {pair}: give two or more different choices, or a range; write "
+                                f"{SPACE_FORMS}")
+            dimensions.append(Dimension(name, "choice", choices=choices))
+        else:
+            raise UserError(f"--space {pair}: write {SPACE_FORMS}")
+    if not dimensions:
+        raise UserError(f"--search needs at least one --space: {SPACE_FORMS}")
+    return dimensions
+
+
+@dataclass
+class Search:
+    project: str
+    space: list[Dimension]
+    trials: int
+    out: Path
+    sampler: str = "tpe"
+    pruner: str = "median"
+    storage: str | None = None  # default: sqlite:///OUT/study.db
+    fixed: dict[str, str] = field(default_factory=dict)  # --set
+    metric: str = ""  # the validation figure to optimise; default: the project's headline, on the validation split
+    workers: int = 1
+    device: str = "auto"
+    threads: int = 0
+    seed: int = SEED  # the sampler's, and every trial's
+
+    @property
+    def study_name(self) -> str:
+        return f"{self.project} {self.out.resolve().name}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{self.out.resolve() / 'study.db'}"
+
+    def run_dir(self, number: int) -> Path:
+        return self.out / "trials" / f"trial-{number:04d}"
+
+
+def objective(search: Search) -> tuple[str, str]:
+    """(the validation figure the search optimises, "maximize" or "minimize")."""
+    entry = registry.entry(search.project)
+    metric = search.metric or "val_" + (entry.headline.removeprefix("test_") if entry.headline else "loss")
+    if not metric.startswith("val_"):
+        raise UserError(f"--metric {metric}: a search ranks trials on a validation figure (val_...), never on the "
+                        "test set")
+    goal = rundir.goal(metric, entry) or rundir.goal("test_" + metric.removeprefix("val_"), entry)
+    if goal is None:
+        raise UserError(f"--metric {metric}: {search.project} does not say whether a higher or lower value is "
+                        "better; choose val_loss or a declared figure")
+    return metric, "maximize" if goal == "max" else "minimize"
+
+
+def validate(search: Search) -> dict[str, str]:
+    """Every setting a trial can get resolves before anything runs; returns the settings every trial shares (the
+    --set ones, and a validation split where the project has none by default)."""
+    from mlprojects.runner import resolve_settings
+
+    project = registry.get(search.project)
+    if project.kind != "trained":
+        raise UserError(f"{search.project} is not trained in epochs: a search is for trained networks; use --grid")
+    if search.trials < 1:
+        raise UserError("--trials must be at least 1")
+    fixed = dict(search.fixed)
+    if "seed" in [dimension.name for dimension in search.space] or "seed" in fixed:
+        raise UserError(f"the seed is not a search setting: every trial runs with seed {search.seed}")
+    _, cfg = resolve_settings(search.project, fixed)
+    if not cfg.val_fraction and type(project).validation is Project.validation:  # no validation data of its own
+        fixed["val_fraction"] = "0.1"  # the search never looks at the test set
+    for dimension in search.space:
+        for value in dimension.examples():
+            resolve_settings(search.project, {**fixed, dimension.name: value})
+    return fixed
+
+
+def _format(dimension: Dimension, value: Any) -> str:
+    if dimension.kind == "float":
+        return f"{value:.6g}"
+    return str(value)
+
+
+def execute(search: Search, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the trials the study still needs; writes results.csv, summary.md and the plots; returns the best trial
+    as {"number", "value", "params", "run_dir"} (empty when none finished)."""
+    optuna = require_optuna()
+    fixed = validate(search)
+    metric, direction = objective(search)
+    # TPE draws its first trials at random (10 by default, as many as a small search has): a third of the
+    # trials here, 3 to 10, so that it has trials left to choose
+    sampler = (optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=max(3, min(10, search.trials // 3)))
+               if search.sampler == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
+    pruner = optuna_pruner(search.pruner)
+    if search.storage is None:
+        search.out.mkdir(parents=True, exist_ok=True)
+    try:
+        study = optuna.create_study(study_name=search.study_name, storage=search.storage_url, sampler=sampler,
+                                    pruner=pruner, direction=direction, load_if_exists=True)
+    except Exception as error:  # an unreachable database, a URL SQLAlchemy cannot read
+        if search.storage is None and not any(search.out.iterdir()):
+            search.out.rmdir()
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise UserError(f"--storage {search.storage_url}: cannot open the study ({reason})") from None
+    search.out.mkdir(parents=True, exist_ok=True)
+    distributions = {dimension.name: dimension.distribution() for dimension in search.space}
+    threads = search.threads or max(1, (os.cpu_count() or 1) // search.workers)
+    runner = backends.local_runner(threads)
+    lock = threading.Lock()
+    states = optuna.trial.TrialState
+    # trials cut off here (their folder holds a partial run); a running trial without a folder here is another
+    # worker's, sharing the storage, and is left to it
+    unfinished = [trial for trial in study.get_trials(deepcopy=False) if trial.state == states.RUNNING
+                  and trial.params.keys() == distributions.keys()
+                  and rundir.state(search.run_dir(trial.number)) in ("partial", "broken")]
+    finished = len([trial for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()])
+    todo = max(0, search.trials - finished - len(unfinished))
+    echo(f"{search.trials} trials ({search.sampler}, {search.pruner} pruning, on {metric}): {finished} finished, "
+         f"{len(unfinished)} to resume, {todo} to start ({search.workers} at a time, {threads} threads each); "
+         f"study in {search.storage_url}")
+
+    def one(resumed) -> None:
+        with lock:
+            trial = resumed if resumed is not None else study.ask(distributions)
+        params = {name: _format(dimension, trial.params[name]) for name, dimension in
+                  ((dimension.name, dimension) for dimension in search.space)}
+        run_dir = search.run_dir(trial.number)
+        state = rundir.state(run_dir)
+        if state == "broken" or (resumed is None and run_dir.exists()):
+            shutil.rmtree(run_dir)
+        spec = json.dumps({"storage": search.storage_url, "study": search.study_name, "trial": trial._trial_id,
+                           "metric": metric, "pruner": search.pruner})
+        base = [sys.executable, "-m", "mlprojects", "run"]
+        if state == "partial":
+            args = [*base, "--resume", str(run_dir)]
+        else:
+            sets = [part for key, value in {**fixed, **params}.items() for part in ("--set", f"{key}={value}")]
+            args = [*base, search.project, *sets, "--seed", str(search.seed), "--out", str(run_dir)]
+        args += ["--device", search.device, "--quiet", "--search-trial", spec]
+        log = search.out / "logs" / f"{run_dir.name}.log"
+        started = time.perf_counter()
+        code = runner(args, run_dir, log)
+        found = rundir.read_metrics(run_dir) if rundir.is_complete(run_dir) else {}
+        value = found.get(metric)
+        with lock:
+            if code == 0 and found.get("pruned"):
+                study.tell(trial.number, state=states.PRUNED)
+                outcome = f"pruned after {found.get('epochs_completed')} epochs"
+            elif code == 0 and isinstance(value, (int, float)) and math.isfinite(value):
+                study.tell(trial.number, float(value))
+                outcome = f"{metric} {value:.4f}"
+            else:
+                study.tell(trial.number, state=states.FAIL)
+                lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
+                outcome = "failed: " + (lines[-1] if lines else f"exit code {code}") + f" (log: {log})"
+        shown = " ".join(f"{key}={value}" for key, value in params.items())
+        echo(f"  trial {trial.number} {shown}: {outcome} in {time.perf_counter() - started:.0f}s")
+        write_reports(search, study, metric, fixed)
+
+    with ThreadPoolExecutor(search.workers) as pool:
+        list(pool.map(one, [*unfinished, *[None] * todo]))
+    return write_reports(search, study, metric, fixed)
+
+
+def write_reports(search: Search, study, metric: str, fixed: dict[str, str]) -> dict[str, Any]:
+    """results.csv (a row per trial: its settings, state, validation figure, epochs and time), summary.md (the best
+    trial with its command line and its test figure, the only one reported) and Optuna's history and importance
+    plots; returns the best trial."""
+    from mlprojects.engine.io import write_text
+
+    states = require_optuna().trial.TrialState
+    rows = []
+    epochs_spent = 0
+    for trial in study.get_trials(deepcopy=False):
+        run_dir = search.run_dir(trial.number)
+        found = rundir.read_metrics(run_dir) if rundir.is_complete(run_dir) else {}
+        epochs = found.get("epochs_completed", 0)
+        epochs_spent += epochs or 0
+        rows.append({"trial": trial.number, **{dimension.name: _format(dimension, trial.params[dimension.name])
+                                               for dimension in search.space if dimension.name in trial.params},
+                     "state": trial.state.name.lower(), metric: trial.value if trial.value is not None else "",
+                     "epochs": epochs, "duration_s": found.get("duration_s", ""),
+                     "run_dir": str(run_dir.relative_to(search.out))})
+    columns = ["trial", *[dimension.name for dimension in search.space], "state", metric, "epochs", "duration_s",
+               "run_dir"]
+
+    write_table(search.out / "results.csv", columns, rows)
+    complete = [trial for trial in study.get_trials(deepcopy=False) if trial.state == states.COMPLETE]
+    best: dict[str, Any] = {}
+    if complete:
+        trial = study.best_trial
+        run_dir = search.run_dir(trial.number)
+        test = {key: value for key, value in rundir.read_metrics(run_dir).items() if key.startswith("test_")}
+        best = {"number": trial.number, "value": trial.value, "params": dict(trial.params), "run_dir": run_dir,
+                "test": test}
+    plots = _plots(search, study) if complete else []
+    space = " ".join(f"--space {dimension.name}={_spec(dimension)}" for dimension in search.space)
+    sets = " ".join(f"--set {key}={value}" for key, value in search.fixed.items())
+    lines = [f"# Search: {search.project}", "",
+             f"`mlprojects sweep {search.project} --search {search.sampler} --trials {search.trials} {space} "
+             f"{sets}`".replace("  ", " ").replace(" `", "`"), "",
+             f"{len(rows)} trials: {sum(row['state'] == 'complete' for row in rows)} complete, "
+             f"{sum(row['state'] == 'pruned' for row in rows)} pruned, {sum(row['state'] == 'fail' for row in rows)} "
+             f"failed; {epochs_spent} epochs spent. Ranked on {metric} (the validation split); the test set is "
+             "looked at for the best trial only.", ""]
+    if best:
+        settings = " ".join(f"--set {key}={value}" for key, value in {**fixed,
+                            **{name: _format(next(d for d in search.space if d.name == name), value)
+                               for name, value in best["params"].items()}}.items())
+        figures = ", ".join(f"{key} {value:.4f}" for key, value in best["test"].items()
+                            if isinstance(value, float))
+        lines += [f"**Best: trial {best['number']}**, {metric} {best['value']:.4f}; on the test set: {figures}.", "",
+                  "Its command line:", "", f"`mlprojects run {search.project} {settings} --seed {search.seed}`", ""]
+    ranked = sorted((row for row in rows if row["state"] == "complete"), key=lambda row: row[metric],
+                    reverse=study.direction.name == "MAXIMIZE")
+    if ranked:
+        names = [dimension.name for dimension in search.space]
+        lines += ["| trial | " + " | ".join(names) + f" | {metric} | epochs |", "|" + "---|" * (len(names) + 3)]
+        lines += [f"| {row['trial']} | " + " | ".join(f"`{row[name]}`" for name in names)
+                  + f" | {row[metric]:.4f} | {row['epochs']} |" for row in ranked[:50]]
+        if len(ranked) > 50:
+            lines.append(f"\n(the best 50 of {len(ranked)}; results.csv has them all)")
+        lines.append("")
+    lines += [f"![{path.stem.replace('_', ' ')}](plots/{path.name})" for path in plots]
+    write_text(search.out / "summary.md", "\n".join(lines) + "\n")
+    return best
+
+
+def _spec(dimension: Dimension) -> str:
+    if dimension.kind == "choice":
+        return ",".join(dimension.choices)
+    form = ("int-log:" if dimension.log else "int:") if dimension.kind == "int" else ("log:" if dimension.log else "")
+    number = int if dimension.kind == "int" else float
+    return f"{form}{number(dimension.low):g}..{number(dimension.high):g}"
+
+
+def _plots(search: Search, study) -> list[Path]:
+    """Optuna's optimisation history, and the parameters' importance where there are two or more and enough
+    complete trials to weigh them."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as optuna_plots
+
+    from mlprojects.engine.io import atomic_write
+
+    folder = search.out / "plots"
+    folder.mkdir(exist_ok=True)
+    made = []
+    complete = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
+    drawers = [("optimization_history", optuna_plots.plot_optimization_history)]
+    if len(search.space) > 1 and len(complete) >= 3:
+        drawers.append(("param_importances", optuna_plots.plot_param_importances))
+    for name, draw in drawers:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's plots are marked experimental
+            try:
+                axes = draw(study)
+            except (ValueError, RuntimeError):  # too few trials to weigh the parameters
+                continue
+        figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
+        figure.set_size_inches(7, 4.5)
+        figure.tight_layout()
+        path = folder / f"{name}.png"
+        atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, dpi=110, format="png"))
+        plt.close(figure)
+        made.append(path)
+    return made
