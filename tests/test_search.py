@@ -54,11 +54,20 @@ def test_bad_searches_are_one_line_and_create_nothing(cli, tmp_path):
 
 
 def test_a_search_ranks_on_validation_reports_the_best_trials_test_figure_and_continues(cli, tmp_path):
+    import matplotlib
+
     out = tmp_path / "search"
     args = ["sweep", "mnist-mlp", "--search", "tpe", "--space", "lr=log:0.01..0.5", *SMALL, "--workers", "2",
             "--out", str(out)]
+    matplotlib.use("Agg")  # as the runs' plots set it
+
+    def style() -> dict:
+        return {key: value for key, value in matplotlib.rcParams.items() if not key.startswith("backend")}
+
+    before = style()
     done = cli(*args, "--trials", "4")
     assert done.code == 0, done.err
+    assert style() == before  # Optuna's plots leave this process's figures as they were (not in ggplot's style)
     with open(out / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["trial"] for row in rows] == ["0", "1", "2", "3"] and {row["state"] for row in rows} == {"complete"}

@@ -358,17 +358,19 @@ def _plots(search: Search, study) -> list[Path]:
     if len(search.space) > 1 and len(complete) >= 3:
         drawers.append(("param_importances", optuna_plots.plot_param_importances))
     for name, draw in drawers:
-        with warnings.catch_warnings():
+        # Optuna's plots switch matplotlib to its ggplot style for the whole process: the context gives the
+        # settings back, so that every later figure (a run's plots, a notebook's) looks as it did
+        with warnings.catch_warnings(), matplotlib.rc_context():
             warnings.simplefilter("ignore")  # Optuna's plots are marked experimental
             try:
                 axes = draw(study)
             except (ValueError, RuntimeError):  # too few trials to weigh the parameters
                 continue
-        figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
-        figure.set_size_inches(7, 4.5)
-        figure.tight_layout()
-        path = folder / f"{name}.png"
-        atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, dpi=110, format="png"))
-        plt.close(figure)
+            figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
+            figure.set_size_inches(7, 4.5)
+            figure.tight_layout()
+            path = folder / f"{name}.png"
+            atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, dpi=110, format="png"))
+            plt.close(figure)
         made.append(path)
     return made
