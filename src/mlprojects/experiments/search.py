@@ -258,7 +258,8 @@ def execute(search: Search, echo: Callable[[str], None] = print) -> dict[str, An
                 outcome = "failed: " + (lines[-1] if lines else f"exit code {code}") + f" (log: {log})"
         shown = " ".join(f"{key}={value}" for key, value in params.items())
         echo(f"  trial {trial.number} {shown}: {outcome} in {time.perf_counter() - started:.0f}s")
-        write_reports(search, study, metric, fixed)
+        with lock:  # one thread at a time: matplotlib's settings are the process's (see _plots)
+            write_reports(search, study, metric, fixed)
 
     with ThreadPoolExecutor(search.workers) as pool:
         list(pool.map(one, [*unfinished, *[None] * todo]))
@@ -359,7 +360,8 @@ def _plots(search: Search, study) -> list[Path]:
         drawers.append(("param_importances", optuna_plots.plot_param_importances))
     for name, draw in drawers:
         # Optuna's plots switch matplotlib to its ggplot style for the whole process: the context gives the
-        # settings back, so that every later figure (a run's plots, a notebook's) looks as it did
+        # settings back, so that every later figure (a run's plots, a notebook's) looks as it did (two threads in
+        # it at once would give each other's back: the search writes its reports under a lock)
         with warnings.catch_warnings(), matplotlib.rc_context():
             warnings.simplefilter("ignore")  # Optuna's plots are marked experimental
             try:
