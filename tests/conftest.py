@@ -167,6 +167,25 @@ def run_subprocess(*args: str, env: dict | None = None, cwd=None, timeout: int =
     return _forking[0].run(list(args), environment, cwd or os.getcwd(), timeout)
 
 
+def kill_when(args: list[str], ready, what: str, timeout: float = 300) -> None:
+    """`mlprojects ARGS` in a new interpreter, killed with its whole process group (SIGKILL) as soon as READY()
+    holds, checked every 50 ms; the test fails when WHAT never happens within TIMEOUT seconds."""
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "mlprojects", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + timeout
+    try:
+        while not ready():
+            if time.time() > deadline:
+                pytest.fail(f"{what} never happened")
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 # --- CIFAR-10 in its published layout -----------------------------------------------------------
 
 def write_cifar_archive(path, per_batch: int = 20, seed: int = 0, python2_names: bool = True,

@@ -5,14 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port, run_subprocess
+from conftest import free_port, kill_when, run_subprocess
 
 from mlprojects.experiments.sweep import Sweep, parse_grid
 from mlprojects.rundir import state
@@ -75,26 +73,18 @@ def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished
 
 def test_a_killed_sweep_resumes_only_what_is_missing(tmp_path):
     out = tmp_path / "sweep"
-    args = [sys.executable, "-m", "mlprojects", "sweep", "mnist-mlp", "--grid", "lr=0.05,0.1,0.2",
-            "--set", "epochs=3", "--set", "widths=32x2", "--set", "batch_size=128", "--out", str(out)]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    args = ["sweep", "mnist-mlp", "--grid", "lr=0.05,0.1,0.2", "--set", "epochs=3", "--set", "widths=32x2",
+            "--set", "batch_size=128", "--out", str(out)]
     trials = out / "trials"
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline:  # kill when the first trial is done and the second has a checkpoint
-            folders = sorted(trials.glob("*")) if trials.exists() else []
-            states = [state(folder) for folder in folders]
-            if states.count("done") == 1 and "partial" in states:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the sweep never reached its second trial")
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+
+    def second_trial_started() -> bool:  # the first trial is done and the second has a checkpoint
+        states = [state(folder) for folder in sorted(trials.glob("*"))] if trials.exists() else []
+        return states.count("done") == 1 and "partial" in states
+
+    kill_when(args, second_trial_started, "the sweep's second trial")
     first_done = [folder for folder in trials.glob("*") if state(folder) == "done"]
     stamp = (first_done[0] / "metrics.json").stat().st_mtime_ns
-    result = run_subprocess(*args[3:], timeout=600)
+    result = run_subprocess(*args, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "3 trials: 1 done, 2 to run" in result.stdout
     outcomes = [line for line in result.stdout.splitlines() if "seed=42:" in line]

@@ -128,31 +128,15 @@ def test_without_optuna_search_is_one_line_naming_the_extra(cli, tmp_path, monke
 
 
 def test_a_killed_search_resumes_its_cut_off_trial_and_runs_only_what_is_missing(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from conftest import run_subprocess
+    from conftest import kill_when, run_subprocess
 
     out = tmp_path / "search"
     args = ["sweep", "mnist-mlp", "--search", "random", "--trials", "3", "--space", "lr=log:0.05..0.3",
             "--set", "epochs=3", "--set", "widths=32x2", "--set", "batch_size=128", "--out", str(out)]
-    process = subprocess.Popen([sys.executable, "-m", "mlprojects", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline:  # kill when the first trial is done and the second has a checkpoint
-            second = out / "trials" / "trial-0001"
-            if (second / "checkpoint.safetensors").is_file() and not (second / "metrics.json").is_file():
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the search never reached its second trial")
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    second = out / "trials" / "trial-0001"
+    # killed when the first trial is done and the second has a checkpoint
+    kill_when(args, lambda: (second / "checkpoint.safetensors").is_file() and not (second / "metrics.json").is_file(),
+              "the search's second trial")
     again = run_subprocess(*args)
     assert again.returncode == 0, again.stderr
     assert "3 trials (random, median pruning, on val_accuracy): 1 finished, 1 to resume, 1 to start" in again.stdout

@@ -13,7 +13,6 @@ the same one-line ``UserError``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +47,7 @@ class RunResult:
     @property
     def history(self) -> pd.DataFrame:
         """One row per epoch (loss, metrics, learning rate, time), as history.jsonl holds them."""
-        path = self.dir / rundir.HISTORY
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rundir.read_history(self.dir))
 
     def load(self) -> Model:
         return load(self.dir)

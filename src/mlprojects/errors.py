@@ -19,6 +19,13 @@ class UserError(Exception):
         return [f"UserError: {self}"]
 
 
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """An exception's message as one line for a user's message (its first line, at most LIMIT characters), or its
+    type's name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 def counted(count: int, noun: str) -> str:
     """'1 file', '2 files': a count and its noun, for messages."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"

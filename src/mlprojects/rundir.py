@@ -55,6 +55,12 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     return metrics if isinstance(metrics, dict) else {}
 
 
+def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """history.jsonl's rows, one per epoch (none for a run without one: an estimator fitted in one pass)."""
+    path = Path(run_dir) / HISTORY
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
 def is_complete(run_dir: str | Path) -> bool:
     return read_metrics(run_dir).get("completed") is True
 

@@ -30,7 +30,7 @@ from typing import Any
 from mlprojects import rundir
 from mlprojects.engine.io import write_json
 from mlprojects.engine.trainer import Callback
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, first_line
 
 RECORD = "mlflow.json"  # in a run directory: {store URI: {"run_id", "experiment_id", "epochs", "finished"}}
 EXTRA = "pip install 'mlprojects[tracking]'"
@@ -81,6 +81,16 @@ def experiment_id(client, uri: str, name: str) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
+def _records(folder: Path) -> dict[str, Any]:
+    """FOLDER's mlflow.json: {store URI: what that store holds of the run or sweep in FOLDER}."""
+    path = folder / RECORD
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _remember(folder: Path, uri: str, record: dict[str, Any]) -> None:
+    write_json(folder / RECORD, {**_records(folder), uri: record})
+
+
 def _package_commit() -> str:
     """The git commit of the mlprojects package when it runs from a checkout, else its version."""
     from importlib.metadata import version
@@ -109,15 +119,10 @@ class Tracked:
         self.uri = uri or store_uri()
         self.client = MlflowClient(self.uri)
         self.experiment, self.parent = experiment, parent
-        records = self._records()
-        self.record: dict[str, Any] = records.get(self.uri, {})
-
-    def _records(self) -> dict[str, Any]:
-        path = self.dir / RECORD
-        return json.loads(path.read_text()) if path.is_file() else {}
+        self.record: dict[str, Any] = _records(self.dir).get(self.uri, {})
 
     def _save(self) -> None:
-        write_json(self.dir / RECORD, {**self._records(), self.uri: self.record})
+        _remember(self.dir, self.uri, self.record)
 
     @property
     def run_id(self) -> str:
@@ -168,9 +173,7 @@ class Tracked:
 
     def epochs(self) -> None:
         """The epochs of history.jsonl that the store lacks."""
-        path = self.dir / rundir.HISTORY
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-        for row in rows:
+        for row in rundir.read_history(self.dir):
             if row.get("epoch", 0) > self.record["epochs"]:
                 self.epoch(row)
 
@@ -193,11 +196,7 @@ class Tracked:
         done = rundir.is_complete(self.dir)
         if done:
             metrics = rundir.read_metrics(self.dir)
-            per_epoch = set()
-            path = self.dir / rundir.HISTORY
-            if path.is_file():
-                for line in path.read_text().splitlines():
-                    per_epoch |= set(json.loads(line)) if line.strip() else set()
+            per_epoch = {key for row in rundir.read_history(self.dir) for key in row}
             stamp, step = int(time.time() * 1000), int(self.record.get("epochs", 0))
             figures = [Metric(key, value, stamp, step) for key, value in _numbers(metrics).items()
                        if key not in per_epoch]
@@ -235,8 +234,7 @@ class Tracked:
         try:
             export.export(rundir.load(self.dir), "onnx")
         except Exception as error:  # the exporter's limits are not the store's: the rest is still copied
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            warnings.warn(f"the run is tracked without its ONNX file: {reason}", stacklevel=2)
+            warnings.warn(f"the run is tracked without its ONNX file: {first_line(error)}", stacklevel=2)
             return None
         return path if path.is_file() else None
 
@@ -250,8 +248,7 @@ def attempt(step, what: str, folders: str) -> bool:
     except UserError:
         raise
     except Exception as error:
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        warnings.warn(f"MLflow at {store_uri()} stopped answering ({reason}): {what} goes on untracked; "
+        warnings.warn(f"MLflow at {store_uri()} stopped answering ({first_line(error)}): {what} goes on untracked; "
                       f"`mlprojects track import {folders}` copies it later", stacklevel=3)
         return False
 
@@ -306,9 +303,7 @@ class Group:
 
         self.folder, self.uri = Path(folder), store_uri()
         self.client = MlflowClient(self.uri)
-        path = self.folder / RECORD
-        records = json.loads(path.read_text()) if path.is_file() else {}
-        record = records.get(self.uri)
+        record = _records(self.folder).get(self.uri)
         if record is None:
             experiment = experiment_id(self.client, self.uri, os.environ.get("MLFLOW_EXPERIMENT_NAME")
                                        or f"{project} sweep {self.folder.name}")
@@ -317,7 +312,7 @@ class Group:
                                                "mlprojects_commit": _package_commit()})
             record = {"run_id": run.info.run_id, "experiment_id": experiment}
             self.client.log_batch(record["run_id"], params=[Param(key, value) for key, value in params.items()])
-            write_json(path, {**records, self.uri: record})
+            _remember(self.folder, self.uri, record)
         else:
             self.client.update_run(record["run_id"], status="RUNNING")
         self.parent, self.experiment = record["run_id"], record["experiment_id"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,21 +89,12 @@ def compare(paths: list[str | Path]) -> Comparison:
     return Comparison(runs, labels, differ, figures, rows, notes)
 
 
-def histories(runs: list[Path]) -> list[list[dict]]:
-    out = []
-    for run in runs:
-        path = run / rundir.HISTORY
-        out.append([json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-                   if path.is_file() else [])
-    return out
-
-
 def curves(comparison: Comparison, path: Path) -> Path | None:
     """The learning curves of up to MAX_CURVES runs overlaid, one panel per metric they have; None when no run
     has a history (estimators fitted in one pass, demonstrations)."""
     from mlprojects.plots import overlaid_curves
 
-    drawn = [(label, rows) for label, rows in zip(comparison.labels, histories(comparison.runs)) if rows]
+    drawn = [(label, rows) for label, rows in zip(comparison.labels, map(rundir.read_history, comparison.runs)) if rows]
     if not drawn:
         return None
     if len(drawn) > MAX_CURVES:

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from mlprojects import registry, rundir
 from mlprojects.engine.callbacks import optuna_pruner
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, first_line
 from mlprojects.experiments import backends
 from mlprojects.experiments.results import write_table
 from mlprojects.project import Project
@@ -203,8 +203,7 @@ def execute(search: Search, echo: Callable[[str], None] = print) -> dict[str, An
     except Exception as error:  # an unreachable database, a URL SQLAlchemy cannot read
         if search.storage is None and not any(search.out.iterdir()):
             search.out.rmdir()
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise UserError(f"--storage {search.storage_url}: cannot open the study ({reason})") from None
+        raise UserError(f"--storage {search.storage_url}: cannot open the study ({first_line(error)})") from None
     search.out.mkdir(parents=True, exist_ok=True)
     distributions = {dimension.name: dimension.distribution() for dimension in search.space}
     threads = search.threads or max(1, (os.cpu_count() or 1) // search.workers)
