@@ -145,3 +145,41 @@ def test_a_killed_search_resumes_its_cut_off_trial_and_runs_only_what_is_missing
     history = [json.loads(line)["epoch"] for line in (out / "trials" / "trial-0001" / "history.jsonl").read_text()
                .splitlines()]
     assert history == [1, 2, 3]  # resumed from its checkpoint, each epoch once
+
+
+def test_a_search_on_ray_shares_a_journal_study_and_is_tracked_in_mlflow(cli, tmp_path):
+    """Trials on a local Ray instance report to a study in Optuna's journal file, and each is copied to MLflow
+    under the search's parent run, as a grid sweep's are; a Ray cluster without a storage every node reaches is
+    refused in one line."""
+    import importlib.util
+
+    from conftest import run_subprocess
+
+    if importlib.util.find_spec("ray") is None or importlib.util.find_spec("mlflow") is None:
+        pytest.skip("needs the ray and tracking extras")
+    from mlflow.tracking import MlflowClient
+
+    out, journal, uri = tmp_path / "search", tmp_path / "study.journal", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["sweep", "mnist-mlp", "--search", "random", "--trials", "2", "--space", "lr=log:0.05..0.3",
+            "--set", "epochs=1", "--set", "widths=16,16", "--set", "batch_size=128", "--workers", "2"]
+    refused = cli(*args, "--backend", "ray", "--address", "127.0.0.1:1", "--out", str(out))
+    assert refused.code == 2 and "--storage a database URL (postgresql://...) or journal:PATH" in refused.err
+    assert not out.exists()
+    done = run_subprocess(*args, "--backend", "ray", "--storage", f"journal:{journal}", "--track", "--out", str(out),
+                          env={"MLFLOW_TRACKING_URI": uri}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert ", on Ray); study in journal:" in done.stdout and not (out / "study.db").exists()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name=f"mnist-mlp {out.name}", storage=storage)
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE"] * 2
+    client = MlflowClient(uri)
+    parent_id = json.loads((out / "mlflow.json").read_text())[uri]["run_id"]
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED" and parent.data.params["space.lr"] == "log:0.05..0.3"
+    assert {"results.csv", "summary.md"} <= {item.path for item in client.list_artifacts(parent_id)}
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert len(children) == 2
+    for trial in study.trials:  # each trial's MLflow run holds the value the study was told
+        run_dir = out / "trials" / f"trial-{trial.number:04d}"
+        record = json.loads((run_dir / "mlflow.json").read_text())[uri]
+        assert client.get_run(record["run_id"]).data.metrics["val_accuracy"] == pytest.approx(trial.value)

@@ -293,15 +293,21 @@ class Live(Callback):
 
 
 class Group:
-    """A sweep in MLflow: an experiment of its own (MLFLOW_EXPERIMENT_NAME, else "PROJECT sweep FOLDER") holding a
-    parent run, under which each trial is copied when it ends; found again from the sweep folder's mlflow.json
-    when the sweep resumes."""
+    """A sweep or a search in MLflow: an experiment of its own (MLFLOW_EXPERIMENT_NAME, else "PROJECT sweep
+    FOLDER") holding a parent run, under which each trial is copied when it ends; found again from the folder's
+    mlflow.json when the sweep resumes. One trial is copied at a time (two threads writing one SQLite store at once
+    can find it locked); the first error of the store stops the copying with one warning, and the sweep goes on."""
 
     def __init__(self, folder: Path, project: str, params: dict[str, str]) -> None:
+        import threading
+
+        self.folder, self.uri, self.lock, self.live = Path(folder), store_uri(), threading.Lock(), True
+        self._safely(lambda: self._open(project, params))
+
+    def _open(self, project: str, params: dict[str, str]) -> None:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
-        self.folder, self.uri = Path(folder), store_uri()
         self.client = MlflowClient(self.uri)
         record = _records(self.folder).get(self.uri)
         if record is None:
@@ -317,13 +323,24 @@ class Group:
             self.client.update_run(record["run_id"], status="RUNNING")
         self.parent, self.experiment = record["run_id"], record["experiment_id"]
 
-    def trial(self, run_dir: Path) -> None:
-        track(run_dir, self.uri, self.experiment, self.parent)
+    def _safely(self, step) -> None:
+        with self.lock:
+            self.live = self.live and attempt(step, "the sweep", f"{self.folder}/trials/*")
 
-    def close(self, files: list[Path], finished: bool) -> None:
-        for path in files:
-            if path.is_dir():
-                self.client.log_artifacts(self.parent, str(path), path.name)
-            elif path.is_file():
-                self.client.log_artifact(self.parent, str(path))
-        self.client.set_terminated(self.parent, status="FINISHED" if finished else "FAILED")
+    def trial(self, run_dir: Path) -> None:
+        """Copy a trial's run (finished, diverged or cut off) under the parent run."""
+        if rundir.state(run_dir) in ("done", "diverged", "partial"):
+            self._safely(lambda: track(run_dir, self.uri, self.experiment, self.parent))
+
+    def close(self, finished: bool) -> None:
+        """The sweep's results.csv, summary.md and plots on the parent run, which ends FINISHED or FAILED."""
+
+        def end() -> None:
+            for path in (self.folder / name for name in ("results.csv", "summary.md", "plots")):
+                if path.is_dir():
+                    self.client.log_artifacts(self.parent, str(path), path.name)
+                elif path.is_file():
+                    self.client.log_artifact(self.parent, str(path))
+            self.client.set_terminated(self.parent, status="FINISHED" if finished else "FAILED")
+
+        self._safely(end)

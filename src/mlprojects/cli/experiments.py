@@ -32,7 +32,8 @@ import click
 @click.option("--pruner", type=click.Choice(["median", "halving", "none"]), default="median",
               help="with --search: stop unpromising trials early from their per-epoch validation figure")
 @click.option("--storage", default=None, metavar="URL",
-              help="with --search: the Optuna storage of the study  [default: sqlite:///OUT/study.db]")
+              help="with --search: the Optuna storage of the study, a database URL or journal:PATH  "
+                   "[default: sqlite:///OUT/study.db]")
 def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, address, track, search, trials, space,
           pruner, storage) -> None:
     """Run PROJECT for every combination of --grid values (x --seeds); writes results.csv, summary.md
@@ -53,8 +54,8 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
     if out is None:
         out = Path("sweeps") / project / time.strftime("%Y%m%d-%H%M%S")
     if search:
-        return _search(project, grid, sets, seeds, workers, out, metric, device, backend, track, search, trials,
-                       space, pruner, storage)
+        return _search(project, grid, sets, seeds, workers, out, metric, device, backend, address, track, search,
+                       trials, space, pruner, storage)
     if space or storage:
         raise UserError("--space and --storage are for --search")
     if not grid:
@@ -74,8 +75,8 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
         raise SystemExit(1)
 
 
-def _search(project, grid, sets, seeds, workers, out, metric, device, backend, track, sampler, trials, space, pruner,
-            storage) -> None:
+def _search(project, grid, sets, seeds, workers, out, metric, device, backend, address, track, sampler, trials,
+            space, pruner, storage) -> None:
     from mlprojects.config import parse_overrides
     from mlprojects.errors import UserError
     from mlprojects.experiments.search import Search, execute, parse_space, require_optuna
@@ -85,15 +86,11 @@ def _search(project, grid, sets, seeds, workers, out, metric, device, backend, t
         raise UserError("--grid and --search are two ways to choose the trials: give one")
     if seeds > 1:
         raise UserError("--seeds is for --grid: a search runs each setting it tries once, with seed 42")
-    if backend != "local":
-        raise UserError("--search runs its trials as local processes; workers on several machines share one study "
-                        "through --storage DATABASE_URL")
-    if track:
-        raise UserError("--track is for --grid sweeps; a search's trials can be copied with "
-                        "`mlprojects track import OUT/trials/*`")
+    if backend == "local" and address:
+        raise UserError("--address is for --backend ray")
     plan = Search(project, parse_space(space), trials, out, sampler, pruner, storage, parse_overrides(sets), metric,
-                  workers, device)
-    best = execute(plan, echo=click.echo)
+                  workers, device, track=track)
+    best = execute(plan, backend, address, echo=click.echo)
     click.echo(f"results: {out / 'results.csv'}\nsummary: {out / 'summary.md'}")
     if best:
         click.echo(f"best: trial {best['number']} ({best['run_dir']})")

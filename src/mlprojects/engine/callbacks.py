@@ -239,6 +239,17 @@ def optuna_pruner(name: str):
     return optuna.pruners.SuccessiveHalvingPruner() if name == "halving" else optuna.pruners.NopPruner()
 
 
+def optuna_storage(url: str):
+    """A search's storage from its URL: a database's (``sqlite:///``, ``postgresql://``, ``mysql://``), or
+    ``journal:PATH``, Optuna's journal file, for workers on machines that share a filesystem but no database."""
+    if url.startswith("journal:"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(str(Path(url.removeprefix("journal:")).expanduser().resolve())))
+    return url
+
+
 class Pruning(Callback):
     """A search's trial (``mlprojects sweep --search``): each epoch's validation figure METRIC reported to the Optuna
     trial TRIAL of STUDY in STORAGE, and the run stopped, marked ``pruned``, when the study's pruner says it cannot
@@ -248,7 +259,7 @@ class Pruning(Callback):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # a storage keeps no pruner: the search names it
-        study = optuna.load_study(study_name=study, storage=storage, pruner=optuna_pruner(pruner))
+        study = optuna.load_study(study_name=study, storage=optuna_storage(storage), pruner=optuna_pruner(pruner))
         self.trial = optuna.trial.Trial(study, trial)
         self.metric = metric
 

@@ -3,9 +3,12 @@
 Optuna chooses each trial's settings (its TPE sampler, or the random one as the baseline) from the --space
 ranges; each trial is an ordinary run in a process of its own, as a grid's trials are, reporting its validation
 figure to the study every epoch so that the pruner (Optuna's median rule by default) stops the unpromising ones.
-The study lives in an Optuna storage (``OUT/study.db``, SQLite, by default; ``--storage`` a database URL for
-workers on several machines), so a killed search run again continues where it stopped: finished trials count,
-a trial cut off mid-run resumes from its checkpoint, and workers given the same storage share one study.
+The study lives in an Optuna storage (``OUT/study.db``, SQLite, by default; ``--storage`` a database URL, or
+``journal:PATH``, Optuna's journal file on a shared filesystem, for workers on several machines), so a killed
+search run again continues where it stopped: finished trials count, a trial cut off mid-run resumes from its
+checkpoint, and workers given the same storage share one study. Trials run as local processes or on Ray
+(``--backend ray``), whose workers report to the same storage; ``--track`` copies each trial to MLflow under the
+search's parent run, as a grid sweep's are.
 
 The search never looks at the test set: trials are pruned and ranked on a validation split carved from the
 training data (``val_fraction=0.1`` when the project's default is 0), and the test figure is reported for the
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlprojects import registry, rundir
-from mlprojects.engine.callbacks import optuna_pruner
+from mlprojects.engine.callbacks import optuna_pruner, optuna_storage
 from mlprojects.errors import UserError, first_line
 from mlprojects.experiments import backends
 from mlprojects.experiments.results import write_table
@@ -129,6 +132,7 @@ class Search:
     device: str = "auto"
     threads: int = 0
     seed: int = SEED  # the sampler's, and every trial's
+    track: bool = False  # copy each trial to MLflow (mlprojects.tracking.Group)
 
     @property
     def study_name(self) -> str:
@@ -136,6 +140,9 @@ class Search:
 
     @property
     def storage_url(self) -> str:
+        """The storage's URL, a journal file's path made absolute (the trials may run in other folders)."""
+        if self.storage and self.storage.startswith("journal:"):
+            return "journal:" + str(Path(self.storage.removeprefix("journal:")).expanduser().resolve())
         return self.storage or f"sqlite:///{self.out.resolve() / 'study.db'}"
 
     def run_dir(self, number: int) -> Path:
@@ -184,30 +191,40 @@ def _format(dimension: Dimension, value: Any) -> str:
     return str(value)
 
 
-def execute(search: Search, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the trials the study still needs; writes results.csv, summary.md and the plots; returns the best trial
-    as {"number", "value", "params", "run_dir"} (empty when none finished)."""
+def execute(search: Search, backend: str = "local", address: str | None = None,
+            echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the trials the study still needs, as local processes or on Ray (BACKEND ``ray``, at ADDRESS or a local
+    instance); writes results.csv, summary.md and the plots; returns the best trial as {"number", "value",
+    "params", "run_dir"} (empty when none finished)."""
     optuna = require_optuna()
     fixed = validate(search)
     metric, direction = objective(search)
+    if backend == "ray" and address and search.storage is None:
+        raise UserError("a search on a Ray cluster keeps its study where every node reaches it: give --storage a "
+                        "database URL (postgresql://...) or journal:PATH on a shared filesystem")
+    if search.track:
+        from mlprojects import tracking
+
+        tracking.mlflow()  # a missing extra is one line before anything runs
     # TPE draws its first trials at random (10 by default, as many as a small search has): a third of the
     # trials here, 3 to 10, so that it has trials left to choose
     sampler = (optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=max(3, min(10, search.trials // 3)))
                if search.sampler == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
     pruner = optuna_pruner(search.pruner)
+    threads = search.threads or max(1, (os.cpu_count() or 1) // search.workers)
+    # join the cluster before anything is written, so a refused join leaves no search folder behind
+    runner = backends.ray_runner(address, threads) if backend == "ray" else backends.local_runner(threads)
     if search.storage is None:
         search.out.mkdir(parents=True, exist_ok=True)
     try:
-        study = optuna.create_study(study_name=search.study_name, storage=search.storage_url, sampler=sampler,
-                                    pruner=pruner, direction=direction, load_if_exists=True)
+        study = optuna.create_study(study_name=search.study_name, storage=optuna_storage(search.storage_url),
+                                    sampler=sampler, pruner=pruner, direction=direction, load_if_exists=True)
     except Exception as error:  # an unreachable database, a URL SQLAlchemy cannot read
         if search.storage is None and not any(search.out.iterdir()):
             search.out.rmdir()
         raise UserError(f"--storage {search.storage_url}: cannot open the study ({first_line(error)})") from None
     search.out.mkdir(parents=True, exist_ok=True)
     distributions = {dimension.name: dimension.distribution() for dimension in search.space}
-    threads = search.threads or max(1, (os.cpu_count() or 1) // search.workers)
-    runner = backends.local_runner(threads)
     lock = threading.Lock()
     states = optuna.trial.TrialState
     # trials cut off here (their folder holds a partial run); a running trial without a folder here is another
@@ -218,8 +235,9 @@ def execute(search: Search, echo: Callable[[str], None] = print) -> dict[str, An
     finished = len([trial for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()])
     todo = max(0, search.trials - finished - len(unfinished))
     echo(f"{search.trials} trials ({search.sampler}, {search.pruner} pruning, on {metric}): {finished} finished, "
-         f"{len(unfinished)} to resume, {todo} to start ({search.workers} at a time, {threads} threads each); "
-         f"study in {search.storage_url}")
+         f"{len(unfinished)} to resume, {todo} to start ({search.workers} at a time, {threads} threads each"
+         f"{', on Ray' if backend == 'ray' else ''}); study in {search.storage_url}")
+    group = _group(search, metric) if search.track else None
 
     def one(resumed) -> None:
         with lock:
@@ -257,12 +275,35 @@ def execute(search: Search, echo: Callable[[str], None] = print) -> dict[str, An
                 outcome = "failed: " + (lines[-1] if lines else f"exit code {code}") + f" (log: {log})"
         shown = " ".join(f"{key}={value}" for key, value in params.items())
         echo(f"  trial {trial.number} {shown}: {outcome} in {time.perf_counter() - started:.0f}s")
+        if group is not None:
+            group.trial(run_dir)
         with lock:  # one thread at a time: matplotlib's settings are the process's (see _plots)
             write_reports(search, study, metric, fixed)
+        return not outcome.startswith("failed")
 
-    with ThreadPoolExecutor(search.workers) as pool:
-        list(pool.map(one, [*unfinished, *[None] * todo]))
-    return write_reports(search, study, metric, fixed)
+    try:
+        with ThreadPoolExecutor(search.workers) as pool:
+            finished_all = all(list(pool.map(one, [*unfinished, *[None] * todo])))
+    finally:
+        if backend == "ray":
+            import ray
+
+            ray.shutdown()
+    best = write_reports(search, study, metric, fixed)
+    if group is not None:
+        group.close(finished_all)
+    return best
+
+
+def _group(search: Search, metric: str):
+    """The search in MLflow: its space, sampler, pruner, metric and --set values as the parent run's params."""
+    from mlprojects import tracking
+
+    params = {f"space.{dimension.name}": _spec(dimension) for dimension in search.space}
+    params.update({f"set.{key}": str(value) for key, value in search.fixed.items()})
+    params.update({"search": search.sampler, "pruner": search.pruner, "metric": metric, "trials": str(search.trials),
+                   "seed": str(search.seed)})
+    return tracking.Group(search.out, search.project, params)
 
 
 def write_reports(search: Search, study, metric: str, fixed: dict[str, str]) -> dict[str, Any]:

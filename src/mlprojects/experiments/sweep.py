@@ -20,7 +20,6 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Callable
 
 from mlprojects import rundir
@@ -59,11 +58,11 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
     todo = [(trial, found == "partial") for trial, found in todo]
     echo(f"{len(sweep.trials)} trials: {len(sweep.trials) - len(todo)} done, {len(todo)} to run "
          f"({sweep.workers} at a time, {threads} threads each{', on Ray' if backend == 'ray' else ''})")
-    tracker = _Tracker(sweep) if sweep.track else None
+    tracker = _group(sweep) if sweep.track else None
     if not todo:
         write_reports(sweep)
         if tracker is not None:
-            tracker.close(outcomes.values())
+            tracker.close(_finished(outcomes.values()))
         return [(trial, outcomes[trial]) for trial in sweep.trials]
 
     def one(item: tuple[Trial, bool]) -> tuple[Trial, str]:
@@ -81,7 +80,7 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
             lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
             outcome = f"failed: {lines[-1] if lines else f'exit code {code}'} (log: {log})"
         echo(f"  {trial.label} seed={trial.seed}: {outcome.split(' (log')[0]} in {time.perf_counter() - started:.0f}s")
-        if tracker is not None and rundir.state(run_dir) in ("done", "diverged", "partial"):
+        if tracker is not None:
             tracker.trial(run_dir)
         return trial, outcome
 
@@ -91,7 +90,7 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
                 outcomes[trial] = outcome
                 write_reports(sweep)
         if tracker is not None:
-            tracker.close(outcomes.values())
+            tracker.close(_finished(outcomes.values()))
     finally:
         if backend == "ray":
             import ray
@@ -100,33 +99,15 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
     return [(trial, outcomes[trial]) for trial in sweep.trials]
 
 
-class _Tracker:
-    """The sweep in MLflow (``mlprojects.tracking.Group``): one trial copied at a time (two threads writing one
-    SQLite store at once can find it locked); the first error of the store stops the copying with one warning,
-    and the sweep goes on."""
+def _group(sweep: Sweep):
+    """The sweep in MLflow, its grid, --set values and seeds as the parent run's params."""
+    from mlprojects import tracking
 
-    def __init__(self, sweep: Sweep) -> None:
-        import threading
+    params = {key: ",".join(values) for key, values in sweep.grid.items()}
+    params.update({f"set.{key}": str(value) for key, value in sweep.fixed.items()})
+    params["seeds"] = ",".join(map(str, sweep.seeds))
+    return tracking.Group(sweep.out, sweep.project, params)
 
-        from mlprojects import tracking
 
-        self.tracking, self.sweep, self.lock, self.group = tracking, sweep, threading.Lock(), None
-        params = {key: ",".join(values) for key, values in sweep.grid.items()}
-        params.update({f"set.{key}": str(value) for key, value in sweep.fixed.items()})
-        params["seeds"] = ",".join(map(str, sweep.seeds))
-        self._safely(lambda: setattr(self, "group", self.tracking.Group(sweep.out, sweep.project, params)))
-
-    def _safely(self, step) -> None:
-        with self.lock:
-            if not self.tracking.attempt(step, "the sweep", f"{self.sweep.out}/trials/*"):
-                self.group = None
-
-    def trial(self, run_dir: Path) -> None:
-        if self.group is not None:
-            self._safely(lambda: self.group.trial(run_dir))
-
-    def close(self, outcomes) -> None:
-        if self.group is not None:
-            files = [self.sweep.out / name for name in ("results.csv", "summary.md", "plots")]
-            finished = not any(outcome.startswith("failed") for outcome in outcomes)
-            self._safely(lambda: self.group.close(files, finished))
+def _finished(outcomes) -> bool:
+    return not any(outcome.startswith("failed") for outcome in outcomes)
