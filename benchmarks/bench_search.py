@@ -10,6 +10,7 @@ seed-to-seed standard deviation of it, with at most a third of the grid's epochs
 
     python benchmarks/bench_search.py                        # 3 seeds, 10 trials per search (about an hour on 2 cores)
     python benchmarks/bench_search.py --seeds 42 --epochs 1 --trials 4 --grid-lr 0.087,0.2   # a smoke run
+    python benchmarks/bench_search.py --plot docs/_static/search-vs-grid.png   # the curves too (or --replot LOG)
 """
 
 from __future__ import annotations
@@ -45,6 +46,37 @@ def spent(folders: list[Path]) -> list[tuple[int, float]]:
     return curve
 
 
+def draw(results: dict[str, list[dict]], path: Path) -> None:
+    """The best validation accuracy so far against the epochs spent, a line per method and seed; the grid's mean -
+    std (the goal's bar) and a third of its epochs (the goal's budget) dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    colours = {"grid": "tab:grey", "random": "tab:blue", "tpe": "tab:red"}
+    for method, found in results.items():
+        for index, item in enumerate(found):
+            epochs, best = zip(*[(0, None), *item["curve"]])
+            axes.step(epochs[1:], best[1:], where="post", color=colours[method], alpha=0.8,
+                      label=method if index == 0 else None)
+    grid = [item["best"] for item in results["grid"]]
+    bar = statistics.fmean(grid) - (statistics.stdev(grid) if len(grid) > 1 else 0.0)
+    budget = statistics.fmean(item["epochs"] for item in results["grid"]) / 3
+    axes.axhline(bar, color="black", linestyle="--", linewidth=0.8, label="grid mean - std")
+    axes.axvline(budget, color="black", linestyle=":", linewidth=0.8, label="a third of the grid's epochs")
+    lows = [point[1] for found in results.values() for item in found for point in item["curve"]]
+    axes.set_ylim(max(min(lows), bar - 0.03), max(lows) + 0.003)
+    axes.set_xlabel("epochs spent")
+    axes.set_ylabel(f"best {METRIC} so far")
+    axes.set_title("mnist-mlp: search against the grid, one line per seed")
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="42,43,44")
@@ -52,8 +84,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10, help="trials of each search")
     parser.add_argument("--grid-lr", default="0.01,0.03,0.087,0.2,0.5")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--methods", default="grid,random,tpe", help="which of grid, random, tpe to run")
     parser.add_argument("--out", type=Path, default=None, help="keep the sweeps here (default: a scratch folder)")
+    parser.add_argument("--plot", type=Path, default=None, help="draw the curves into this PNG")
+    parser.add_argument("--replot", type=Path, default=None, help="only draw --plot from the output of a run")
     args = parser.parse_args()
+    if args.replot:
+        draw(json.loads(args.replot.read_text().strip().splitlines()[-1]), args.plot)
+        return
     from mlprojects.engine.device import cpu_name
 
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; mnist-mlp, {args.epochs} epochs a trial, seeds {args.seeds}")
@@ -61,7 +99,7 @@ def main() -> None:
     root = args.out or Path(scratch.name)
     fixed = {"epochs": str(args.epochs), "val_fraction": "0.1"}
     space = parse_space(["lr=log:0.01..0.5", "widths=64x2,256x4,512x2", "batch_size=32,128"])
-    results: dict[str, list[dict]] = {"grid": [], "random": [], "tpe": []}
+    results: dict[str, list[dict]] = {method: [] for method in args.methods.split(",")}
     for seed in map(int, args.seeds.split(",")):
         for method in results:
             out = root / f"{method}-{seed}"
@@ -86,14 +124,16 @@ def main() -> None:
         std = statistics.stdev(bests) if len(bests) > 1 else 0.0
         print(f"| {method} | {statistics.fmean(bests):.4f} ± {std:.4f} | "
               f"{statistics.median(item['epochs'] for item in found):.0f} |")
-    grid = [item["best"] for item in results["grid"]]
-    target = statistics.fmean(grid) - (statistics.stdev(grid) if len(grid) > 1 else 0.0)
-    tpe = results["tpe"]
-    met = all(item["best"] >= target and item["epochs"] <= statistics.fmean(
-        r["epochs"] for r in results["grid"]) / 3 for item in tpe)
-    print(f"\ngoal (every TPE seed at or above the grid's mean - std = {target:.4f}, within a third of its epochs): "
-          f"{'met' if met else 'not met'}")
+    if "grid" in results and "tpe" in results:
+        grid = [item["best"] for item in results["grid"]]
+        target = statistics.fmean(grid) - (statistics.stdev(grid) if len(grid) > 1 else 0.0)
+        met = all(item["best"] >= target and item["epochs"] <= statistics.fmean(
+            r["epochs"] for r in results["grid"]) / 3 for item in results["tpe"])
+        print(f"\ngoal (every TPE seed at or above the grid's mean - std = {target:.4f}, within a third of its "
+              f"epochs): {'met' if met else 'not met'}")
     print(json.dumps(results))
+    if args.plot and "grid" in results:
+        draw(results, args.plot)
 
 
 if __name__ == "__main__":

@@ -254,6 +254,18 @@ def test_feature_extraction_is_the_masked_mean(tiny_bert):
     assert torch.cosine_similarity(torch.tensor(low), torch.tensor(vectors)).min() > 0.999
 
 
+def test_precision_auto_of_the_nlp_commands_is_the_runs_rule_said_in_one_line(tiny_bert, cli):
+    from mlprojects.engine.device import choose_precision
+
+    chosen, why = choose_precision("auto", torch.device("cpu"))  # a transformer: the rule's model=None
+    done = cli("nlp", "run", "feature-extraction", "--model", str(tiny_bert), "--text", "a dog", "--precision", "auto",
+               "--device", "cpu")
+    assert done.code == 0 and why in done.err.splitlines(), done.err
+    by_hand = cli("nlp", "run", "feature-extraction", "--model", str(tiny_bert), "--text", "a dog", "--precision",
+                  chosen, "--device", "cpu")
+    assert done.out == by_hand.out
+
+
 def test_sentiment_and_ner_on_fine_tuned_models_from_the_cli(text_files, token_files, tmp_path, cli):
     import json
 

@@ -58,7 +58,9 @@ class TrainConfig(ProjectConfig):
     val_fraction: float = setting(0.0, "fraction of the training split held out for validation")
     early_stopping: int = setting(0, "stop after this many epochs without improvement (0: off)")
     grad_clip: float = setting(0.0, "clip the gradients' global norm to this before each step (0: off)")
-    precision: Literal["fp32", "bf16"] = setting("fp32", "bf16 runs the forward pass under autocast")
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = setting(
+        "fp32", "bf16 (or fp16 on a GPU, with a gradient scaler) runs the forward pass under autocast; auto: bf16 "
+                "where the device and the model gain from it (one line says which)")
     compile: bool = setting(False, "torch.compile the model")
     eval_batch_size: int = setting(1000, "batch size for evaluation and prediction")
     histograms: bool = setting(False, "write weight and gradient histograms to TensorBoard every epoch")

@@ -70,7 +70,10 @@ def _outputs(run: Run, inputs, engine: str = "torch") -> np.ndarray:
     from mlprojects.engine.trainer import predict as forward
 
     cfg = run.cfg
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.precision == "bf16" else contextlib.nullcontext()
+    # as the model was trained: the precision its run chose (precision=auto; a run from before says it in cfg); an
+    # fp16 run (a GPU's) predicts in float32 here
+    trained = run.metrics.get("precision", cfg.precision)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if trained == "bf16" else contextlib.nullcontext()
     memory_format = torch.channels_last if run.project.channels_last(cfg) else None
     if isinstance(inputs, torch.Tensor):
         tensor = inputs

@@ -8,7 +8,9 @@ directory holds, and how a finished one is read back, is ``mlprojects.rundir``.
 from __future__ import annotations
 
 import os
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -98,6 +100,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         if track and context.is_main:
             tracking.Live(run_dir).finish()
         return run_dir
+    devices.choose_precision(cfg.precision, target)  # fp16 off a GPU is one line before anything is read
     if context.distributed and target.type == "cpu":
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
@@ -115,6 +118,7 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
     import torch
 
     from mlprojects.engine import checkpoint, distributed
+    from mlprojects.engine import device as devices
     from mlprojects.engine.callbacks import Checkpointer, EarlyStopping, HistoryWriter, ProgressBar, TensorBoardLogger
     from mlprojects.engine.io import write_json
     from mlprojects.engine.optim import build_optimizer, build_scheduler
@@ -134,6 +138,13 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
     if resume is None:
         project.adapt(model, train)
     model = model.to(target)
+    precision, why = devices.choose_precision(cfg.precision, target, model)
+    if why and context.is_main:
+        if cfg.precision == "auto":
+            if progress:
+                print(why, file=sys.stderr, flush=True)
+        else:
+            warnings.warn(why, stacklevel=2)
     torch.manual_seed(cfg.seed + context.rank)  # dropout and other sampling differ per rank
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
     scheduler = build_scheduler(cfg.lr_schedule, optimizer, cfg.epochs, cfg.lr_step, cfg.lr_gamma)
@@ -168,7 +179,7 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
             live = Live(run_dir)
             callbacks.append(live)
     trainer = Trainer(model, project.loss_fn(cfg), optimizer, scheduler, device=target, context=context,
-                      metrics=metrics, precision=cfg.precision,
+                      metrics=metrics, precision=precision,
                       channels_last=project.channels_last(cfg), callbacks=callbacks,
                       eval_batch_size=cfg.eval_batch_size, transform=project.train_transform(cfg),
                       grad_clip=cfg.grad_clip)
@@ -176,6 +187,8 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
     if resume is not None:
         state = checkpoint.load(run_dir / CHECKPOINT, trainer.model, optimizer, scheduler)
         trainer.history, start_epoch = state["history"], state["epoch"]
+        if trainer.scaler is not None and "scaler" in state:
+            trainer.scaler.load_state_dict(state["scaler"])
         for callback in callbacks:
             callback.load_state_dict(state.get("callbacks", {}).get(type(callback).__name__, {}))
 
@@ -196,8 +209,8 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
         checkpoint.save_weights(run_dir / WEIGHTS, trainer.model, {"project": name, **model_metadata(data)})
         extra = project.report(run_dir, cfg, trainer, data)
         project.inputs.describe_in_tensorboard(run_dir / TENSORBOARD, trainer.model, project, cfg, data)
-        write_json(run_dir / METRICS, summarize(trainer.history, test, extra, target, context.world_size,
-                                                time.perf_counter() - started))
+        write_json(run_dir / METRICS, summarize(trainer.history, test, {**extra, "precision": precision}, target,
+                                                context.world_size, time.perf_counter() - started))
         if live is not None:
             live.finish()
     distributed.barrier()

@@ -113,9 +113,9 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
 @click.option("--seed", type=int, help="makes sampling repeatable")
 @click.option("--source-lang", default="", help="translation: source language (en, or a code like eng_Latn)")
 @click.option("--target-lang", default="", help="translation: target language (de, or a code like deu_Latn)")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
-              help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX, outputs differ slightly); "
-                   "auto: bf16 where the hardware has it")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32",
+              help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX, outputs differ slightly); fp16: "
+                   "float16 on a GPU; auto: bf16 where the hardware has it (one line says which)")
 @click.option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32)
 @click.option("--out", type=click.Path(dir_okay=False), help="write the results as JSON lines here")

@@ -285,6 +285,7 @@ class Checkpointer(Callback):
             "epoch": epoch + 1,
             "history": trainer.history,
             "callbacks": {type(c).__name__: c.state_dict() for c in trainer.callbacks if c.state_dict()},
+            **({"scaler": trainer.scaler.state_dict()} if trainer.scaler is not None else {}),
             **self.extra_state(),
         }
         checkpoint.save(self.path, trainer.model, trainer.optimizer, trainer.scheduler, state)

@@ -98,3 +98,42 @@ def bf16_is_fast(device: torch.device) -> bool:
         flags = _cpu_flags()
         return bool({"avx512_bf16", "amx_bf16"} & flags)
     return False
+
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+_HEAVY = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.MultiheadAttention)
+
+
+def choose_precision(requested: str, device: torch.device, model: torch.nn.Module | None = None) -> tuple[str, str]:
+    """(the precision a run or a command computes in: fp32, bf16 or fp16; why, in a few words, or "" when it is
+    the one asked for and nothing is to be said) for REQUESTED on DEVICE.
+
+    ``auto`` is one rule, written from measurements: on a GPU, bfloat16 where it has it (float16 with a gradient
+    scaler where it has not); on a CPU with bfloat16 instructions (avx512_bf16, amx_bf16), bfloat16 for a MODEL
+    built on convolutions or attention (None: a transformer), which measured faster (LeNet training x1.3-1.6,
+    MiniLM inference x1.7), and float32 for one made of small matrix products (the notebook MLP at batch 32
+    measured slower in bfloat16) or of recurrent layers (not measured faster); float32 everywhere else. ``bf16``
+    on a CPU without those instructions runs, emulated and slowly, with a warning; ``fp16`` is for CUDA GPUs."""
+    if requested not in PRECISIONS:
+        raise UserError(f"precision {requested!r}: one of {', '.join(PRECISIONS)}")
+    if requested == "fp16" and device.type != "cuda":
+        raise UserError(f"precision=fp16 is for CUDA GPUs (with a gradient scaler); on {device.type} use bf16 or auto")
+    if requested == "bf16" and device.type == "cpu" and not bf16_is_fast(device):
+        return "bf16", ("this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16): bf16 is emulated, slower "
+                        "than fp32; precision=auto would choose fp32")
+    if requested != "auto":
+        return requested, ""
+    if device.type == "cuda":
+        if bf16_is_fast(device):
+            return "bf16", "precision=auto: bf16, which this GPU computes natively"
+        return "fp16", "precision=auto: fp16 with a gradient scaler, as this GPU has no fast bf16"
+    if device.type != "cpu":
+        return "fp32", f"precision=auto: fp32 on {device.type}"
+    if not bf16_is_fast(device):
+        return "fp32", "precision=auto: fp32, as this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16)"
+    if model is None or any(isinstance(module, _HEAVY) or "Attention" in type(module).__name__
+                            for module in model.modules()):
+        return "bf16", "precision=auto: bf16, for this CPU's bfloat16 instructions and the model's convolutions " \
+                       "or attention"
+    return "fp32", ("precision=auto: fp32, as this model's small matrix products or recurrent layers gain nothing "
+                    "from bf16 on a CPU")

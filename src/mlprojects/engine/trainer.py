@@ -89,8 +89,11 @@ class Trainer:
         self.device = device
         self.loss_fn, self.optimizer, self.scheduler = loss_fn, optimizer, scheduler
         self.metrics = {"accuracy": correct_count} if metrics is None else metrics
-        self.autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
-                         else contextlib.nullcontext())
+        # bf16 or fp16 autocast of the forward pass (mlprojects.engine.device.choose_precision); fp16's small
+        # gradients are kept from underflowing by a gradient scaler (saved in checkpoints by the Checkpointer)
+        low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.autocast = torch.autocast(device.type, dtype=low) if low is not None else contextlib.nullcontext()
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
         self.memory_format = torch.channels_last if channels_last else None
         self.callbacks = list(callbacks)
         self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
@@ -179,10 +182,18 @@ class Trainer:
                 if (step + 1) % check_every == 0 or step + 1 == steps:
                     self._stop_if_diverged(first_bad, no_step, epoch, steps, loss)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-            optimizer.step()
+            if self.scaler is None:
+                loss.backward()
+                if self.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                optimizer.step()
+            else:  # fp16: the loss scaled up, the gradients back down before clipping; a step with inf skipped
+                self.scaler.scale(loss).backward()
+                if self.grad_clip:
+                    self.scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                self.scaler.step(optimizer)
+                self.scaler.update()
             with torch.no_grad():
                 for name, metric in metrics.items():
                     metric_sums[name] += metric(outputs, targets)

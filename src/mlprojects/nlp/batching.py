@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 from mlprojects.errors import UserError
 from mlprojects.nlp import hub
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 Progress = Callable[[int], None]  # called with how many inputs are done
 
 
@@ -44,19 +44,25 @@ def device_name(device: str) -> str:
     return str(resolve(device))
 
 
-def autocast(precision: str, device: str):
-    """The autocast context for PRECISION on DEVICE: bfloat16 for "bf16", and for "auto" where the
-    hardware multiplies bfloat16 natively; otherwise none (float32)."""
+def autocast(precision: str, device: str, say: bool = False):
+    """The autocast context for PRECISION on DEVICE, as a run chooses it (``mlprojects.engine.device.
+    choose_precision``, for a transformer): bfloat16 for "bf16", and for "auto" where the hardware multiplies
+    bfloat16 natively; otherwise none (float32). SAY: the choice of "auto", or the warning of an emulated bf16, on
+    stderr (once, when a command starts)."""
+    import sys
+
     import torch
 
-    from mlprojects.engine.device import bf16_is_fast
+    from mlprojects.engine.device import choose_precision
 
     if precision not in PRECISIONS:
         raise UserError(f"--precision {precision}: one of {', '.join(PRECISIONS)}")
     target = torch.device(device)
-    if precision == "auto":
-        precision = "bf16" if bf16_is_fast(target) else "fp32"
-    return torch.autocast(target.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    chosen, why = choose_precision(precision, target)
+    if say and why:
+        print(why if precision == "auto" else f"warning: {why}", file=sys.stderr, flush=True)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(chosen)
+    return torch.autocast(target.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
 def input_limit(model, tokenizer) -> int:

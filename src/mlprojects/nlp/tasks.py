@@ -170,7 +170,7 @@ def run_task(task: str, model_name: str, inputs: list[str], *, context: str = ""
     if context and not record.context:
         raise UserError(f"--context is for {' and '.join(t.name for t in TASKS if t.context)}, not {task}")
     device = device_name(device)
-    autocast(precision, device)  # checks the name before any model is loaded
+    autocast(precision, device, say=True)  # checks the name before any model is loaded, says auto's choice
     if options.get("seed") is not None:  # sampling (text generation, --temperature) repeats with a seed
         from mlprojects.nlp import hub
 
