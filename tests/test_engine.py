@@ -52,6 +52,53 @@ def test_one_sgd_step_by_hand():
     assert model.weight.item() == pytest.approx(1.4)
 
 
+def test_an_epochs_loss_and_accuracy_are_the_per_step_figures_summed_by_hand():
+    """Losses and outputs are held and summed every FLUSH_STEPS steps, or sooner when the held outputs are many
+    numbers: the epoch's figures are the per-batch ones, a smaller last batch weighed by its size, whatever the
+    stretches; the progress bar's running loss reads them without changing them."""
+    from mlprojects.engine import trainer as engine
+
+    torch.manual_seed(0)
+    x, y = torch.randn(203, 2), torch.randint(0, 2, (203,))  # 13 batches of 16, the last of 11
+    seen = []
+
+    class Reader(engine.Callback):
+        def on_step(self, trainer, step, count):
+            seen.append(trainer.running_loss() / count)
+
+    for steps, elements in ((engine.FLUSH_STEPS, engine.FLUSH_ELEMENTS), (4, 10**9), (10**9, 40)):
+        model = _linear([[1, 0], [0, 1]], [0, 0])
+        by_hand = _linear([[1, 0], [0, 1]], [0, 0])
+        optimizer = torch.optim.SGD(by_hand.parameters(), lr=0.1)
+        loss_sum = correct = 0.0
+        for inputs, targets in batches(TensorData(x, y), 16, epoch_order(203, 0, 0, torch.device("cpu"))):
+            outputs = by_hand(inputs)
+            loss = nn.functional.cross_entropy(outputs, targets)
+            loss_sum += loss.item() * len(targets)
+            correct += (outputs.argmax(1) == targets).sum().item()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        seen.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(engine, "FLUSH_STEPS", steps)
+            patch.setattr(engine, "FLUSH_ELEMENTS", elements)
+            logs = _trainer(model, callbacks=[Reader()]).train_epoch(TensorData(x, y), 16, seed=0, epoch=0)
+        assert logs["loss"] == pytest.approx(loss_sum / 203, rel=1e-6)
+        assert logs["accuracy"] == pytest.approx(correct / 203)
+        assert seen[-1] == pytest.approx(logs["loss"], rel=1e-6) and len(seen) == 13
+
+
+def test_a_runs_training_speed_leaves_out_the_first_epoch():
+    from mlprojects.runner import summarize
+
+    history = [{"epoch": 1, "time_s": 4.0, "samples_per_sec": 100.0},  # the warm-up epoch: 400 samples in 4 s
+               {"epoch": 2, "time_s": 1.0, "samples_per_sec": 400.0}, {"epoch": 3, "time_s": 3.0,
+                                                                       "samples_per_sec": 400.0 / 3}]
+    assert summarize(history, {}, {}, "cpu", 1, 9.0)["train_samples_per_sec"] == pytest.approx(800 / 4)
+    assert summarize(history[:1], {}, {}, "cpu", 1, 5.0)["train_samples_per_sec"] == pytest.approx(100.0)
+
+
 def test_epoch_order_is_a_function_of_seed_and_epoch():
     a = epoch_order(100, seed=3, epoch=2, device=torch.device("cpu"))
     assert torch.equal(a, epoch_order(100, 3, 2, torch.device("cpu")))

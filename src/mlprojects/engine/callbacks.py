@@ -84,13 +84,13 @@ class ProgressBar(Callback):
         self.task = self.progress.add_task("train", total=steps, status="")
         self.progress.start()
 
-    def on_step(self, trainer: Trainer, step: int, loss_sum: torch.Tensor, seen: int) -> None:
+    def on_step(self, trainer: Trainer, step: int, seen: int) -> None:
         if (self.progress is None and self.notebook is None) or time.monotonic() < self.next_refresh:
             return
         self.next_refresh = time.monotonic() + self.refresh_s
         # approximate on multi-process runs: this rank's loss over the global count
         share = seen / trainer.context.world_size if trainer.context.distributed else seen
-        status = f"loss {float(loss_sum) / max(share, 1):.4f}"
+        status = f"loss {trainer.running_loss() / max(share, 1):.4f}"
         if self.notebook is not None:
             self.notebook.show(self.epoch, step + 1, self.steps, status)
         else:
