@@ -56,8 +56,6 @@ def _through(method, run: Run, inputs: Any, top_k: int, backtest: bool, engine: 
 def _outputs(run: Run, inputs, engine: str = "torch") -> np.ndarray:
     """The trained model's float outputs for float32 INPUTS: in onnxruntime (ENGINE onnxruntime), or as the
     trainer computed them in training."""
-    import contextlib
-
     import torch
 
     if engine == "onnxruntime":
@@ -67,20 +65,21 @@ def _outputs(run: Run, inputs, engine: str = "torch") -> np.ndarray:
         size = run.cfg.eval_batch_size
         return np.concatenate([session.run(None, {feed: array[i:i + size]})[0] for i in range(0, len(array), size)])
 
+    from mlprojects.engine import device as devices
     from mlprojects.engine.trainer import predict as forward
 
     cfg = run.cfg
     # as the model was trained: the precision its run chose (precision=auto; a run from before says it in cfg); an
     # fp16 run (a GPU's) predicts in float32 here
     trained = run.metrics.get("precision", cfg.precision)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if trained == "bf16" else contextlib.nullcontext()
+    context = devices.autocast("bf16" if trained == "bf16" else "fp32", "cpu")
     memory_format = torch.channels_last if run.project.channels_last(cfg) else None
     if isinstance(inputs, torch.Tensor):
         tensor = inputs
     else:  # shared, not copied (a copy was a tenth of a one-row prediction), unless NumPy holds it read-only
         array = np.asarray(inputs, dtype=np.float32)
         tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
-    return forward(run.model, tensor, cfg.eval_batch_size, "cpu", autocast, memory_format).numpy()
+    return forward(run.model, tensor, cfg.eval_batch_size, "cpu", context, memory_format).numpy()
 
 
 def choose_engine(engine: str, prefers_onnxruntime: bool) -> str:

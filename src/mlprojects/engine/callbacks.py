@@ -246,7 +246,7 @@ def optuna_storage(url: str):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        return JournalStorage(JournalFileBackend(str(Path(url.removeprefix("journal:")).expanduser().resolve())))
+        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))  # absolute: Search.storage_url
     return url
 
 

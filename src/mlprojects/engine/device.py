@@ -101,6 +101,7 @@ def bf16_is_fast(device: torch.device) -> bool:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+_LOW = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _HEAVY = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.MultiheadAttention)
 
 
@@ -138,3 +139,12 @@ def choose_precision(requested: str, device: torch.device, model: torch.nn.Modul
                        "or attention"
     return "fp32", ("precision=auto: fp32, as bf16 on a CPU slows this model's small matrix products or makes its "
                     "recurrent layers less accurate")
+
+
+def autocast(precision: str, device_type: str):
+    """The forward pass's context for a chosen PRECISION (fp32, bf16 or fp16, as ``choose_precision`` returns it)
+    on a device of DEVICE_TYPE: autocast to the low precision, or nothing for fp32."""
+    import contextlib
+
+    low = _LOW.get(precision)
+    return torch.autocast(device_type, dtype=low) if low is not None else contextlib.nullcontext()

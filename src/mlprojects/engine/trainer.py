@@ -1,10 +1,10 @@
 """fit / evaluate / predict for any model, loss and in-memory dataset, on one process or many.
 
 The inner loop is kept as close to a hand-written PyTorch loop as possible (its overhead is
-measured in ``benchmarks/bench_mlp.py``): each step's loss and outputs are only held, and summed on
-the device every ``FLUSH_STEPS`` steps (a few operations per stretch instead of six a step: a fifth
-of a hand-written loop's small-batch step took 30 µs more before), so there is no per-step host sync
-and the figures do not depend on when the progress bar reads them.
+measured in ``benchmarks/bench_mlp.py`` and ``benchmarks/bench_engine.py``): each step's loss and
+outputs are only held, and summed on the device every ``FLUSH_STEPS`` steps (a few operations per
+stretch instead of six small ones a step, about 30 µs a step before), so there is no per-step host
+sync and the figures do not depend on when the progress bar reads them.
 
 Under ``torchrun`` every rank walks the same shuffled global batches and takes every
 world_size-th sample of each; the loss is a sum scaled by world_size / global_batch, so DDP's
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mlprojects.engine import device as devices
 from mlprojects.engine import distributed
 from mlprojects.engine.checkpoint import unwrap
 from mlprojects.engine.data import TensorData, batches, epoch_order, loader_batches
@@ -95,8 +96,7 @@ class Trainer:
         self.metrics = {"accuracy": correct_count} if metrics is None else metrics
         # bf16 or fp16 autocast of the forward pass (mlprojects.engine.device.choose_precision); fp16's small
         # gradients are kept from underflowing by a gradient scaler (saved in checkpoints by the Checkpointer)
-        low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        self.autocast = torch.autocast(device.type, dtype=low) if low is not None else contextlib.nullcontext()
+        self.autocast = devices.autocast(precision, device.type)
         self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
         self.memory_format = torch.channels_last if channels_last else None
         self.callbacks = list(callbacks)
@@ -104,6 +104,7 @@ class Trainer:
         self.transform = transform  # applied to each training batch on the device (augmentation)
         self.grad_clip = grad_clip  # > 0: the gradients' global norm is clipped to it before each step
         self.history: list[dict] = []
+        self.running_loss: Callable[[], float] = lambda: 0.0  # the epoch's loss sum so far (train_epoch sets it)
         self.stop_training = False
         if self.memory_format is not None:
             model = model.to(memory_format=self.memory_format)
@@ -163,10 +164,13 @@ class Trainer:
         held_elements = 0
         unit = batch_size if world == 1 else 1
 
+        def pending() -> torch.Tensor:
+            return torch.stack(losses).sum() * unit
+
         def flush() -> None:
             nonlocal loss_sum, held_elements
             if losses:
-                loss_sum = loss_sum + torch.stack(losses).sum() * unit
+                loss_sum = loss_sum + pending()
                 losses.clear()
             if held:
                 alike = all(o.shape[1:] == held[0][0].shape[1:] and t.shape[1:] == held[0][1].shape[1:]
@@ -180,7 +184,7 @@ class Trainer:
                 held_elements = 0
 
         # the mean loss so far, for a progress bar: read without flushing, so the sums never depend on when
-        self.running_loss = lambda: float(loss_sum + (torch.stack(losses).sum() * unit if losses else 0))
+        self.running_loss = lambda: float(loss_sum + pending() if losses else loss_sum)
         # the first step whose loss is not finite, kept on the device; read (and agreed on by every rank) each
         # step on a CPU, where reading it costs nothing, and every 32 steps on a GPU, where it waits for the GPU
         no_step = torch.tensor(steps, device=self.device)

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import functools
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from mlprojects.errors import UserError
 from mlprojects.nlp import hub
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 Progress = Callable[[int], None]  # called with how many inputs are done
 
 
@@ -53,16 +51,15 @@ def autocast(precision: str, device: str, say: bool = False):
 
     import torch
 
-    from mlprojects.engine.device import choose_precision
+    from mlprojects.engine import device as devices
 
-    if precision not in PRECISIONS:
-        raise UserError(f"--precision {precision}: one of {', '.join(PRECISIONS)}")
+    if precision not in devices.PRECISIONS:
+        raise UserError(f"--precision {precision}: one of {', '.join(devices.PRECISIONS)}")
     target = torch.device(device)
-    chosen, why = choose_precision(precision, target)
+    chosen, why = devices.choose_precision(precision, target)
     if say and why:
         print(why if precision == "auto" else f"warning: {why}", file=sys.stderr, flush=True)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(chosen)
-    return torch.autocast(target.type, dtype=dtype) if dtype is not None else nullcontext()
+    return devices.autocast(chosen, target.type)
 
 
 def input_limit(model, tokenizer) -> int:
