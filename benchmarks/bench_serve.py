@@ -121,8 +121,8 @@ def rss_mb(pid: int) -> float:
 
 def compare(args, cases) -> None:
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {args.rounds} rounds of {args.seconds:g} s per server, medians")
-    print("| case | clients | ours requests/s | p50 / p99 ms | peer requests/s | p50 / p99 ms | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | clients | ours requests/s | p50 / p99 ms | peer requests/s | p50 / p99 ms | ratio | each round |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.case:
         path, body = cases[name]
         ours_port, peer_port = harness.free_port(), harness.free_port()
@@ -143,8 +143,9 @@ def compare(args, cases) -> None:
                 errors = sum(f["errors"] for runs in figures.values() for f in runs)
                 print(f"| {name} | {clients} | {med['ours']['per_s']:,.0f} | {med['ours']['p50']:.2f} / "
                       f"{med['ours']['p99']:.2f} | {med['peer']['per_s']:,.0f} | {med['peer']['p50']:.2f} / "
-                      f"{med['peer']['p99']:.2f} | ×{med['ours']['per_s'] / med['peer']['per_s']:.2f} |"
-                      + (f" {errors} errors" if errors else ""), flush=True)
+                      f"{med['peer']['p99']:.2f} | ×{med['ours']['per_s'] / med['peer']['per_s']:.2f} | "
+                      + " ".join(f"×{a['per_s'] / b['per_s']:.2f}" for a, b in zip(figures["ours"], figures["peer"]))
+                      + " |" + (f" {errors} errors" if errors else ""), flush=True)
         finally:
             for server in servers.values():
                 server.terminate()

@@ -91,9 +91,9 @@ class TablePrep(Saved):
         self.check_columns(frame, where)
         if not (fill and self.missing_at_most):
             # numbers already (a request's rows, an array): in one step, the columns picked only when they must be
-            block = frame if list(frame.columns) == self.columns else frame[self.columns]
-            if all(dtype.kind in "fiub" for dtype in block.dtypes):  # NumPy's letters: 2x quicker than pandas' test
-                numeric = block.to_numpy(np.float64, copy=True)
+            block = (frame if list(frame.columns) == self.columns else frame[self.columns]).to_numpy()
+            if block.dtype.kind in "fiub":  # numbers in every column (else objects): quicker than pandas' dtypes
+                numeric = block.astype(np.float64)  # a copy, whatever to_numpy shared
                 if np.isfinite(numeric).all():
                     return numeric
         numeric = np.empty((len(frame), len(self.columns)), np.float64)
@@ -144,6 +144,8 @@ class TablePrep(Saved):
 
     def check_columns(self, frame: pd.DataFrame, where: str = "") -> None:
         found = [str(column) for column in frame.columns]
+        if found == self.inputs:  # a request's usual case, in one comparison
+            return
         for column in self.inputs:
             if column not in found:
                 close = difflib.get_close_matches(column, found, n=1, cutoff=0.5)

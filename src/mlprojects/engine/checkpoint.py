@@ -38,13 +38,11 @@ def _model_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The plain module inside DDP and torch.compile wrappers."""
-    while True:
-        if hasattr(model, "module"):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
+    while True:  # both wrappers hold the module as a child (a hasattr on a module's missing name raises inside)
+        inner = model._modules.get("module", model._modules.get("_orig_mod"))
+        if inner is None:
             return model
+        model = inner
 
 
 def save(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,

@@ -34,6 +34,15 @@ def bytes_as_text(values: Any) -> list[str]:
             for value in list(getattr(values, "ravel", lambda: values)())]
 
 
+def softmax(scores):
+    """Class probabilities of a (rows, classes) array of scores: scipy.special.softmax's arithmetic, without its
+    array-API checks (half of its time on a row)."""
+    import numpy as np
+
+    shifted = np.exp(scores - scores.max(1, keepdims=True))
+    return shifted / shifted.sum(1, keepdims=True)
+
+
 def _records_frame(records: list):
     """Records (JSON objects) as a DataFrame, as pandas reads them: records of the same keys holding numbers only
     (a request's usual form) in one float block, 4x quicker than pandas' reading of dicts."""

@@ -21,7 +21,7 @@ import numpy as np
 from mlprojects.config import setting
 from mlprojects.data.preparation import ImagePrep, Prepared
 from mlprojects.errors import UserError
-from mlprojects.inputs.base import Apply, Forward, Inputs, absolute
+from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, softmax
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 PROJECTED = 1000  # test images shown in TensorBoard's embedding projector
@@ -149,8 +149,6 @@ class ImageInputs(Inputs):
 
     def answers(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
                 strict: bool = False) -> tuple[dict[str, list], dict[str, Any]]:
-        from scipy.special import softmax
-
         items = image_items(inputs)
         pixels = []
         for name, image in items:
@@ -159,7 +157,7 @@ class ImageInputs(Inputs):
             except UserError as error:
                 raise UserError(f"{name}: {error}") from None
         outputs = forward(run.project.images_to_inputs(run.cfg, np.stack(pixels)))
-        probabilities = softmax(outputs.astype(np.float64), axis=1)
+        probabilities = softmax(outputs.astype(np.float64))
         names = run.class_names()
         k = min(top_k, len(names))
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]

@@ -22,7 +22,7 @@ import pandas as pd
 from mlprojects.config import setting
 from mlprojects.data.preparation import Prepared, Table, Task, _shown
 from mlprojects.errors import UserError, counted
-from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, bytes_as_text, column_index
+from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, bytes_as_text, column_index, softmax
 
 
 @dataclass
@@ -202,9 +202,7 @@ class TableInputs(Inputs):
             outputs = forward(features).astype(np.float64)
             _check_finite(outputs, frame, prep, where, "the model's outputs")
             if prep.task == "classification":
-                from scipy.special import softmax
-
-                columns = class_columns(run.class_names(), softmax(outputs, axis=1), target)
+                columns = class_columns(run.class_names(), softmax(outputs), target)
             else:
                 columns = {f"predicted_{target}": outputs[:, 0]}
         return frame, columns
