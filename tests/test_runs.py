@@ -124,3 +124,35 @@ def test_validation_split_and_early_stopping_end_to_end(cli, tmp_path):
     best = val_losses.index(min(val_losses))
     assert len(history) == best + 1 + 2  # stopped exactly `patience` epochs after the best one
     assert "val_accuracy" in metrics
+
+
+def test_the_misclassified_grid_draws_each_picture_in_its_cell_under_its_title(tmp_path):
+    """plots.image_grid draws one picture for all: each image in its cell (grayscale scaled to its own range, ink
+    dark on white; RGB as it is), its title above it, the figure 1.3 x 1.5 inches a cell."""
+    import numpy as np
+    from conftest import DPI, assert_picture
+
+    from mlprojects import plots
+
+    digits = np.zeros((11, 28, 28), dtype=np.uint8)
+    digits[::2] = 200  # every other picture all ink (its own range is one value: drawn blank, as imshow draws it)
+    digits[1::2, 4:24, 4:24] = 9  # the others a square of faint ink, scaled to its own range: black
+    pixels = assert_picture(plots.image_grid(digits, [f"{i} as {i + 1}" for i in range(11)], tmp_path / "g.png"),
+                            (1.3 * 8, 1.5 * 2))
+    cell_w, cell_h = 1.3 * DPI, 1.5 * DPI
+    for index in range(16):
+        row, column = divmod(index, 8)
+        centre = pixels[int((row + 0.6) * cell_h), int((column + 0.5) * cell_w)]
+        title = pixels[int(row * cell_h + 0.1 * cell_h):int(row * cell_h + 0.2 * cell_h),
+                       int(column * cell_w):int((column + 1) * cell_w)]
+        if index < 11 and index % 2:
+            assert centre.max() < 40, (index, centre)  # the square, black
+        else:
+            assert centre.min() > 215, (index, centre)  # white: a one-value picture, or no picture
+        assert (title.min() < 128) == (index < 11), index  # a title's text above each picture, none beyond
+
+    colours = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+    colours[0, ..., 0], colours[1, ..., 2] = 255, 255
+    pixels = assert_picture(plots.image_grid(colours, ["red", "blue"], tmp_path / "c.png", columns=2), (2.6, 1.5))
+    assert list(pixels[int(0.6 * cell_h), int(0.5 * cell_w)]) == [255, 0, 0]
+    assert list(pixels[int(0.6 * cell_h), int(1.5 * cell_w)]) == [0, 0, 255]

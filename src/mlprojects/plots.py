@@ -19,8 +19,9 @@ def _figure(*args, **kwargs):
     return plt, plt.figure(*args, **kwargs)
 
 
-def save_figure(plt, fig, path: Path) -> Path:
-    fig.tight_layout()
+def save_figure(plt, fig, path: Path, tight: bool = True) -> Path:
+    if tight:
+        fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
@@ -89,16 +90,44 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: Path,
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, columns: int = 8) -> Path:
+    """Pictures (grayscale drawn dark on white, each scaled to its own range as ``imshow`` does; or RGB) in rows of
+    COLUMNS, each under its title. Drawn as one picture in one Axes: 32 Axes, one a picture, took 0.8 s to lay out
+    and draw, most of a short run's report."""
     rows = max(1, int(np.ceil(len(images) / columns)))
     plt, fig = _figure(figsize=(1.3 * columns, 1.5 * rows))
-    for i, (image, title) in enumerate(zip(images, titles)):
-        ax = fig.add_subplot(rows, columns, i + 1)
-        ax.imshow(image, cmap="gray_r")
-        ax.set_title(title, fontsize=7)
-        ax.axis("off")
     if not len(images):
         fig.text(0.5, 0.5, "no misclassified examples", ha="center")
-    return save_figure(plt, fig, path)
+        return save_figure(plt, fig, path)
+    tiles = [_rgb(image) for image in images]
+    side = max(max(tile.shape[:2]) for tile in tiles)
+    width = round(side * 1.3 / 1.1)  # a picture takes 1.1 of its cell's 1.3 inches
+    height = round(width * 1.5 / 1.3)
+    canvas = np.ones((rows * height, columns * width, 3))
+    for index, (tile, title) in enumerate(zip(tiles, titles)):
+        row, column = divmod(index, columns)
+        top = (row + 1) * height - 1 - side + (side - tile.shape[0]) // 2  # the title above it
+        left = column * width + (width - tile.shape[1]) // 2
+        canvas[top:top + tile.shape[0], left:left + tile.shape[1]] = tile
+        fig.text((column + 0.5) / columns, 1 - (row * height + (height - side - 1) / 2) / (rows * height), title,
+                 ha="center", va="center", fontsize=7)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(canvas, aspect="auto")
+    ax.axis("off")
+    return save_figure(plt, fig, path, tight=False)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """A picture as RGB floats in [0, 1]: grayscale (H, W) scaled from its own minimum to maximum, drawn dark on
+    white (``imshow``'s gray_r); RGB from 0..255 (whole numbers) or 0..1."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        low, high = float(image.min()), float(image.max())
+        scaled = (image.astype(np.float64) - low) / (high - low) if high > low else np.zeros(image.shape)
+        return np.repeat((1 - scaled)[:, :, None], 3, axis=2)
+    image = image[:, :, :3].astype(np.float64) / (255 if image.dtype.kind in "iu" else 1)
+    return np.clip(image, 0, 1)
 
 
 def confusion_counts(predicted: np.ndarray, true: np.ndarray, classes: int) -> np.ndarray:
