@@ -8,11 +8,14 @@ to [0, 1] (speed does not depend on the values). One training measurement is STE
 
     python benchmarks/bench_cnn.py                       # all implementations, 5 rounds
     python benchmarks/bench_cnn.py --impls keras-tf mlprojects --rounds 7
+    python benchmarks/bench_cnn.py --precision bf16      # also our engine in bf16 autocast, and Keras in its
+                                                         # mixed_bfloat16 policy (the same precision)
 
 Implementations: keras-tf (NHWC, model.fit), torch-loop (the plain NCHW loop of pytorch/examples
 with torch.optim.Adam's defaults), mlprojects (the engine as ``mlprojects run mnist-cnn`` runs it:
 channels-last, fused Adam), mlprojects-nchw (``--set channels_last=false``), mlprojects-compile
-(``--set compile=true``). Keras needs ``pip install -e ".[bench]"``.
+(``--set compile=true``), and with ``--precision bf16`` mlprojects-bf16 (``--set precision=bf16``) and
+keras-tf-bf16 (Keras' ``mixed_bfloat16`` policy). Keras needs ``pip install -e ".[bench]"``.
 """
 
 from __future__ import annotations
@@ -40,13 +43,15 @@ def data():
     return x[:N], y[:N], x[N:]
 
 
-def keras_child() -> None:
+def keras_child(bf16: bool = False) -> None:
     os.environ["KERAS_BACKEND"] = "tensorflow"
     harness.pin_tf()
     import keras
     from keras import layers
 
     keras.utils.set_random_seed(0)
+    if bf16:  # Keras' mixed precision: bf16 compute, float32 weights; the softmax in float32, as its guide says
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     x, y, x_test = data()
     x, x_test = x[..., None], x_test[..., None]  # NHWC, Keras' layout
     targets = keras.utils.to_categorical(y, 10)
@@ -55,7 +60,7 @@ def keras_child() -> None:
         layers.Conv2D(32, 5, padding="same", activation="relu"), layers.MaxPooling2D(2),
         layers.Conv2D(64, 5, padding="same", activation="relu"), layers.MaxPooling2D(2),
         layers.Flatten(), layers.Dense(1024, activation="relu"), layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax")])
+        layers.Dense(10, activation="softmax", dtype="float32")])
     model.compile(optimizer=keras.optimizers.Adam(LR), loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[:20 * BATCH], targets[:20 * BATCH], batch_size=BATCH, epochs=1, verbose=0)  # warm-up and tracing
     model.predict(x_test, batch_size=1000, verbose=0)
@@ -126,7 +131,8 @@ def torch_child(impl: str) -> None:
             model = torch.compile(model)
         optimizer = build_optimizer("adam", model.parameters(), LR)
         trainer = Trainer(model, nn.functional.cross_entropy, optimizer, device=torch.device("cpu"),
-                          channels_last=not impl.endswith("-nchw"))
+                          channels_last=not impl.endswith("-nchw"),
+                          precision="bf16" if impl.endswith("-bf16") else "fp32")
         epochs = iter(range(10**6))
 
         def steps(count: int) -> None:
@@ -166,13 +172,15 @@ def main() -> None:
     parser.add_argument("--impl")
     parser.add_argument("--impls", nargs="+", default=IMPLS)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--json", help="write the raw samples here")
     args = parser.parse_args()
     if args.impl:
         if args.impl == "mlprojects-onnxruntime":
             return onnxruntime_child()
-        return keras_child() if args.impl == "keras-tf" else torch_child(args.impl)
-    impls = harness.without_missing_keras(args.impls)
+        return keras_child(args.impl.endswith("bf16")) if args.impl.startswith("keras-tf") else torch_child(args.impl)
+    impls = harness.without_missing_keras(args.impls + (["mlprojects-bf16", "keras-tf-bf16"]
+                                                        if args.precision == "bf16" else []))
     samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(3, args.rounds // 2))])
     print(f"\nLeNet (3,274,634 parameters), Adam, batch {BATCH}: samples/s median (min-max); ratio = median of "
           f"per-round ratios (min-max); training is ~{3 * FORWARD_FLOP / 1e6:.0f} MFLOP per sample")

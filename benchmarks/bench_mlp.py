@@ -6,7 +6,8 @@ tracked as Keras does. Inference: the 10,000-sample test set at batch 1000.
 
     python benchmarks/bench_mlp.py                 # all implementations, 5 rounds
     python benchmarks/bench_mlp.py --rounds 3 --impls mlprojects torch-loop
-    python benchmarks/bench_mlp.py --precision bf16   # our engine with bf16 autocast as well
+    python benchmarks/bench_mlp.py --precision bf16   # also our engine in bf16 autocast, and Keras in its
+                                                    # mixed_bfloat16 policy (the same precision)
 
 Keras needs ``pip install -e ".[bench]"``; without it that row is left out.
 """
@@ -34,16 +35,18 @@ def data():
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
 
-def keras_child(batch: int) -> None:
+def keras_child(batch: int, bf16: bool = False) -> None:
     os.environ["KERAS_BACKEND"] = "tensorflow"
     harness.pin_tf()
     import keras
 
     keras.utils.set_random_seed(0)
+    if bf16:  # Keras' mixed precision: bf16 compute, float32 weights; the softmax in float32, as its guide says
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     xtr, ytr, xte, _ = data()
     targets = keras.utils.to_categorical(ytr, 10)
     model = keras.Sequential([keras.Input((N_IN,))] + [keras.layers.Dense(HIDDEN, activation="relu") for _ in range(4)]
-                             + [keras.layers.Dense(N_OUT, activation="softmax")])
+                             + [keras.layers.Dense(N_OUT, activation="softmax", dtype="float32")])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=LR), loss="categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(xtr[: 100 * batch], targets[: 100 * batch], batch_size=batch, epochs=1, verbose=0)  # warm-up
@@ -108,10 +111,11 @@ def main() -> None:
     parser.add_argument("--json", help="write the raw samples here")
     args = parser.parse_args()
     if args.impl:
-        if args.impl == "keras-tf":
-            return keras_child(args.batch)
+        if args.impl.startswith("keras-tf"):
+            return keras_child(args.batch, args.impl.endswith("bf16"))
         return torch_child(args.impl, args.batch, args.precision)
-    impls = harness.without_missing_keras(args.impls) + (["mlprojects-bf16"] if args.precision == "bf16" else [])
+    impls = harness.without_missing_keras(args.impls + (["mlprojects-bf16", "keras-tf-bf16"]
+                                                        if args.precision == "bf16" else []))
     samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(2, args.rounds // 2))],
                           ["--batch", str(args.batch), "--precision", args.precision])
     print(f"\nMLP 784-4x256-10, batch {args.batch}, one epoch of {N_TRAIN}: samples/s median (min-max); "

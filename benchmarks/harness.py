@@ -71,16 +71,22 @@ def serve_throughput(train: Callable[[], None], train_samples: int, infer: Calla
 
 
 def without_missing_keras(impls: list[str]) -> list[str]:
-    """``impls`` without keras-tf when Keras or TensorFlow is not installed (the ``bench`` extra)."""
+    """``impls`` without the Keras rows (keras-tf, keras-tf-bf16) when Keras or TensorFlow is not installed (the
+    ``bench`` extra)."""
     import importlib.util
 
-    if "keras-tf" in impls and not (importlib.util.find_spec("keras") and importlib.util.find_spec("tensorflow")):
-        print("keras/tensorflow not installed (pip install -e '.[bench]'): keras-tf left out")
-        return [impl for impl in impls if impl != "keras-tf"]
+    keras = [impl for impl in impls if impl.startswith("keras-tf")]
+    if keras and not (importlib.util.find_spec("keras") and importlib.util.find_spec("tensorflow")):
+        print(f"keras/tensorflow not installed (pip install -e '.[bench]'): {', '.join(keras)} left out")
+        return [impl for impl in impls if impl not in keras]
     return list(impls)
 
 
-def print_throughput(samples: dict, references=("torch-loop", "keras-tf"), flop_per_sample: dict | None = None) -> None:
+#: the rows each row is compared with, where present: the plain loop, Keras in float32 and in bf16, our float32
+REFERENCES = ("torch-loop", "keras-tf", "keras-tf-bf16", "mlprojects")
+
+
+def print_throughput(samples: dict, references=REFERENCES, flop_per_sample: dict | None = None) -> None:
     """samples/s per implementation and kind, with paired ratios to each reference present."""
     for kind in ("train", "infer"):
         print(f"{kind}:")
