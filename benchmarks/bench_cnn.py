@@ -93,9 +93,10 @@ def onnxruntime_child() -> None:
     _, _, x_test = data()
     project = registry.get("mnist-cnn")
     cfg = resolve(project.config_class, {})
-    model = project.build_model(cfg).eval()
+    preparation = project.prepare(cfg).preparation  # the embedded digits' description: its classes
+    model = project.build_model(cfg, preparation).eval()
     folder = Path(tempfile.mkdtemp())
-    path = for_inference(Run(folder, project, cfg, {}, model), folder / "model.onnx")
+    path = for_inference(Run(folder, project, cfg, {}, model, preparation), folder / "model.onnx")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = harness.THREADS
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
