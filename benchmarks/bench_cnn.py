@@ -174,6 +174,7 @@ def main() -> None:
     parser.add_argument("--impls", nargs="+", default=IMPLS)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--infer-rounds", type=int, help="rounds of inference  [default: half the rounds, at least 3]")
     parser.add_argument("--json", help="write the raw samples here")
     args = parser.parse_args()
     if args.impl:
@@ -182,7 +183,8 @@ def main() -> None:
         return keras_child(args.impl.endswith("bf16")) if args.impl.startswith("keras-tf") else torch_child(args.impl)
     impls = harness.without_missing_keras(args.impls + (["mlprojects-bf16", "keras-tf-bf16"]
                                                         if args.precision == "bf16" else []))
-    samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(3, args.rounds // 2))])
+    plan = [("train", args.rounds), ("infer", args.infer_rounds or max(3, args.rounds // 2))]
+    samples = harness.run(__file__, impls, plan)
     print(f"\nLeNet (3,274,634 parameters), Adam, batch {BATCH}: samples/s median (min-max); ratio = median of "
           f"per-round ratios (min-max); training is ~{3 * FORWARD_FLOP / 1e6:.0f} MFLOP per sample")
     harness.print_throughput(samples, flop_per_sample={"train": 3 * FORWARD_FLOP, "infer": FORWARD_FLOP})
