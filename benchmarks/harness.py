@@ -118,9 +118,10 @@ def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[s
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, script, "--impl", impl, *args], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, text=True, bufsize=1, env={**os.environ, **PIN_ENV})
-        if _read(process, "@@READY@@") is None:
-            print(f"  {impl}: failed to start (rc={process.wait()}); left out", flush=True)
-            continue
+        if _read(process, "@@READY@@") is None:  # a row left out would go unnoticed in the table (bench_cnn's
+            for started_process in processes.values():  # onnxruntime row did, for a day): stop, with its error above
+                started_process.kill()
+            sys.exit(f"{impl} failed to start (exit code {process.wait()}); its error is above")
         processes[impl] = process
         print(f"  started {impl} (set-up and warm-up {time.perf_counter() - started:.1f}s)", flush=True)
     samples: dict = {impl: {} for impl in processes}
