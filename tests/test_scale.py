@@ -64,7 +64,9 @@ def two_nodes(tmp_path, *args: str, out: str) -> list[subprocess.CompletedProces
 
 def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path):
     for node in two_nodes(tmp_path, "pi", "--set", "points=200000", "--set", "chunk=50000", out="pi2"):
-        assert node.returncode == 0, node.stderr
+        # nothing on stderr: torchrun's host no longer closes the rendezvous's store under the other node, which
+        # then printed a C++ connection trace and a warning after a run that succeeded (cli/run.py Launch.leave)
+        assert node.returncode == 0 and node.stderr == "", node.stderr
     single = run_subprocess("run", "pi", "--set", "points=200000", "--set", "chunk=50000", "--set", "streams=2",
                             "--out", str(tmp_path / "pi1"), "--quiet")
     assert single.returncode == 0
@@ -74,7 +76,7 @@ def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path):
     common = ["mnist-mlp", "--set", "epochs=2", "--set", "widths=64,64", "--set", "batch_size=64",
               "--set", "optimizer=momentum", "--set", "lr=0.05", "--device", "cpu"]
     for node in two_nodes(tmp_path, *common, out="mlp2"):
-        assert node.returncode == 0, node.stderr
+        assert node.returncode == 0 and node.stderr == "", node.stderr
     alone = run_subprocess("run", *common, "--out", str(tmp_path / "mlp1"), "--quiet")
     assert alone.returncode == 0, alone.stderr
     one, two = metrics(tmp_path / "mlp1"), metrics(tmp_path / "mlp2")

@@ -68,6 +68,9 @@ def run(project, sets, config_file, out, device, seed, nproc, nnodes, master, ma
         click.echo(f"{run_dir}  {figures}")
 
 
+LEFT = "mlprojects/launchers-done"  # the key the launchers of several machines count themselves out on
+
+
 @dataclass(frozen=True)
 class Launch:
     nproc: int = 1
@@ -87,6 +90,50 @@ class Launch:
         if self.max_restarts:
             command.append(f"--max-restarts={self.max_restarts}")
         return command
+
+    def meeting(self):
+        """On several machines, the launcher that can host the rendezvous's store at --master does, before torchrun
+        (whose own store in this process then shares it: multi_tenant); None elsewhere. Torchrun's host would
+        otherwise close the store as soon as its agent is done, while the others still close the rendezvous
+        through it: their runs succeeded, but ended with a C++ connection trace and a warning on stderr."""
+        if self.nnodes == 1:
+            return None
+        from datetime import timedelta
+
+        from torch.distributed import TCPStore
+
+        host, port = self.master.rsplit(":", 1)
+        try:  # torchrun's own test of whether this machine is --master's host (a server binds every address)
+            from torch.distributed.elastic.rendezvous.utils import _matches_machine_hostname
+        except ImportError:  # another torch: its stores as they are
+            return None
+        if not _matches_machine_hostname(host):
+            return None
+        try:
+            return TCPStore(host, int(port), is_master=True, multi_tenant=True, timeout=timedelta(seconds=30))
+        except (RuntimeError, ValueError):  # another launcher hosts it (here, or on its own machine)
+            return None
+
+    def leave(self, store) -> None:
+        """Each launcher says it is done once its agent has closed the rendezvous; the host waits for the others
+        (30 s at most) before its store, and with it the rendezvous, goes."""
+        import time
+        from datetime import timedelta
+
+        from torch.distributed import TCPStore
+
+        if self.nnodes == 1:
+            return
+        if store is None:
+            host, port = self.master.rsplit(":", 1)
+            try:
+                TCPStore(host, int(port), is_master=False, timeout=timedelta(seconds=5)).add(LEFT, 1)
+            except (RuntimeError, ValueError):  # the host is gone already: nothing to wait for
+                pass
+            return
+        deadline = time.monotonic() + 30
+        while store.add(LEFT, 0) < self.nnodes - 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def environment(self) -> dict[str, str]:
         # the cores shared out between the processes (torchrun would set 1, with a 4-line banner saying so)
@@ -136,8 +183,10 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
     with tempfile.TemporaryDirectory() as scratch:  # a rank's user error (one line, printed by rank 0) comes
         exit_file = os.path.join(scratch, "exit-code")  # back as its exit code, without torchrun's report
         os.environ.update({**launch.environment(), EXIT_FILE: exit_file})  # what the workers inherit
+        store = launch.meeting()
         try:
             torchrun(parse_args(command))
+            launch.leave(store)
             code = 0
         except ChildFailedError as failure:
             if not os.path.exists(exit_file):
