@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -91,43 +92,49 @@ class Launch:
             command.append(f"--max-restarts={self.max_restarts}")
         return command
 
+    def _endpoint(self) -> tuple[str, int] | None:
+        """--master as torchrun's c10d rendezvous reads it (brackets around IPv6, its default port when none is
+        given), on several machines; None on one, or when torchrun will refuse it itself."""
+        if self.nnodes == 1:
+            return None
+        from torch.distributed.elastic.rendezvous.c10d_rendezvous_backend import DEFAULT_PORT
+        from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
+
+        try:
+            return parse_rendezvous_endpoint(self.master, default_port=DEFAULT_PORT)
+        except ValueError:
+            return None
+
     def meeting(self):
         """On several machines, the launcher that can host the rendezvous's store at --master does, before torchrun
         (whose own store in this process then shares it: multi_tenant); None elsewhere. Torchrun's host would
         otherwise close the store as soon as its agent is done, while the others still close the rendezvous
         through it: their runs succeeded, but ended with a C++ connection trace and a warning on stderr."""
-        if self.nnodes == 1:
-            return None
-        from datetime import timedelta
-
         from torch.distributed import TCPStore
+        from torch.distributed.elastic.rendezvous.utils import _matches_machine_hostname
 
-        host, port = self.master.rsplit(":", 1)
-        try:  # torchrun's own test of whether this machine is --master's host (a server binds every address)
-            from torch.distributed.elastic.rendezvous.utils import _matches_machine_hostname
-        except ImportError:  # another torch: its stores as they are
-            return None
-        if not _matches_machine_hostname(host):
+        endpoint = self._endpoint()
+        # torchrun's own test of whether this machine is --master's host (a server binds every address)
+        if endpoint is None or not _matches_machine_hostname(endpoint[0]):
             return None
         try:
-            return TCPStore(host, int(port), is_master=True, multi_tenant=True, timeout=timedelta(seconds=30))
-        except (RuntimeError, ValueError):  # another launcher hosts it (here, or on its own machine)
+            return TCPStore(*endpoint, is_master=True, multi_tenant=True, timeout=timedelta(seconds=30))
+        except (RuntimeError, ValueError):  # another launcher on this machine hosts it
             return None
 
     def leave(self, store) -> None:
         """Each launcher says it is done once its agent has closed the rendezvous; the host waits for the others
         (30 s at most) before its store, and with it the rendezvous, goes."""
         import time
-        from datetime import timedelta
 
         from torch.distributed import TCPStore
 
-        if self.nnodes == 1:
+        endpoint = self._endpoint()
+        if endpoint is None:
             return
         if store is None:
-            host, port = self.master.rsplit(":", 1)
             try:
-                TCPStore(host, int(port), is_master=False, timeout=timedelta(seconds=5)).add(LEFT, 1)
+                TCPStore(*endpoint, is_master=False, timeout=timedelta(seconds=5)).add(LEFT, 1)
             except (RuntimeError, ValueError):  # the host is gone already: nothing to wait for
                 pass
             return
