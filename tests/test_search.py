@@ -42,6 +42,8 @@ def test_bad_searches_are_one_line_and_create_nothing(cli, tmp_path):
     for args, message in [
         (["--space", "widht=0.1..0.2"], "widht"),
         (["--space", "lr=0.1..0.2", "--trials", "0"], "--trials"),
+        (["--space", "lr=0.1..0.2", "--budget", "3"], "--budget 3: one trial may take 15 epochs"),
+        (["--space", "lr=0.1..0.2", "--space", "epochs=int:2..30", "--budget", "20"], "may take 30 epochs"),
         (["--space", "lr=0.1..0.2", "--grid", "epochs=1,2"], "--grid and --search are two ways"),
         (["--space", "lr=0.1..0.2", "--metric", "test_accuracy"], "never on the test set"),
         (["--space", "lr=0.1..0.2", "--storage", "postgresql://nobody@127.0.0.1:1/nothing"], "cannot open the study"),
@@ -51,6 +53,25 @@ def test_bad_searches_are_one_line_and_create_nothing(cli, tmp_path):
         assert not out.exists(), args
     done = cli("sweep", "kmeans-blobs", "--search", "tpe", "--space", "k=int:2..5", "--out", str(out))
     assert done.code == 2 and "a search is for trained networks" in done.err and not out.exists()
+    done = cli("sweep", "mnist-mlp", "--grid", "lr=0.1,0.2", "--budget", "30", "--out", str(out))
+    assert done.code == 2 and "--budget and --storage are for --search" in done.err and not out.exists()
+
+
+def test_the_budget_counts_what_trials_ran_and_holds_all_a_running_trial_may_take():
+    from mlprojects.experiments.search import epochs_used
+
+    study = optuna.create_study(direction="maximize")
+    complete, pruned, old, running = (study.ask() for _ in range(4))
+    for trial, epochs in ((complete, 3), (pruned, 1), (old, 0)):
+        for epoch in range(1, (epochs or 2) + 1):
+            trial.report(0.5, epoch)
+            if epochs:  # a study from before the attribute: its trial counts the epochs it reported (2)
+                trial.set_user_attr("epochs", epoch)
+    study.tell(complete, 0.5)
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+    study.tell(old, 0.4)
+    running.set_user_attr("epochs", 1)  # has run one epoch, may take 10
+    assert epochs_used(study, 10) == 3 + 1 + 2 + 10
 
 
 def test_a_search_ranks_on_validation_reports_the_best_trials_test_figure_and_continues(cli, tmp_path):
@@ -92,6 +113,16 @@ def test_a_search_ranks_on_validation_reports_the_best_trials_test_figure_and_co
     assert "6 trials (tpe, median pruning, on val_accuracy): 4 finished, 0 to resume, 2 to start" in again.out
     assert len(optuna.load_study(study_name=f"mnist-mlp {out.name}",
                                  storage=f"sqlite:///{out / 'study.db'}").trials) == 6
+
+    # a budget: 12 epochs spent, so of 14 there is room for one more 2-epoch trial, not for a second beside it
+    budget = cli(*args, "--trials", "9", "--budget", "14")
+    assert budget.code == 0, budget.err
+    assert "9 trials (tpe, median pruning, on val_accuracy): 6 finished, 0 to resume, 3 to start, within 14 " \
+           "epochs (12 spent or held)" in budget.out
+    study = optuna.load_study(study_name=f"mnist-mlp {out.name}", storage=f"sqlite:///{out / 'study.db'}")
+    assert [trial.user_attrs["epochs"] for trial in study.trials] == [2] * 7
+    summary = (out / "summary.md").read_text()
+    assert "\n7 trials: " in summary and " failed; 14 epochs spent of 14. " in summary
 
 
 def test_a_trial_the_pruner_stops_ends_early_marked_pruned(tmp_path):

@@ -26,7 +26,11 @@ import click
 @click.option("--track", is_flag=True, help="copy the sweep to MLflow: an experiment, a parent run, a run per trial")
 @click.option("--search", type=click.Choice(["tpe", "random"]), help="Optuna chooses the trials' settings from --space "
               "(TPE, or random as the baseline) instead of a grid")
-@click.option("--trials", type=int, default=20, help="with --search: trials in the study")
+@click.option("--trials", type=int, default=None, help="with --search: trials in the study  [default: 20, or as many "
+              "as --budget holds]")
+@click.option("--budget", type=int, default=0, metavar="EPOCHS",
+              help="with --search: the epochs all trials may spend; a trial starts only if it fits, all its epochs "
+                   "counted until it ends")
 @click.option("--space", "space", multiple=True, metavar="KEY=SPEC",
               help="with --search: lr=log:1e-4..0.3, batch_size=int:16..256, dropout=0..0.5, widths=64x2,256x4")
 @click.option("--pruner", type=click.Choice(["median", "halving", "none"]), default="median",
@@ -34,8 +38,8 @@ import click
 @click.option("--storage", default=None, metavar="URL",
               help="with --search: the Optuna storage of the study, a database URL or journal:PATH  "
                    "[default: sqlite:///OUT/study.db]")
-def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, address, track, search, trials, space,
-          pruner, storage) -> None:
+def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, address, track, search, trials, budget,
+          space, pruner, storage) -> None:
     """Run PROJECT for every combination of --grid values (x --seeds); writes results.csv, summary.md
     (mean ± std per combination) and a plot per setting. Run the same command again to resume: finished
     trials are skipped and a killed one continues from its checkpoint.
@@ -55,9 +59,9 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
         out = Path("sweeps") / project / time.strftime("%Y%m%d-%H%M%S")
     if search:
         return _search(project, grid, sets, seeds, workers, out, metric, device, backend, address, track, search,
-                       trials, space, pruner, storage)
-    if space or storage:
-        raise UserError("--space and --storage are for --search")
+                       trials, budget, space, pruner, storage)
+    if space or storage or trials is not None or budget:
+        raise UserError("--space, --trials, --budget and --storage are for --search")
     if not grid:
         raise UserError("give --grid KEY=V1,V2,... (every combination runs), or --search tpe with --space")
     plan = Sweep(project, parse_grid(grid), [SEEDS_FROM + i for i in range(seeds)], out,
@@ -76,7 +80,7 @@ def sweep(project, grid, sets, seeds, workers, out, metric, device, backend, add
 
 
 def _search(project, grid, sets, seeds, workers, out, metric, device, backend, address, track, sampler, trials,
-            space, pruner, storage) -> None:
+            budget, space, pruner, storage) -> None:
     from mlprojects.config import parse_overrides
     from mlprojects.errors import UserError
     from mlprojects.experiments.search import Search, execute, parse_space, require_optuna
@@ -88,8 +92,10 @@ def _search(project, grid, sets, seeds, workers, out, metric, device, backend, a
         raise UserError("--seeds is for --grid: a search runs each setting it tries once, with seed 42")
     if backend == "local" and address:
         raise UserError("--address is for --backend ray")
+    if trials is None:  # a budget alone: as many trials as it holds (each spends an epoch at least)
+        trials = max(budget, 1) if budget else 20
     plan = Search(project, parse_space(space), trials, out, sampler, pruner, storage, parse_overrides(sets), metric,
-                  workers, device, track=track)
+                  workers, device, track=track, budget=budget)
     best = execute(plan, backend, address, echo=click.echo)
     click.echo(f"results: {out / 'results.csv'}\nsummary: {out / 'summary.md'}")
     if best:

@@ -264,6 +264,7 @@ class Pruning(Callback):
         self.metric = metric
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        self.trial.set_user_attr("epochs", epoch + 1)  # what a search's --budget counts, diverged epochs too
         value = logs.get(self.metric)
         if value is None or not math.isfinite(value):
             return

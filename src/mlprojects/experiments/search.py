@@ -133,6 +133,7 @@ class Search:
     threads: int = 0
     seed: int = SEED  # the sampler's, and every trial's
     track: bool = False  # copy each trial to MLflow (mlprojects.tracking.Group)
+    budget: int = 0  # epochs the trials may spend in all (0: no limit but --trials)
 
     @property
     def study_name(self) -> str:
@@ -163,9 +164,10 @@ def objective(search: Search) -> tuple[str, str]:
     return metric, "maximize" if goal == "max" else "minimize"
 
 
-def validate(search: Search) -> dict[str, str]:
+def validate(search: Search) -> tuple[dict[str, str], int]:
     """Every setting a trial can get resolves before anything runs; returns the settings every trial shares (the
-    --set ones, and a validation split where the project has none by default)."""
+    --set ones, and a validation split where the project has none by default) and the most epochs a trial may
+    take."""
     from mlprojects.runner import resolve_settings
 
     project = registry.get(search.project)
@@ -173,6 +175,8 @@ def validate(search: Search) -> dict[str, str]:
         raise UserError(f"{search.project} is not trained in epochs: a search is for trained networks; use --grid")
     if search.trials < 1:
         raise UserError("--trials must be at least 1")
+    if search.budget < 0:
+        raise UserError("--budget is a number of epochs: 1 or more (0, the default, sets no budget)")
     fixed = dict(search.fixed)
     if "seed" in [dimension.name for dimension in search.space] or "seed" in fixed:
         raise UserError(f"the seed is not a search setting: every trial runs with seed {search.seed}")
@@ -182,7 +186,49 @@ def validate(search: Search) -> dict[str, str]:
     for dimension in search.space:
         for value in dimension.examples():
             resolve_settings(search.project, {**fixed, dimension.name: value})
-    return fixed
+    reserve = trial_epochs(search, cfg)
+    if search.budget and search.budget < reserve:
+        raise UserError(f"--budget {search.budget}: one trial may take {reserve} epochs; give a budget of at least "
+                        "that")
+    return fixed, reserve
+
+
+def trial_epochs(search: Search, cfg) -> int:
+    """The most epochs one trial may take: its epochs setting, or the largest an ``epochs`` --space entry allows."""
+    for dimension in search.space:
+        if dimension.name == "epochs":
+            return int(max(map(float, dimension.choices)) if dimension.kind == "choice" else dimension.high)
+    return int(cfg.epochs)
+
+
+def spent(trial) -> int:
+    """The epochs a trial has run: what its run said after each (the user attribute ``epochs``, set by
+    engine.callbacks.Pruning), else the epochs it reported a figure for (a study from before that attribute)."""
+    return int(trial.user_attrs.get("epochs", len(trial.intermediate_values)))
+
+
+def epochs_used(study, reserve: int) -> int:
+    """Epochs the study's trials have spent, the running ones counted at RESERVE: all they may take."""
+    return sum(reserve if trial.state.name == "RUNNING" else spent(trial) for trial in study.get_trials(deepcopy=False))
+
+
+def _sampler(search: Search, reserve: int):
+    """Optuna's TPE, or its random sampler (the baseline), seeded. TPE draws its first trials at random (10 by
+    default, as many as a small search has): here a third of the trials (of those a budget holds if none is pruned),
+    3 to 10, so that it has trials left to choose. It models the settings jointly (multivariate: lr and batch size
+    work together) and, while trials run in parallel, counts each running one as done badly (constant liar), so
+    that two workers do not try the same place; Optuna's documentation recommends both, and marks them
+    experimental."""
+    import warnings
+
+    optuna = require_optuna()
+    if search.sampler != "tpe":
+        return optuna.samplers.RandomSampler(seed=search.seed)
+    planned = min(search.trials, search.budget // reserve) if search.budget else search.trials
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=max(3, min(10, planned // 3)),
+                                          multivariate=True, constant_liar=True)
 
 
 def _format(dimension: Dimension, value: Any) -> str:
@@ -197,7 +243,7 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
     instance); writes results.csv, summary.md and the plots; returns the best trial as {"number", "value",
     "params", "run_dir"} (empty when none finished)."""
     optuna = require_optuna()
-    fixed = validate(search)
+    fixed, reserve = validate(search)
     metric, direction = objective(search)
     if backend == "ray" and address and search.storage is None:
         raise UserError("a search on a Ray cluster keeps its study where every node reaches it: give --storage a "
@@ -206,10 +252,7 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
         from mlprojects import tracking
 
         tracking.mlflow()  # a missing extra is one line before anything runs
-    # TPE draws its first trials at random (10 by default, as many as a small search has): a third of the
-    # trials here, 3 to 10, so that it has trials left to choose
-    sampler = (optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=max(3, min(10, search.trials // 3)))
-               if search.sampler == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
+    sampler = _sampler(search, reserve)
     pruner = optuna_pruner(search.pruner)
     threads = search.threads or max(1, (os.cpu_count() or 1) // search.workers)
     # join the cluster before anything is written, so a refused join leaves no search folder behind
@@ -234,14 +277,26 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
                   and rundir.state(search.run_dir(trial.number)) in ("partial", "broken")]
     finished = len([trial for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()])
     todo = max(0, search.trials - finished - len(unfinished))
+    budget = (f", within {search.budget} epochs ({epochs_used(study, reserve)} spent or held)"
+              if search.budget else "")
     echo(f"{search.trials} trials ({search.sampler}, {search.pruner} pruning, on {metric}): {finished} finished, "
-         f"{len(unfinished)} to resume, {todo} to start ({search.workers} at a time, {threads} threads each"
+         f"{len(unfinished)} to resume, {todo} to start{budget} ({search.workers} at a time, {threads} threads each"
          f"{', on Ray' if backend == 'ray' else ''}); study in {search.storage_url}")
     group = _group(search, metric) if search.track else None
+    ended = threading.Condition(lock)  # a trial of this process ended: what it held of the budget is free again
+    running = [0]  # this process's trials now running
 
-    def one(resumed) -> None:
+    def one(resumed) -> bool:
         with lock:
+            if resumed is None:
+                # a new trial starts only if it fits in the budget even when it takes all its epochs; while this
+                # process's trials run, what they do not take may still make room
+                while search.budget and epochs_used(study, reserve) + reserve > search.budget:
+                    if not running[0]:
+                        return True
+                    ended.wait()
             trial = resumed if resumed is not None else study.ask(distributions)
+            running[0] += 1
         params = {name: _format(dimension, trial.params[name]) for name, dimension in
                   ((dimension.name, dimension) for dimension in search.space)}
         run_dir = search.run_dir(trial.number)
@@ -259,7 +314,13 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
         args += ["--device", search.device, "--quiet", "--search-trial", spec]
         log = search.out / "logs" / f"{run_dir.name}.log"
         started = time.perf_counter()
-        code = runner(args, run_dir, log)
+        try:
+            code = runner(args, run_dir, log)
+        except BaseException:
+            with lock:  # the other threads stop waiting for this trial
+                running[0] -= 1
+                ended.notify_all()
+            raise
         found = rundir.read_metrics(run_dir) if rundir.is_complete(run_dir) else {}
         value = found.get(metric)
         with lock:
@@ -273,6 +334,8 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
                 study.tell(trial.number, state=states.FAIL)
                 lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
                 outcome = "failed: " + (lines[-1] if lines else f"exit code {code}") + f" (log: {log})"
+            running[0] -= 1
+            ended.notify_all()
         shown = " ".join(f"{key}={value}" for key, value in params.items())
         echo(f"  trial {trial.number} {shown}: {outcome} in {time.perf_counter() - started:.0f}s")
         if group is not None:
@@ -302,7 +365,7 @@ def _group(search: Search, metric: str):
     params = {f"space.{dimension.name}": _spec(dimension) for dimension in search.space}
     params.update({f"set.{key}": str(value) for key, value in search.fixed.items()})
     params.update({"search": search.sampler, "pruner": search.pruner, "metric": metric, "trials": str(search.trials),
-                   "seed": str(search.seed)})
+                   "budget": str(search.budget), "seed": str(search.seed)})
     return tracking.Group(search.out, search.project, params)
 
 
@@ -314,12 +377,11 @@ def write_reports(search: Search, study, metric: str, fixed: dict[str, str]) -> 
 
     states = require_optuna().trial.TrialState
     rows = []
-    epochs_spent = 0
-    for trial in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for trial in trials:
         run_dir = search.run_dir(trial.number)
         found = rundir.read_metrics(run_dir) if rundir.is_complete(run_dir) else {}
         epochs = found.get("epochs_completed", 0)
-        epochs_spent += epochs or 0
         rows.append({"trial": trial.number, **{dimension.name: _format(dimension, trial.params[dimension.name])
                                                for dimension in search.space if dimension.name in trial.params},
                      "state": trial.state.name.lower(), metric: trial.value if trial.value is not None else "",
@@ -341,12 +403,13 @@ def write_reports(search: Search, study, metric: str, fixed: dict[str, str]) -> 
     space = " ".join(f"--space {dimension.name}={_spec(dimension)}" for dimension in search.space)
     sets = " ".join(f"--set {key}={value}" for key, value in search.fixed.items())
     lines = [f"# Search: {search.project}", "",
-             f"`mlprojects sweep {search.project} --search {search.sampler} --trials {search.trials} {space} "
+             f"`mlprojects sweep {search.project} --search {search.sampler} --trials {search.trials} "
+             f"{f'--budget {search.budget} ' if search.budget else ''}--pruner {search.pruner} {space} "
              f"{sets}`".replace("  ", " ").replace(" `", "`"), "",
              f"{len(rows)} trials: {sum(row['state'] == 'complete' for row in rows)} complete, "
              f"{sum(row['state'] == 'pruned' for row in rows)} pruned, {sum(row['state'] == 'fail' for row in rows)} "
-             f"failed; {epochs_spent} epochs spent. Ranked on {metric} (the validation split); the test set is "
-             "looked at for the best trial only.", ""]
+             f"failed; {sum(map(spent, trials))} epochs spent{f' of {search.budget}' if search.budget else ''}. "
+             f"Ranked on {metric} (the validation split); the test set is looked at for the best trial only.", ""]
     if best:
         settings = " ".join(f"--set {key}={value}" for key, value in {**fixed,
                             **{name: _format(next(d for d in search.space if d.name == name), value)
