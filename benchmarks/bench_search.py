@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 from mlprojects import rundir
-from mlprojects.experiments.search import Search, parse_space
+from mlprojects.experiments.search import PRUNERS, Search, parse_space
 from mlprojects.experiments.search import execute as search
 from mlprojects.experiments.sweep import Sweep
 from mlprojects.experiments.sweep import execute as sweep
@@ -47,6 +48,14 @@ def spent(folders: list[Path]) -> list[tuple[int, float]]:
     return curve
 
 
+def goal(results: dict[str, list[dict]]) -> tuple[float, float, float]:
+    """The goal's terms from the grid's runs: its seed-to-seed standard deviation of the best validation accuracy,
+    its bar (the mean less that deviation) and its budget (a third of the grid's mean epochs)."""
+    best = [item["best"] for item in results["grid"]]
+    std = statistics.stdev(best) if len(best) > 1 else 0.0
+    return std, statistics.fmean(best) - std, statistics.fmean(item["epochs"] for item in results["grid"]) / 3
+
+
 def draw(results: dict[str, list[dict]], path: Path) -> None:
     """The best validation accuracy so far against the epochs spent, a line per method and seed; the grid's mean -
     std (the goal's bar) and a third of its epochs (the goal's budget) dashed."""
@@ -62,9 +71,7 @@ def draw(results: dict[str, list[dict]], path: Path) -> None:
             epochs, best = zip(*[(0, None), *item["curve"]])
             axes.step(epochs[1:], best[1:], where="post", color=colours[method], alpha=0.8,
                       label=method if index == 0 else None)
-    grid = [item["best"] for item in results["grid"]]
-    bar = statistics.fmean(grid) - (statistics.stdev(grid) if len(grid) > 1 else 0.0)
-    budget = statistics.fmean(item["epochs"] for item in results["grid"]) / 3
+    _, bar, budget = goal(results)
     axes.axhline(bar, color="black", linestyle="--", linewidth=0.8, label="grid mean - std")
     axes.axvline(budget, color="black", linestyle=":", linewidth=0.8, label="a third of the grid's epochs")
     lows = [point[1] for found in results.values() for item in found for point in item["curve"]]
@@ -87,7 +94,7 @@ def main() -> None:
                         help="epochs each search may spend (sweep --budget)  [default: a third of the grid's]")
     parser.add_argument("--grid-lr", default="0.01,0.03,0.087,0.2,0.5")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pruner", default="median", help="the searches' pruner: median, halving, hyperband or none")
+    parser.add_argument("--pruner", default="median", choices=PRUNERS, help="the searches' pruner")
     parser.add_argument("--methods", default="grid,random,tpe", help="which of grid, random, tpe to run")
     parser.add_argument("--out", type=Path, default=None, help="keep the sweeps here (default: a scratch folder)")
     parser.add_argument("--plot", type=Path, default=None, help="draw the curves into this PNG")
@@ -105,15 +112,14 @@ def main() -> None:
     fixed = {"epochs": str(args.epochs), "val_fraction": "0.1"}
     space = parse_space(["lr=log:0.01..0.5", "widths=64x2,256x4,512x2", "batch_size=32,128"])
     results: dict[str, list[dict]] = {method: [] for method in args.methods.split(",")}
-    budget = args.budget if args.budget is not None else len(args.grid_lr.split(",")) * 3 * 2 * args.epochs // 3
+    grid = {"lr": args.grid_lr.split(","), "widths": ["64x2", "256x4", "512x2"], "batch_size": ["32", "128"]}
+    budget = args.budget if args.budget is not None else math.prod(map(len, grid.values())) * args.epochs // 3
     for seed in map(int, args.seeds.split(",")):
         for method in results:
             out = root / f"{method}-{seed}"
             started = time.perf_counter()
             if method == "grid":
-                plan = Sweep("mnist-mlp", {"lr": args.grid_lr.split(","), "widths": ["64x2", "256x4", "512x2"],
-                                           "batch_size": ["32", "128"]}, [seed], out, fixed=fixed,
-                             workers=args.workers)
+                plan = Sweep("mnist-mlp", grid, [seed], out, fixed=fixed, workers=args.workers)
                 sweep(plan, echo=lambda line: None)
             else:
                 plan = Search("mnist-mlp", space, args.trials, out, method, args.pruner, fixed=fixed,
@@ -131,17 +137,15 @@ def main() -> None:
         print(f"| {method} | {statistics.fmean(bests):.4f} ± {std:.4f} | "
               f"{statistics.median(item['epochs'] for item in found):.0f} |")
     if "grid" in results and "tpe" in results:
-        grid = {item["seed"]: item["best"] for item in results["grid"]}
-        std = statistics.stdev(grid.values()) if len(grid) > 1 else 0.0
+        std, bar, third = goal(results)
+        by_seed = {item["seed"]: item["best"] for item in results["grid"]}
         tpe = {item["seed"]: item["best"] for item in results["tpe"]}
-        within = all(item["epochs"] <= statistics.fmean(r["epochs"] for r in results["grid"]) / 3
-                     for item in results["tpe"])
-        bar = statistics.fmean(grid.values()) - std
+        within = all(item["epochs"] <= third for item in results["tpe"])
         readings = [  # the goal read three ways, the issue's words first
             (f"TPE's mean {statistics.fmean(tpe.values()):.4f} at or above the grid's mean - std {bar:.4f}",
              statistics.fmean(tpe.values()) >= bar),
             ("each TPE seed at or above the grid's best of the same seed (the same validation split) - std",
-             all(tpe[seed] >= grid[seed] - std for seed in tpe)),
+             all(tpe[seed] >= by_seed[seed] - std for seed in tpe)),
             (f"every TPE seed at or above the grid's mean - std {bar:.4f}",
              all(value >= bar for value in tpe.values())),
         ]

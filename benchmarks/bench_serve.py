@@ -132,13 +132,13 @@ def load_wrk(url: str, body: dict, clients: int, seconds: float) -> dict[str, fl
         (Path(scratch) / "post.lua").write_text(WRK_SCRIPT)
         environment = {**os.environ, "BENCH_BODY": str(Path(scratch) / "body.json")}
 
-        def wrk(duration: float, latency: bool) -> str:
-            command = ["wrk", "-t1", f"-c{clients}", f"-d{duration:g}s", "-s", str(Path(scratch) / "post.lua"), url]
-            return subprocess.run(command[:1] + ["--latency"] * latency + command[1:], capture_output=True, text=True,
-                                  env=environment, check=True).stdout
+        def wrk(duration: float) -> str:
+            command = ["wrk", "-t1", f"-c{clients}", f"-d{duration:g}s", "--latency", "-s",
+                       str(Path(scratch) / "post.lua"), url]
+            return subprocess.run(command, capture_output=True, text=True, env=environment, check=True).stdout
 
-        wrk(1, False)  # warming up, as load() does
-        out = wrk(seconds, True)
+        wrk(1)  # warming up, as load() does
+        out = wrk(seconds)
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
     def ms(percentile: str) -> float:
