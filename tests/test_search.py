@@ -53,6 +53,11 @@ def test_bad_searches_are_one_line_and_create_nothing(cli, tmp_path):
         assert not out.exists(), args
     done = cli("sweep", "kmeans-blobs", "--search", "tpe", "--space", "k=int:2..5", "--out", str(out))
     assert done.code == 2 and "a search is for trained networks" in done.err and not out.exists()
+    from mlprojects.experiments.search import Search, validate
+
+    for sampler, pruner in (("tpe", "hyperband"), ("grid", "median")):  # from Python, past the CLI's choices
+        with pytest.raises(UserError, match="the search is one of tpe, random, the pruner one of median, halving"):
+            validate(Search("mnist-mlp", parse_space(["lr=0.1..0.2"]), 2, out, sampler, pruner))
     done = cli("sweep", "mnist-mlp", "--grid", "lr=0.1,0.2", "--budget", "30", "--out", str(out))
     assert done.code == 2 and "--budget and --storage are for --search" in done.err and not out.exists()
 

@@ -175,6 +175,10 @@ def validate(search: Search) -> tuple[dict[str, str], int]:
         raise UserError(f"{search.project} is not trained in epochs: a search is for trained networks; use --grid")
     if search.trials < 1:
         raise UserError("--trials must be at least 1")
+    # the CLI offers only these; from Python, optuna_pruner would take an unknown pruner as none, silently
+    if search.sampler not in SAMPLERS or search.pruner not in PRUNERS:
+        raise UserError(f"--search {search.sampler} --pruner {search.pruner}: the search is one of "
+                        f"{', '.join(SAMPLERS)}, the pruner one of {', '.join(PRUNERS)}")
     if search.budget < 0:
         raise UserError("--budget is a number of epochs: 1 or more (0, the default, sets no budget)")
     fixed = dict(search.fixed)
