@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -131,6 +133,11 @@ def test_the_open_inference_protocol_through_tritonclient(wine, digits):
         tensor.set_data_from_numpy(np.array(files, dtype=object), binary_data=True)
         answer = client.infer("digits", [tensor], parameters={"top_k": 2})
         local = predict(digits, list(pixels), top_k=2)
+        import torch
+
+        from mlprojects.predict import onnx_session  # images go through onnxruntime, on PyTorch's threads
+
+        assert onnx_session(digits).get_session_options().intra_op_num_threads == torch.get_num_threads()
         assert answer.as_numpy("label_1").astype(str).tolist() == local["label_1"].tolist()
         np.testing.assert_allclose(answer.as_numpy("probability_2"), local["probability_2"], rtol=1e-5)
         assert answer.as_numpy("label_3") is None  # top_k reached predict
@@ -337,14 +344,22 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(wine):
     assert server.wait(30) in (0, -signal.SIGTERM)
 
 
-def test_workers_share_the_port_and_their_metrics(wine):
+def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch):
     good = {"dataframe_records": [dict(zip(wine.preparation.inputs, wine.preparation.mean))]}
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     server, url = serve_command(str(wine.path), "--workers", "2")
     try:
         for _ in range(12):  # a new connection each: the kernel hands them to either worker
             assert httpx.post(f"{url}/invocations", json=good, timeout=30).status_code == 200
         metrics = httpx.get(f"{url}/metrics").text
         assert 'mlprojects_requests_total{model="wine",route="invocations",status="200"} 12.0' in metrics, metrics
+        if sys.platform.startswith("linux"):  # each worker takes its share of the cores
+            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            workers = [dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
+                            if "=" in item) for pid in children
+                       if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]  # not multiprocessing's tracker
+            assert len(workers) == 2
+            assert {env.get("OMP_NUM_THREADS") for env in workers} == {str(max(1, (os.cpu_count() or 1) // 2))}
     finally:
         server.terminate()
         assert server.wait(60) in (0, -signal.SIGTERM)

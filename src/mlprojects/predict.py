@@ -106,6 +106,7 @@ def onnx_session(run: Run):
     """An onnxruntime session of RUN's model: exported once to RUN/model.onnx (or a temporary file when the run
     directory is read-only), checked against PyTorch on random inputs, and kept for the next call."""
     import onnxruntime
+    import torch
 
     path = run.path / "model.onnx"
     key = f"{path}:{(run.path / 'model.safetensors').stat().st_mtime_ns}"
@@ -116,6 +117,7 @@ def onnx_session(run: Run):
             path = for_inference(run, path)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = torch.get_num_threads()  # as many as PyTorch (OMP_NUM_THREADS) uses
         # its threads sleep between runs instead of spinning: spinning took the cores a server's other requests
         # needed (mnist-cnn served to 8 clients on 2 cores: x0.75 -> x0.98 the fixed peer)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

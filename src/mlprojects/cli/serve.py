@@ -38,7 +38,7 @@ def serve() -> None:
               help="inputs that concurrent requests to one model are predicted together in, at most")
 @click.option("--max-wait-ms", type=click.FloatRange(min=0), default=0.0,
               help="how long a batch waits for more requests (0: it takes those waiting when the model is free)")
-@click.option("--workers", type=click.IntRange(min=1), default=1, help="server processes sharing the port")
+@click.option("--workers", type=click.IntRange(min=1), default=1, help="server processes sharing the port and cores")
 def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, auth_file: Path | None, max_body: int,
               timeout: float, max_batch: int, max_wait_ms: float, workers: int) -> None:
     """One server for the finished runs RUNS (RUN_DIR, or NAME=RUN_DIR): REST on MLflow's scoring protocol

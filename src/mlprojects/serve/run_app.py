@@ -95,6 +95,10 @@ def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860,
     from uvicorn.supervisors import Multiprocess
 
     metrics = tempfile.mkdtemp(prefix="mlprojects-metrics-")  # prometheus-client's files, one per worker
+    # the cores shared out between the workers (PyTorch's and onnxruntime's threads), unless OMP_NUM_THREADS says
+    # otherwise: 2 workers on 2 cores answered 32 mnist-cnn clients 3,118 times a second with a thread each, 2,828
+    # with a thread per core each
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     os.environ.update({SETTINGS: json.dumps({"models": {name: str(run.path) for name, run in models.items()},
                                              **settings}),
                        "PROMETHEUS_MULTIPROC_DIR": metrics})
