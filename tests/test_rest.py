@@ -7,6 +7,7 @@ import base64
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -344,6 +345,29 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(wine):
     assert server.wait(30) in (0, -signal.SIGTERM)
 
 
+def sockets_on(port: int, state: str) -> set[str]:
+    """The inodes of the TCP sockets on local PORT in STATE (/proc/net/tcp's code: 01 established, 0A listening)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def connections_by_process(pids: list[int], port: int) -> dict[int, int]:
+    """How many established TCP connections on local PORT each of PIDS holds (from /proc)."""
+    inodes = sockets_on(port, "01")
+    counts = {}
+    for pid in pids:
+        held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        found = sum(link.startswith("socket:[") and link[8:-1] in inodes for link in held)
+        if found:
+            counts[pid] = found
+    return counts
+
+
 def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch):
     good = {"dataframe_records": [dict(zip(wine.preparation.inputs, wine.preparation.mean))]}
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
@@ -360,6 +384,23 @@ def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch):
                        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]  # not multiprocessing's tracker
             assert len(workers) == 2
             assert {env.get("OMP_NUM_THREADS") for env in workers} == {str(max(1, (os.cpu_count() or 1) // 2))}
+            # 32 connections opened at once, as a load balancer or wrk keeps them, are spread over both workers
+            port, deadline = int(url.rsplit(":", 1)[1]), time.monotonic() + 120
+            while len(sockets_on(port, "0A")) < 2:  # each worker listens on a socket of its own once it is up
+                assert time.monotonic() < deadline, "the second worker never listened"
+                time.sleep(0.1)
+            held = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+            try:
+                request = (f"GET /ping HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n").encode()
+                for connection in held:
+                    connection.sendall(request)
+                for connection in held:
+                    assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+                counts = connections_by_process([int(pid) for pid in children], port)
+                assert len(counts) == 2 and min(counts.values()) >= 4, counts
+            finally:
+                for connection in held:
+                    connection.close()
     finally:
         server.terminate()
         assert server.wait(60) in (0, -signal.SIGTERM)
