@@ -119,7 +119,7 @@ def _supervise(config, workers: int) -> None:
     """WORKERS processes, each listening on a socket of its own in one SO_REUSEPORT group, so that Linux spreads new
     connections over them. On one shared socket, whichever worker woke first accepted a burst of connections: a
     client's 32 kept connections split 32/0, 24/8 or 6/26 between 2 workers (the idle one's core wasted), against
-    13/19 to 17/15 here. A worker that dies is started again; on SIGTERM or SIGINT each is told to stop, and
+    11/21 to 16/16 here. A worker that dies is started again; on SIGTERM or SIGINT each is told to stop, and
     answers what it holds first."""
     import multiprocessing
     import signal
