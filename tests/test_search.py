@@ -96,7 +96,11 @@ def test_a_search_ranks_on_validation_reports_the_best_trials_test_figure_and_co
     assert style() == before  # Optuna's plots leave this process's figures as they were (not in ggplot's style)
     with open(out / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["trial"] for row in rows] == ["0", "1", "2", "3"] and {row["state"] for row in rows} == {"complete"}
+    # every trial ran its 2 epochs: the median rule may mark a late one pruned at its last epoch, once 3 others are
+    # complete (which depends on which of the 2 workers finishes first), but stops none before
+    assert [row["trial"] for row in rows] == ["0", "1", "2", "3"]
+    assert {row["state"] for row in rows} <= {"complete", "pruned"} and rows[0]["state"] == rows[1]["state"] == \
+        "complete"
     assert not [column for column in rows[0] if column.startswith("test_")]  # the test set is not in the ranking
     study = optuna.load_study(study_name=f"mnist-mlp {out.name}", storage=f"sqlite:///{out / 'study.db'}")
     for row, trial in zip(rows, study.trials):
