@@ -130,9 +130,13 @@ def _supervise(config, workers: int) -> None:
     spawn, stopping = multiprocessing.get_context("spawn"), threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    children = [spawn.Process(target=_worker, args=(config,)) for _ in range(workers)]
-    for child in children:
+
+    def started():
+        child = spawn.Process(target=_worker, args=(config,))
         child.start()
+        return child
+
+    children = [started() for _ in range(workers)]
     try:
         while not stopping.wait(0.5):
             for index, child in enumerate(children):
@@ -140,8 +144,7 @@ def _supervise(config, workers: int) -> None:
                     continue
                 if child.exitcode == STARTUP_FAILURE:  # it would fail the same way again: its error is above
                     raise UserError("a worker could not start, so the server stops")
-                children[index] = spawn.Process(target=_worker, args=(config,))
-                children[index].start()
+                children[index] = started()
     finally:
         for child in children:
             if child.is_alive():
@@ -153,8 +156,10 @@ def _supervise(config, workers: int) -> None:
 def _worker(config) -> None:
     """One worker of :func:`_supervise`: its own socket on the port, then uvicorn on it."""
     import socket
+    import sys
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     config.configure_logging()
     listening = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
@@ -167,10 +172,6 @@ def _worker(config) -> None:
     try:
         listening.bind((config.host, config.port))
     except OSError as error:  # taken since the command looked: the supervisor stops rather than start it again
-        import sys
-
-        from uvicorn.config import STARTUP_FAILURE
-
         print(f"error: --port {config.port}: {error.strerror}", file=sys.stderr)
         sys.exit(STARTUP_FAILURE)
     uvicorn.Server(config).run(sockets=[listening])
