@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import signal
 import socket
@@ -177,8 +178,17 @@ def test_bad_requests_are_one_json_line_and_the_server_goes_on(wine):
             assert "\n" not in response.json()["error"]
         answer = client.post("/invocations", json=good)
         assert answer.status_code == 200 and len(answer.json()["predictions"]) == 1
+        # NaN, as Python's json.dumps writes a missing value (orjson refuses it), is read as null is
+        nan = json.dumps({"dataframe_records": [{**good["dataframe_records"][0], "Ash": float("nan")}]})
+        null = {"dataframe_records": [{**good["dataframe_records"][0], "Ash": None}]}
+        for missing in (client.post("/invocations", content=nan, headers={"content-type": "application/json"}),
+                        client.post("/invocations", json=null)):
+            assert missing.status_code == 400 and missing.json()["error"] == "column Ash row 1 is empty; give a number"
         metrics = client.get("/metrics").text
-        assert 'mlprojects_requests_total{model="wine",route="invocations",status="400"} 7.0' in metrics
+        assert 'mlprojects_requests_total{model="wine",route="invocations",status="400"} 9.0' in metrics
+        # a name nobody serves is counted without its name: a label each would let requests grow the memory
+        assert 'mlprojects_requests_total{model="",route="invocations",status="404"} 1.0' in metrics
+        assert 'model="other"' not in metrics
         assert 'mlprojects_requests_total{model="wine",route="invocations",status="200"} 1.0' in metrics
         assert "mlprojects_request_seconds_bucket" in metrics
 

@@ -8,7 +8,8 @@ at once. A batch that the model refuses (one request's bad cell) is predicted ag
 each bad request has its own one-line error and the others their answers. A kind that cannot join (a series is
 one whole sequence) is predicted one request at a time, in the same worker. A batch that the last ones say will
 take under ``INLINE`` runs in the event loop instead: for a row of a small table, the hop to the worker thread
-and back cost 0.5 ms of 3.
+and back cost 0.5 ms of 3. A quick request alone on the server (none other being received or answered, so none
+could join it) is answered in its own handler, without the hop to the batching task: 0.05 ms of 0.31 a row.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Pending:
     inputs: Any
     options: dict[str, Any]
     size: int
-    future: asyncio.Future
+    future: asyncio.Future | None  # None: answered at once, in the request's own handler
 
 
 class Answer:
@@ -81,14 +82,22 @@ class Batcher:
         self.wakeup: asyncio.Event | None = None
         self.task: asyncio.Task | None = None
         self.per_input = float("inf")  # seconds, measured: a batch expected to take under INLINE runs in the loop
+        self.busy = False  # a batch is in the worker thread: a request waits its turn
 
-    async def predict(self, inputs: Any, options: dict[str, Any]) -> Answer:
-        """The answer to one request: predict's rows for INPUTS with OPTIONS (top_k, backtest, strict)."""
+    async def predict(self, inputs: Any, options: dict[str, Any], alone: bool = False) -> Answer:
+        """The answer to one request: predict's rows for INPUTS with OPTIONS (top_k, backtest, strict). ALONE: no
+        other request is being received or answered, so none can join a batch: a quick one is answered at once."""
+        size = len(inputs) if hasattr(inputs, "__len__") else 1
+        if alone and not self.waiting and not self.busy and self.per_input * size < INLINE:
+            (answer,) = self._answer([Pending(inputs, options, size, None)], size)
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
         if self.task is None:
             self.wakeup = asyncio.Event()
             self.task = asyncio.create_task(self._serve())
         future = asyncio.get_running_loop().create_future()
-        self.waiting.append(Pending(inputs, options, len(inputs) if hasattr(inputs, "__len__") else 1, future))
+        self.waiting.append(Pending(inputs, options, size, future))
         self.wakeup.set()
         return await future
 
@@ -108,9 +117,12 @@ class Batcher:
                     if self.per_input * size < INLINE:
                         replies = self._answer(batch, size)  # a quick one: the worker thread and back would cost more
                     else:
+                        self.busy = True
                         replies = await loop.run_in_executor(self.worker, self._answer, batch, size)
                 except Exception as error:  # noqa: BLE001 - a fault of ours: every request of the batch says so
                     replies = [error] * len(batch)
+                finally:
+                    self.busy = False
                 for pending, answer in zip(batch, replies):
                     if pending.future.done():  # its client left, or timed out
                         continue

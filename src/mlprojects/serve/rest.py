@@ -34,8 +34,10 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import Request  # at the top: FastAPI reads the routes' annotations by name
+from fastapi.responses import Response
 
 from mlprojects.errors import UserError
 from mlprojects.rundir import Run
@@ -47,6 +49,23 @@ TIMEOUT = 30.0
 V2_TYPES = {"BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
             "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16,
             "FP32": np.float32, "FP64": np.float64}
+
+
+def loads(body: bytes) -> Any:
+    """A body's JSON, read by orjson (a quarter of json's time on a row's request); Python's json reads what orjson
+    refuses, such as the NaN and Infinity that Python's json.dumps writes, and raises for what is not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
+class JSONResponse(Response):
+    """JSON written by orjson (NumPy's numbers as they are, NaN as null): a tenth of Starlette's json.dumps time."""
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 class BadRequest(Exception):
@@ -79,7 +98,7 @@ def v2_tensors(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
     extension (the JSON header's first HEADER_LENGTH bytes, then each input's raw bytes in order)."""
     size = int(header_length) if header_length else len(body)
     try:
-        request = json.loads(body[:size])
+        request = loads(body[:size])
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(400, "the body is not JSON (an inference request)") from None
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
@@ -165,7 +184,7 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
     import contextlib
 
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, PlainTextResponse, Response
+    from fastapi.responses import PlainTextResponse
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
     from mlprojects.serve.batcher import Batcher
@@ -182,6 +201,7 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
     batch = Histogram("mlprojects_batch_inputs", "inputs per prediction (a batch of requests)", ["model"],
                       registry=registry, buckets=sizes)
     batchers = {name: Batcher(run, max_batch, max_wait, batch.labels(name).observe) for name, run in models.items()}
+    inputs_per_request = {name: rows.labels(name) for name in models}
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -218,12 +238,12 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
         """(predict's rows for one request, the columns that answer), in a batch with others at the time."""
         try:
             async with asyncio.timeout(timeout):  # wait_for's task of its own cost 0.2 ms a request
-                result = await batchers[name].predict(inputs, options)
+                result = await batchers[name].predict(inputs, options, alone=predicting == 1)
         except TimeoutError:
             raise BadRequest(504, f"the prediction took more than {timeout:g} s (--timeout)") from None
         except UserError as problem:
             raise BadRequest(400, str(problem)) from None
-        rows.labels(name).observe(len(result))
+        inputs_per_request[name].observe(len(result))
         return result, list(result)
 
     def guarded(route: str):
@@ -234,6 +254,7 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
                 started, status = time.perf_counter(), 500
                 name = params.get("name") or request.query_params.get("model") or \
                     (next(iter(models)) if len(models) == 1 else "")
+                name = name if name in models else ""  # a label per name asked for would grow without end
                 try:
                     if credentials is not None and not credentials.accept(request.headers.get("authorization", "")):
                         status = 401
@@ -250,10 +271,16 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
                     status = 400
                     return error(400, str(problem))
                 finally:
-                    requests.labels(name, route, str(status)).inc()
-                    latency.labels(name, route).observe(time.perf_counter() - started)
+                    count, timer = measures(name, route, status)
+                    count.inc()
+                    timer.observe(time.perf_counter() - started)
             return handle
         return wrap
+
+    @functools.cache  # labels() takes a lock and builds a key each call: 10 us of a one-row request's 280 here
+    def measures(name: str, route: str, status: int):
+        """The request counter and the latency histogram of one model, route and status."""
+        return requests.labels(name, route, str(status)), latency.labels(name, route)
 
     # --- MLflow's scoring protocol -------------------------------------------------------------------------
 
@@ -277,7 +304,7 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
             options = {}
         else:
             try:
-                payload = json.loads(body)
+                payload = loads(body)
             except (ValueError, UnicodeDecodeError):
                 raise BadRequest(400, "the body is not JSON: send {\"dataframe_split\": ...}, "
                                       "{\"dataframe_records\": ...}, {\"instances\": ...}, {\"inputs\": ...} or "
@@ -337,14 +364,21 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
         mount(app)
     prefix, suffix = "/v2/models/", "/infer"
 
+    predicting = 0  # prediction requests being received, predicted or answered: with one, none waits for others
+
     async def serve(scope, receive, send):
+        nonlocal predicting
         if scope["type"] == "http" and scope["method"] == "POST":
             path = scope["path"]
-            if path == "/invocations":
-                return await (await invocations(Request(scope, receive)))(scope, receive, send)
             name = path[len(prefix):-len(suffix)] if path.startswith(prefix) and path.endswith(suffix) else ""
-            if name and "/" not in name:
-                return await (await infer(Request(scope, receive), name=name))(scope, receive, send)
+            if path == "/invocations" or (name and "/" not in name):
+                predicting += 1
+                try:
+                    if path == "/invocations":
+                        return await (await invocations(Request(scope, receive)))(scope, receive, send)
+                    return await (await infer(Request(scope, receive), name=name))(scope, receive, send)
+                finally:
+                    predicting -= 1
         await app(scope, receive, send)
 
     return serve
