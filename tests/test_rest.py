@@ -3,6 +3,7 @@ the protocol), answering exactly what ``mlprojects predict`` answers; bad reques
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -247,6 +248,50 @@ def test_concurrent_requests_are_predicted_together_and_each_gets_its_own_answer
         for i, answer in enumerate(mixed[1:], 1):
             assert answer.status_code == 200 and answer.json()["predictions"][0]["predicted_Wine"] == \
                 expected["predicted_Wine"][i]
+
+
+def test_a_burst_received_at_once_is_predicted_together_without_waiting(wine):
+    """Requests that arrive in one turn of the event loop join one batch with no max_wait: a quick request alone
+    is answered in its own handler, but only once those received with it have started and been counted (before,
+    each ran to its answer before the next began, and a burst of 8 was 8 predictions)."""
+    from mlprojects.serve import rest
+
+    prep = wine.preparation
+    rows = pd.DataFrame(np.random.default_rng(2).normal(size=(8, len(prep.inputs))) * np.asarray(prep.scale)
+                        + np.asarray(prep.mean), columns=prep.inputs)
+    expected = predict(wine, rows)
+    app = rest.build({"wine": wine})
+
+    async def call(method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """One request to the ASGI app, its body received at once (as uvicorn hands over a small request)."""
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app({"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
+                   "root_path": "", "headers": [(b"content-type", b"application/json")], "http_version": "1.1",
+                   "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}, receive, send)
+        return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+    async def burst():
+        alone = await call("POST", "/invocations", json.dumps({"dataframe_records": [rows.iloc[0].to_dict()]}).encode())
+        assert alone[0] == 200, alone  # measures a prediction's time: a quick one alone is answered in its handler
+        answers = await asyncio.gather(*(call("POST", "/invocations", json.dumps({"dataframe_records": [row]})
+                                              .encode()) for row in rows.to_dict("records")))
+        return answers, (await call("GET", "/metrics"))[1].decode()
+
+    answers, metrics = asyncio.run(burst())
+    batches = float(metrics.split('mlprojects_batch_inputs_count{model="wine"} ')[1].split()[0])
+    assert 'mlprojects_batch_inputs_sum{model="wine"} 9.0' in metrics and batches < 9, metrics
+    for i, (status, body) in enumerate(answers):  # predicted as predict predicts the 8 rows: the same digits
+        assert status == 200, body
+        (got,) = json.loads(body)["predictions"]
+        assert got["predicted_Wine"] == expected["predicted_Wine"][i]
+        assert got["probability"] == pytest.approx(expected["probability"][i], rel=1e-12, abs=0)
 
 
 def test_a_series_and_a_text_run_answer_what_predict_answers(tmp_path, request):

@@ -374,6 +374,9 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
             if path == "/invocations" or (name and "/" not in name):
                 predicting += 1
                 try:
+                    # one turn of the loop: requests already received start and count themselves, so that a burst
+                    # is batched (without it each ran to its answer before the next began, and 8 clients lost 15%)
+                    await asyncio.sleep(0)
                     if path == "/invocations":
                         return await (await invocations(Request(scope, receive)))(scope, receive, send)
                     return await (await infer(Request(scope, receive), name=name))(scope, receive, send)
