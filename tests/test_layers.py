@@ -14,7 +14,7 @@ import mlprojects
 PACKAGE = Path(mlprojects.__file__).parent
 # lowest first; a module belongs to the first prefix that matches it
 LAYERS = [
-    ("mlprojects.errors",),
+    ("mlprojects.errors", "mlprojects.cores"),
     ("mlprojects.config", "mlprojects.engine.io"),
     ("mlprojects.engine", "mlprojects.data", "mlprojects.nn", "mlprojects.plots"),
     ("mlprojects.estimators", "mlprojects.nlp", "mlprojects.vision"),

@@ -149,3 +149,16 @@ def test_a_device_a_project_cannot_use_is_one_line(cli):
     assert result.code == 2 and "--nnodes needs --master HOST:PORT" in result.err
     result = cli("run", "kmeans-blobs", "--nproc", "2")
     assert result.code == 2 and "fits one estimator in one process" in result.err
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2,
+                    reason="needs CPU affinity (Linux) and two cores")
+def test_processes_share_the_cores_the_process_may_run_on_not_the_machines():
+    """A container's or taskset's cpuset limits the cores: each process's threads are its share of those."""
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); from mlprojects import cores; "
+            "print(cores.available(), cores.share(1), cores.share(4), os.cpu_count())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:3] == ["1", "1", "1"] and int(out[3]) >= 2
+    from mlprojects import cores
+
+    assert cores.share(2) == max(1, len(os.sched_getaffinity(0)) // 2) and cores.share(10**6) == 1

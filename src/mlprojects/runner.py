@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mlprojects import config as configuration
-from mlprojects import registry
+from mlprojects import cores, registry
 from mlprojects.errors import UserError
 from mlprojects.rundir import (
     CHECKPOINT,
@@ -103,7 +103,7 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     devices.choose_precision(cfg.precision, target)  # fp16 off a GPU is one line before anything is read
     if context.distributed and target.type == "cpu":
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+        torch.set_num_threads(cores.share(local_world))
     distributed.init(context, target)
     try:  # the model and its process group's hooks are gone when _train returns, before the group is destroyed:
         # a group still held at the interpreter's exit can abort the process (gloo's threads)

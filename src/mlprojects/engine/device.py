@@ -7,6 +7,7 @@ import platform
 
 import torch
 
+from mlprojects import cores
 from mlprojects.errors import UserError
 
 
@@ -74,7 +75,7 @@ def describe() -> list[dict]:
     devices = [{
         "device": "cpu", "name": cpu_name(), "memory_gib": round(memory / 2**30, 1),
         "capability": ", ".join(simd) or platform.machine(),
-        "threads": torch.get_num_threads(), "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(), "cores": cores.available(),
         "bf16_fast": bf16_is_fast(torch.device("cpu")),
     }]
     if torch.cuda.is_available():

@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from mlprojects import cores
 from mlprojects.errors import UserError
 
 Runner = Callable[[list[str], Path, Path], int]  # (command, run directory, log file) -> exit code
@@ -134,7 +135,7 @@ def ray_runner(address: str | None, threads: int):
     no_token = getattr(ray.exceptions, "AuthenticationError", ())  # Ray >= 2.52
     where = f"--address {address}" if address else "a local Ray instance"
     try:
-        ray.init(address=address or None, num_cpus=None if address else os.cpu_count(),
+        ray.init(address=address or None, num_cpus=None if address else cores.available(),
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     except no_token as error:  # RAY_AUTH_MODE=token, but no readable token on this machine
         raise UserError(f"{where}: RAY_AUTH_MODE=token but no usable token here ({str(error).split('. ')[0]}); "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sys
 import threading
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mlprojects import registry, rundir
+from mlprojects import cores, registry, rundir
 from mlprojects.engine.callbacks import optuna_pruner, optuna_storage
 from mlprojects.errors import UserError, first_line
 from mlprojects.experiments import backends
@@ -258,7 +257,7 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
         tracking.mlflow()  # a missing extra is one line before anything runs
     sampler = _sampler(search, reserve)
     pruner = optuna_pruner(search.pruner)
-    threads = search.threads or max(1, (os.cpu_count() or 1) // search.workers)
+    threads = search.threads or cores.share(search.workers)
     # join the cluster before anything is written, so a refused join leaves no search folder behind
     runner = backends.ray_runner(address, threads) if backend == "ray" else backends.local_runner(threads)
     if search.storage is None:

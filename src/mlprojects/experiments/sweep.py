@@ -16,13 +16,12 @@ and plots are :mod:`.results`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from mlprojects import rundir
+from mlprojects import cores, rundir
 from mlprojects.experiments import backends
 from mlprojects.experiments.results import write_reports
 from mlprojects.experiments.trials import SEEDS_FROM, Sweep, Trial, command, parse_grid, validate
@@ -40,7 +39,7 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
         from mlprojects import tracking
 
         tracking.mlflow()  # a missing extra is one line before anything runs
-    threads = sweep.threads or max(1, (os.cpu_count() or 1) // sweep.workers)
+    threads = sweep.threads or cores.share(sweep.workers)
     todo = []
     outcomes: dict[Trial, str] = {}
     for trial in sweep.trials:

@@ -23,6 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from mlprojects import cores  # noqa: E402
 from mlprojects.errors import UserError  # noqa: E402
 from mlprojects.predict import predict  # noqa: E402
 from mlprojects.rundir import Run  # noqa: E402
@@ -99,7 +100,7 @@ def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860,
     # the cores shared out between the workers (PyTorch's and onnxruntime's threads), unless OMP_NUM_THREADS says
     # otherwise: 2 workers on 2 cores answered 32 mnist-cnn clients 3,118 times a second with a thread each, 2,828
     # with a thread per core each
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(cores.share(workers)))
     os.environ.update({SETTINGS: json.dumps({"models": {name: str(run.path) for name, run in models.items()},
                                              **settings}),
                        "PROMETHEUS_MULTIPROC_DIR": metrics})

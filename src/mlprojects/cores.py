@@ -1,0 +1,22 @@
+"""The cores this process may run on, and each process's share of them when several share the machine.
+
+Torch-free, so that the launchers (``run --nproc``, ``serve --workers``, sweeps and searches) can size their
+processes' threads before any of them imports PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def available() -> int:
+    """The cores this process may run on: its CPU affinity where the system has one (a container's cpuset,
+    ``taskset``), which ``os.cpu_count`` ignores; every core elsewhere (macOS, Windows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def share(processes: int) -> int:
+    """Threads for each of PROCESSES processes that share the cores: the cores divided among them, at least one."""
+    return max(1, available() // max(1, processes))
