@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mlprojects.experiments.trials import PRUNERS, SAMPLERS
+
 
 @click.command(context_settings={"show_default": True})
 @click.argument("project")
@@ -24,7 +26,7 @@ import click
               help="local processes, or a Ray cluster (pip install 'mlprojects[ray]')")
 @click.option("--address", default=None, help="Ray cluster address (ray://HOST:10001 or auto)  [default: a local Ray]")
 @click.option("--track", is_flag=True, help="copy the sweep to MLflow: an experiment, a parent run, a run per trial")
-@click.option("--search", type=click.Choice(["tpe", "random"]), help="Optuna chooses the trials' settings from --space "
+@click.option("--search", type=click.Choice(SAMPLERS), help="Optuna chooses the trials' settings from --space "
               "(TPE, or random as the baseline) instead of a grid")
 @click.option("--trials", type=int, default=None, help="with --search: trials in the study  [default: 20, or as many "
               "as --budget holds]")
@@ -33,7 +35,7 @@ import click
                    "counted until it ends")
 @click.option("--space", "space", multiple=True, metavar="KEY=SPEC",
               help="with --search: lr=log:1e-4..0.3, batch_size=int:16..256, dropout=0..0.5, widths=64x2,256x4")
-@click.option("--pruner", type=click.Choice(["median", "halving", "none"]), default="median",
+@click.option("--pruner", type=click.Choice(PRUNERS), default="median",
               help="with --search: stop unpromising trials early from their per-epoch validation figure")
 @click.option("--storage", default=None, metavar="URL",
               help="with --search: the Optuna storage of the study, a database URL or journal:PATH  "

@@ -33,10 +33,9 @@ from mlprojects.engine.callbacks import optuna_pruner, optuna_storage
 from mlprojects.errors import UserError, first_line
 from mlprojects.experiments import backends
 from mlprojects.experiments.results import write_table
+from mlprojects.experiments.trials import PRUNERS, SAMPLERS
 from mlprojects.project import Project
 
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "halving", "none")
 SPACE_FORMS = "KEY=log:LOW..HIGH, KEY=int:LOW..HIGH, KEY=int-log:LOW..HIGH, KEY=LOW..HIGH or KEY=V1,V2,..."
 SEED = 42  # every trial's seed: the search compares settings, not seeds
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from mlprojects.errors import UserError
 
+SAMPLERS = ("tpe", "random")  # how a search (sweep --search) chooses its trials' settings
+PRUNERS = ("median", "halving", "none")  # how it stops unpromising trials early
+
 SEEDS_FROM = 42  # --seeds 3: 42, 43, 44 (the first is every project's default seed)
 
 
