@@ -132,6 +132,8 @@ def test_a_search_ranks_on_validation_reports_the_best_trials_test_figure_and_co
     assert [trial.user_attrs["epochs"] for trial in study.trials] == [2] * 7
     summary = (out / "summary.md").read_text()
     assert "\n7 trials: " in summary and " failed; 14 epochs spent of 14. " in summary
+    with open(out / "results.csv") as handle:  # each trial's epochs, pruned ones too, add up to the total
+        assert [row["epochs"] for row in csv.DictReader(handle)] == ["2"] * 7
 
 
 def test_a_trial_the_pruner_stops_ends_early_marked_pruned(tmp_path):

@@ -383,11 +383,10 @@ def write_reports(search: Search, study, metric: str, fixed: dict[str, str]) -> 
     for trial in trials:
         run_dir = search.run_dir(trial.number)
         found = rundir.read_metrics(run_dir) if rundir.is_complete(run_dir) else {}
-        epochs = found.get("epochs_completed", 0)
         rows.append({"trial": trial.number, **{dimension.name: _format(dimension, trial.params[dimension.name])
                                                for dimension in search.space if dimension.name in trial.params},
                      "state": trial.state.name.lower(), metric: trial.value if trial.value is not None else "",
-                     "epochs": epochs, "duration_s": found.get("duration_s", ""),
+                     "epochs": spent(trial), "duration_s": found.get("duration_s", ""),  # as the total counts them
                      "run_dir": str(run_dir.relative_to(search.out))})
     columns = ["trial", *[dimension.name for dimension in search.space], "state", metric, "epochs", "duration_s",
                "run_dir"]
