@@ -424,6 +424,8 @@ def connections_by_process(pids: list[int], port: int) -> dict[int, int]:
 
 
 def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch):
+    from mlprojects import cores
+
     good = {"dataframe_records": [dict(zip(wine.preparation.inputs, wine.preparation.mean))]}
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     server, url = serve_command(str(wine.path), "--workers", "2")
@@ -438,7 +440,7 @@ def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch):
                             if "=" in item) for pid in children
                        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]  # not multiprocessing's tracker
             assert len(workers) == 2
-            assert {env.get("OMP_NUM_THREADS") for env in workers} == {str(max(1, (os.cpu_count() or 1) // 2))}
+            assert {env.get("OMP_NUM_THREADS") for env in workers} == {str(cores.share(2))}
             # 32 connections opened at once, as a load balancer or wrk keeps them, are spread over both workers
             port, deadline = int(url.rsplit(":", 1)[1]), time.monotonic() + 120
             while len(sockets_on(port, "0A")) < 2:  # each worker listens on a socket of its own once it is up
