@@ -372,15 +372,15 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
         if scope["type"] == "http" and scope["method"] == "POST":
             path = scope["path"]
             name = path[len(prefix):-len(suffix)] if path.startswith(prefix) and path.endswith(suffix) else ""
-            if path == "/invocations" or (name and "/" not in name):
+            route = invocations if path == "/invocations" else \
+                functools.partial(infer, name=name) if name and "/" not in name else None
+            if route is not None:
                 predicting += 1
                 try:
                     # one turn of the loop: requests already received start and count themselves, so that a burst
                     # is batched (without it each ran to its answer before the next began, and 8 clients lost 15%)
                     await asyncio.sleep(0)
-                    if path == "/invocations":
-                        return await (await invocations(Request(scope, receive)))(scope, receive, send)
-                    return await (await infer(Request(scope, receive), name=name))(scope, receive, send)
+                    return await (await route(Request(scope, receive)))(scope, receive, send)
                 finally:
                     predicting -= 1
         await app(scope, receive, send)
