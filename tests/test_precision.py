@@ -4,6 +4,7 @@ elsewhere, and on a GPU trains to where float32 does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -89,6 +90,30 @@ def test_a_run_predicts_in_the_precision_auto_chose_for_it(tmp_path, monkeypatch
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
         by_hand = loaded.model(images).float().numpy()
     assert (ours == by_hand).all()
+
+
+def test_an_image_network_trained_in_bf16_predicts_as_it_was_evaluated_where_the_cpu_computes_bf16(tmp_path):
+    import numpy as np
+
+    from mlprojects import registry, rundir
+    from mlprojects.predict import predict
+
+    settings = {**registry.get("mnist-cnn").smoke_settings, "precision": "bf16"}
+    with pytest.warns(UserWarning) if not devices.bf16_is_fast(CPU) else contextlib.nullcontext():
+        run_dir = run("mnist-cnn", settings, out=tmp_path / "bf16", device="cpu", progress=False)
+    finished = rundir.load(run_dir)
+    pixels, labels = finished.project.prepare(finished.cfg).raw_test
+    pixels = list(pixels)  # one array per image
+    auto = predict(finished, pixels)
+    if devices.bf16_is_fast(CPU):  # PyTorch in bf16, as the run was evaluated: its test figure exactly, no export
+        assert not (run_dir / "model.onnx").exists()
+        assert np.mean(auto["label_1"].to_numpy() == np.asarray(labels)) == finished.metrics["test_accuracy"]
+        assert auto.equals(predict(finished, pixels, engine="torch"))
+        in_float32 = predict(finished, pixels, engine="onnxruntime")
+        assert not np.array_equal(auto["probability_1"], in_float32["probability_1"])
+        assert np.abs(auto["probability_1"] - in_float32["probability_1"]).max() < 0.05
+    else:  # onnxruntime's float32, the model exported once
+        assert (run_dir / "model.onnx").exists()
 
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

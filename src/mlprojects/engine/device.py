@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 
@@ -52,15 +53,16 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _cpu_flags() -> set[str]:
+@functools.cache  # asked at every prediction of an image network (whether bf16 is fast)
+def _cpu_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
 # the CPU's vector extensions that decide its speed: AVX2, AVX-512 (and its bf16 and VNNI parts), AMX tiles

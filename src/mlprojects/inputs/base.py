@@ -123,8 +123,8 @@ class Inputs:
     kind: ClassVar[str] = ""
     #: the exported graph's input name
     tensor_name: ClassVar[str] = "inputs"
-    #: what predict's engine ``auto`` picks: onnxruntime where installed (measured faster for the
-    #: networks on images), else PyTorch as in training
+    #: what predict's engine ``auto`` picks: onnxruntime where installed (measured faster for the networks on
+    #: images), unless the model was trained in bf16 on a CPU that computes it; else PyTorch as in training
     prefers_onnxruntime: ClassVar[bool] = False
     #: the command line's predict takes one input (a CSV of readings), not several
     one_input: ClassVar[bool] = False
