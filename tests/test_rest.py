@@ -423,7 +423,7 @@ def connections_by_process(pids: list[int], port: int) -> dict[int, int]:
     return counts
 
 
-def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch):
+def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch, tmp_path):
     from mlprojects import cores
 
     good = {"dataframe_records": [dict(zip(wine.preparation.inputs, wine.preparation.mean))]}
@@ -434,6 +434,28 @@ def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch):
             assert httpx.post(f"{url}/invocations", json=good, timeout=30).status_code == 200
         metrics = httpx.get(f"{url}/metrics").text
         assert 'mlprojects_requests_total{model="wine",route="invocations",status="200"} 12.0' in metrics, metrics
+        # the page works behind both workers: a client's join and its event stream come on different connections,
+        # which may reach different workers (Gradio keeps the queue in one process: one of them serves the page)
+        from gradio_client import Client, handle_file
+        from test_serve import CHROMIUM, app_page
+
+        expected = predict(wine, pd.DataFrame(good["dataframe_records"])).iloc[0]
+        for _ in range(8):  # a new client each time, with connections of its own
+            _, line, row = Client(f"{url}/", verbose=False).predict(*wine.preparation.mean, api_name="/predict")
+            assert row["predicted_Wine"] == expected["predicted_Wine"] and expected["predicted_Wine"] in line
+            assert row["probability"] == pytest.approx(expected["probability"], rel=1e-9)
+        raw = wine.project.prepare(wine.cfg).raw_test  # an upload, streamed through whichever worker took it
+        raw.to_csv(tmp_path / "rows.csv", index=False)
+        table, _ = Client(f"{url}/", verbose=False).predict(handle_file(str(tmp_path / "rows.csv")),
+                                                            api_name="/predict_csv")
+        column = table["headers"].index("predicted_Wine")
+        assert [row[column] for row in table["data"]] == list(predict(wine, raw)["predicted_Wine"])
+        if Path(CHROMIUM).exists():  # and a browser, whose page loads its scripts and streams through them too
+            with app_page(f"{url}/") as page:
+                page.locator("#field-Proline input").first.fill("1500")
+                page.locator("#predict").click()
+                page.wait_for_function("() => /probability/.test(document.querySelector('#message').innerText)",
+                                       timeout=30_000)
         if sys.platform.startswith("linux"):  # each worker takes its share of the cores
             children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
             workers = [dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
