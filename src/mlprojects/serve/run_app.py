@@ -84,6 +84,7 @@ def forward(socket_path: str):
     its event stream come on different connections, which the kernel may hand to different workers (a page behind
     two workers of its own failed 5 of 12 predictions). So one worker serves the page and the others forward to it."""
     import asyncio
+    import time
 
     import httpx
 
@@ -111,18 +112,17 @@ def forward(socket_path: str):
         request = client.build_request(scope["method"], f"http://page{target}{'?' + query if query else ''}",
                                        headers=[(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP],
                                        content=body)
-        waited = 0.0
+        deadline = time.monotonic() + STARTING
         while True:
             try:
                 response = await client.send(request, stream=True)
                 break
             except httpx.ConnectError:  # nothing was sent: the page's worker is starting (again)
-                if waited >= STARTING:
+                if time.monotonic() >= deadline:
                     await rest.JSONResponse({"error": "the page's worker has not started; try again later"},
                                             status_code=503)(scope, receive, send)
                     return
                 await asyncio.sleep(0.1)
-                waited += 0.1
 
         async def relay():
             await send({"type": "http.response.start", "status": response.status_code,
