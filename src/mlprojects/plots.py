@@ -19,12 +19,31 @@ def _figure(*args, **kwargs):
     return plt, plt.figure(*args, **kwargs)
 
 
+def panel(width: float, height: float):
+    """(pyplot, a figure of WIDTH x HEIGHT inches, its one Axes)."""
+    plt, fig = _figure(figsize=(width, height))
+    return plt, fig, fig.add_subplot(1, 1, 1)
+
+
 def save_figure(plt, fig, path: Path, tight: bool = True) -> Path:
     if tight:
         fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
+
+
+def finish(plt, fig, ax, path: Path, title: str = "", title_size: float | None = None, legend: float | str | None = 8,
+            grid: bool = True, **labels) -> Path:
+    """ax's title, LABELS (``ax.set``'s: xlabel, ylabel, ...), legend (its font size; None: none) and grid, then
+    the figure saved to PATH."""
+    ax.set(**labels)
+    ax.set_title(title, fontsize=title_size)
+    if legend is not None:
+        ax.legend(fontsize=legend)
+    if grid:
+        ax.grid(alpha=0.3)
+    return save_figure(plt, fig, path)
 
 
 def learning_curves(history: Sequence[dict], path: Path, metrics: Sequence[str] = ("loss", "accuracy")) -> Path:
@@ -36,8 +55,7 @@ def learning_curves(history: Sequence[dict], path: Path, metrics: Sequence[str] 
             values = [row.get(prefix + name) for row in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, marker="o", ms=3, label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
+        ax.set(xlabel="epoch", ylabel=name)
         ax.grid(alpha=0.3)
         ax.legend()
     return save_figure(plt, fig, path)
@@ -52,16 +70,13 @@ def overlaid_curves(runs: Sequence[tuple[str, Sequence[dict]]], metrics: Sequenc
             points = [(row["epoch"], row[name]) for row in history if row.get(name) is not None]
             if points:
                 ax.plot(*zip(*points), marker="o", ms=2, label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
+        ax.set(xlabel="epoch", ylabel=name)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     handles, labels = fig.axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
     fig.tight_layout(rect=(0, 0.06 * len(runs) / 4 + 0.04, 1, 1))
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path, tight=False)
 
 
 LABELLED_CLASSES = 30  # above this, a confusion matrix is drawn at a fixed size without names or counts
@@ -72,8 +87,7 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: Path,
     and leaves out the names and the counts (metrics.json has the matrix)."""
     labelled = len(class_names) <= LABELLED_CLASSES
     size = max(4.5, 0.5 * min(len(class_names), LABELLED_CLASSES) + 2)
-    plt, fig = _figure(figsize=(size, size))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(size, size)
     ax.imshow(matrix, cmap="Blues")
     if labelled:
         ticks = range(len(class_names))
@@ -83,10 +97,8 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: Path,
         for (row, col), value in np.ndenumerate(matrix):
             ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
                     color="white" if value > threshold else "black")
-    ax.set_xlabel("predicted" if labelled else f"predicted (of {len(class_names)} classes, in their order)")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    return save_figure(plt, fig, path)
+    return finish(plt, fig, ax, path, title, legend=None, grid=False, ylabel="true",
+                   xlabel="predicted" if labelled else f"predicted (of {len(class_names)} classes, in their order)")
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, columns: int = 8) -> Path:
@@ -144,26 +156,21 @@ def _grid(points: np.ndarray, steps: int = 300, margin: float = 0.3):
 
 def clusters_with_paths(points: np.ndarray, labels: np.ndarray, path: np.ndarray, out: Path, title: str = "") -> Path:
     """2-D points coloured by cluster, and each centroid's positions over the iterations (path: (iters+1, k, 2))."""
-    plt, fig = _figure(figsize=(6, 5.5))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(6, 5.5)
     ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=14, alpha=0.6, vmin=0, vmax=9)
     for k in range(path.shape[1]):
         ax.plot(path[:, k, 0], path[:, k, 1], "-o", color="black", ms=3, lw=1)
         ax.plot(path[-1, k, 0], path[-1, k, 1], "X", color="red", ms=12, mec="black")
     ax.plot([], [], "-o", color="black", ms=3, label="centroid path (o: each iteration)")
     ax.plot([], [], "X", color="red", ms=10, mec="black", ls="", label="final centroid")
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title)
 
 
 def decision_regions(predict, points: np.ndarray, labels: np.ndarray, out: Path, title: str = "",
                      test_points: np.ndarray | None = None, test_labels: np.ndarray | None = None,
                      marks: dict[str, np.ndarray] | None = None) -> Path:
     """The regions a 2-D classifier (``predict`` on an (n, 2) array) gives each class, with the data over them."""
-    plt, fig = _figure(figsize=(6, 5.5))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(6, 5.5)
     xs, ys, grid = _grid(points if test_points is None else np.vstack([points, test_points]))
     ax.contourf(xs, ys, predict(grid).reshape(xs.shape), alpha=0.25, cmap="coolwarm", levels=1)
     ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="coolwarm", s=18, edgecolors="k", lw=0.3, label="train")
@@ -175,16 +182,13 @@ def decision_regions(predict, points: np.ndarray, labels: np.ndarray, out: Path,
                    lw=1.5, label=f"misclassified ({int(wrong.sum())})")
     for (label, where), marker in zip((marks or {}).items(), "XP*D"):
         ax.scatter(where[:, 0], where[:, 1], marker=marker, s=180, edgecolors="black", label=label)
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(title)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, grid=False)
 
 
 def lines_over_epochs(x: np.ndarray, y: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray, epochs: Sequence[int],
                       reference: tuple[float, float], out: Path, title: str = "") -> Path:
     """Data, the line after some epochs (light to dark), and a reference line (the closed form)."""
-    plt, fig = _figure(figsize=(6.5, 5))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(6.5, 5)
     ax.scatter(x, y, s=12, color="gray", label="data")
     line = np.array([x.min(), x.max()])
     cmap = plt.get_cmap("viridis")
@@ -193,61 +197,40 @@ def lines_over_epochs(x: np.ndarray, y: np.ndarray, slopes: np.ndarray, intercep
                 lw=1.2, label=f"epoch {epoch}: y = {slopes[epoch - 1]:.3f}x + {intercepts[epoch - 1]:.3f}")
     ax.plot(line, reference[0] * line + reference[1], "r--", lw=1.5,
             label=f"least squares: y = {reference[0]:.3f}x + {reference[1]:.3f}")
-    ax.legend(fontsize=7)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, legend=7)
 
 
 def predicted_vs_actual(actual: np.ndarray, series: dict[str, np.ndarray], out: Path, unit: str = "",
                         title: str = "") -> Path:
-    plt, fig = _figure(figsize=(5.5, 5.2))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(5.5, 5.2)
     for (label, predicted), marker in zip(series.items(), "ox^s"):
         ax.scatter(actual, predicted, s=16, marker=marker, alpha=0.7, label=label)
     low, high = float(np.min(actual)), float(np.max(actual))
     ax.plot([low, high], [low, high], "k--", lw=1, label="perfect")
-    ax.set_xlabel(f"actual {unit}".strip())
-    ax.set_ylabel(f"predicted {unit}".strip())
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, xlabel=f"actual {unit}".strip(), ylabel=f"predicted {unit}".strip())
 
 
 def probability_curves(x: np.ndarray, y: np.ndarray, grid: np.ndarray, curves: dict[str, np.ndarray], out: Path,
                        xlabel: str, ylabel: str, title: str = "") -> Path:
     """Binary outcomes against one feature, with fitted P(y = 1) curves over a grid."""
-    plt, fig = _figure(figsize=(6.5, 4.5))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(6.5, 4.5)
     jitter = np.random.default_rng(0).uniform(-0.02, 0.02, len(y))
     ax.scatter(x, y + jitter, s=14, color="gray", alpha=0.7, label="data (jittered)")
     for label, curve in curves.items():
         ax.plot(grid, curve, lw=2, label=label)
     ax.axhline(0.5, color="black", lw=0.5, ls=":")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, xlabel=xlabel, ylabel=ylabel)
 
 
 def function_fit(points: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray, curves: dict[str, np.ndarray],
                  out: Path, title: str = "") -> Path:
     """Samples of y(x) (train, test, ...) with curves over a grid (the truth, a fitted model)."""
-    plt, fig = _figure(figsize=(6.5, 4.8))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(6.5, 4.8)
     for (label, (x, y)), marker in zip(points.items(), "o^sx"):
         ax.scatter(x, y, s=14, marker=marker, alpha=0.6, label=label)
     for (label, curve), style in zip(curves.items(), ("k--", "r-", "g-", "b-")):
         ax.plot(grid, curve, style, lw=2, label=label)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, 9, xlabel="x", ylabel="y")
 
 
 def _scaled(image: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
@@ -283,60 +266,41 @@ def save_image(image: np.ndarray, out: Path) -> Path:
 def forecast_week(days: np.ndarray, actual: np.ndarray, forecasts: dict[str, np.ndarray], out: Path, unit: str = "",
                   title: str = "") -> Path:
     """A stretch of a series against forecasts of it, over days."""
-    plt, fig = _figure(figsize=(11, 4.2))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(11, 4.2)
     ax.plot(days, actual, color="black", lw=1.6, label="actual")
     for (label, forecast), style in zip(forecasts.items(), ("-", ":", "--", "-.")):
         ax.plot(days, forecast, style, lw=1.1, label=label)
-    ax.set_xlabel("days into the test period")
-    ax.set_ylabel(unit)
     ax.legend(fontsize=8, ncol=len(forecasts) + 1)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, 9, legend=None, xlabel="days into the test period", ylabel=unit)
 
 
 def piano_roll(notes: Sequence[tuple[float, float, int]], out: Path, title: str = "") -> Path:
     """(onset, duration, MIDI pitch) triples, in quarter notes, as horizontal bars."""
-    plt, fig = _figure(figsize=(10, 4))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(10, 4)
     for onset, duration, pitch in notes:
         ax.broken_barh([(onset, max(duration, 0.05))], (pitch - 0.4, 0.8), color="tab:blue")
     if notes:
         pitches = [p for _, _, p in notes]
         ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
-    ax.set_xlabel("quarter notes")
-    ax.set_ylabel("MIDI pitch (60 = middle C)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, legend=None, xlabel="quarter notes", ylabel="MIDI pitch (60 = middle C)")
 
 
 def running_estimate(drawn: np.ndarray, values: np.ndarray, truth: float, out: Path, title: str = "") -> Path:
     """A Monte Carlo estimate as the draws accumulate, with the true value and its ±2 standard errors band
     (for an estimate of 4p, p = pi/4)."""
-    plt, fig = _figure(figsize=(7, 3.6))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(7, 3.6)
     p = truth / 4
     band = 2 * 4 * np.sqrt(p * (1 - p) / drawn)
     ax.fill_between(drawn, truth - band, truth + band, color="C1", alpha=0.2, label="±2 standard errors")
     ax.plot(drawn, values, color="C0", label="estimate")
     ax.axhline(truth, color="C1", linewidth=1, label="π")
-    ax.set_xscale("log")
-    ax.set_xlabel("points drawn")
-    ax.set_ylabel("estimate")
-    ax.set_title(title, fontsize=9)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, 9, legend="medium", xscale="log", xlabel="points drawn",
+                   ylabel="estimate")
 
 
 def bars(labels: Sequence[str], values: Sequence[float], out: Path, ylabel: str, title: str = "") -> Path:
-    plt, fig = _figure(figsize=(max(5, 1.2 * len(labels)), 3.6))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(max(5, 1.2 * len(labels)), 3.6)
     ax.bar(range(len(values)), values, color="C0")
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, axis="y")
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, title, 9, legend=None, grid=False, ylabel=ylabel)

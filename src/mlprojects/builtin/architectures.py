@@ -44,21 +44,17 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def bubble_plot(rows: list[dict[str, Any]], out: Path) -> Path:
-    from mlprojects.plots import _figure, save_figure
+    from mlprojects.plots import finish, panel
 
-    plt, fig = _figure(figsize=(7.5, 4.5))
-    ax = fig.add_subplot(1, 1, 1)
+    plt, fig, ax = panel(7.5, 4.5)
     shown = [row for row in rows if "top1" in row]
     for row in shown:
         ax.scatter(row["flops"] / 1e9, row["top1"], s=row["parameters"] / 2e5, alpha=0.5)
         ax.annotate(f"{row['title']} ({row['year']})", (row["flops"] / 1e9, row["top1"]), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("GFLOPs per image (PyTorch's FLOP counter)")
-    ax.set_ylabel("ImageNet-1k top-1 (%)")
-    ax.set_title("accuracy against computation; the bubble's area is the parameters", fontsize=9)
-    ax.grid(alpha=0.3)
-    return save_figure(plt, fig, out)
+    return finish(plt, fig, ax, out, "accuracy against computation; the bubble's area is the parameters", 9,
+                  legend=None, xscale="log", xlabel="GFLOPs per image (PyTorch's FLOP counter)",
+                  ylabel="ImageNet-1k top-1 (%)")
 
 
 class CnnHistory(DemoProject):

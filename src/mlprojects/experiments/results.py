@@ -144,16 +144,11 @@ def plot(sweep: Sweep, found: list[dict[str, Any]], metric: str) -> list[Path]:
     """One figure per swept setting: every trial as a dot, the mean ± std over the others as a bar."""
     if not found or not metric:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mlprojects.plots import save_figure
+    from mlprojects.plots import finish, panel
 
     written = []
     for key, values in sweep.grid.items():
-        fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(values) + 2), 3.6))
+        plt, fig, ax = panel(max(4.5, 0.9 * len(values) + 2), 3.6)
         for index, value in enumerate(values):
             points = [row[metric] for row in found if row[key] == value and isinstance(row.get(metric), (int, float))]
             if not points:
@@ -164,10 +159,7 @@ def plot(sweep: Sweep, found: list[dict[str, Any]], metric: str) -> list[Path]:
             mean, std = mean_std(points)
             ax.errorbar([index], [mean], yerr=[std], fmt="o", color="C0", capsize=5, zorder=3)
         ax.set_xticks(range(len(values)), values, rotation=30 if max(map(len, values)) > 8 else 0)
-        ax.set_xlabel(key)
-        ax.set_ylabel(metric)
-        ax.set_title(f"{sweep.project}: {metric} against {key}")
-        ax.grid(alpha=0.3)
         path = sweep.out / "plots" / f"{metric}_vs_{key.replace('/', '+')}.png"
-        written.append(save_figure(plt, fig, path))
+        written.append(finish(plt, fig, ax, path, f"{sweep.project}: {metric} against {key}", legend=None, xlabel=key,
+                              ylabel=metric))
     return written

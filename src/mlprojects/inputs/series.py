@@ -156,14 +156,12 @@ class SeriesInputs(Inputs):
             if path is None:
                 return None, None
             result = apply(path)
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            from matplotlib.figure import Figure  # not pyplot's: it would keep every request's figure
 
             readings = pd.to_numeric(read_csv(path)[prep.column], errors="coerce").to_numpy()
             shown = readings[-4 * prep.window:]
-            figure, axes = plt.subplots(figsize=(7, 3))
+            figure = Figure(figsize=(7, 3))
+            axes = figure.add_subplot()
             axes.plot(range(len(readings) - len(shown), len(readings)), shown, label="readings")
             axes.plot(result["reading"], result[f"forecast_{prep.column}"], "o-", label="forecast")
             axes.set_xlabel("reading")
