@@ -1,10 +1,11 @@
 """Settings: coercion from strings and YAML, checks, and one-line errors that name the fix."""
 
+import re
 from dataclasses import dataclass
 
 import pytest
 
-from mlprojects.config import TrainConfig, coerce, parse_overrides, resolve, setting, to_dict
+from mlprojects.config import TrainConfig, coerce, describe, parse_overrides, resolve, setting, to_dict
 from mlprojects.errors import UserError
 
 
@@ -53,6 +54,36 @@ def test_bad_settings_are_one_clear_line(overrides, message):
         resolve(Config, overrides)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@dataclass
+class Redeclared(Config):
+    epochs: int = setting(7, "a new default, no bounds given")
+    val_fraction: float = setting(0.2, "bounds of its own", gt=0, lt=0.5)
+    dropout: float | None = setting(None, "none, or a rate", ge=0, lt=1)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"epochs": "0"}, "epochs=0: must be greater than 0"),  # the parent's bounds, kept
+    ({"val_fraction": "0"}, "val_fraction=0.0: must be in (0, 0.5)"),  # its own, replacing the parent's [0, 1)
+    ({"val_fraction": "0.6"}, "val_fraction=0.6: must be in (0, 0.5)"),
+    ({"dropout": "1"}, "dropout=1.0: must be in [0, 1)"),
+    ({"momentum": "-0.5"}, "momentum=-0.5: must be 0 or more"),
+    ({"seed": "-1"}, "seed=-1: must be 0 or more"),
+])
+def test_declared_bounds_are_checked_and_a_redeclared_setting_keeps_its_parents(overrides, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        resolve(Redeclared, overrides)
+
+
+def test_bounds_allow_none_and_their_edges_and_are_shown_with_the_type():
+    cfg = resolve(Redeclared, {"dropout": "none", "momentum": "0", "val_fraction": "0.49"})
+    assert (cfg.dropout, cfg.momentum, cfg.val_fraction, cfg.epochs) == (None, 0.0, 0.49, 7)
+    types = {name: shown for name, shown, _, _ in describe(Redeclared)}
+    assert types["epochs"] == "int, greater than 0"
+    assert types["val_fraction"] == "float, in (0, 0.5)"
+    assert types["momentum"] == "float, 0 or more"
+    assert types["widths"] == "tuple"
 
 
 def test_parse_overrides():

@@ -25,66 +25,84 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "adadelt
 SCHEDULES = ("constant", "step", "exponential", "cosine")
 
 
-def setting(default: Any, help: str, **kwargs: Any) -> Any:
-    """A dataclass field with help text (shown by ``mlprojects run PROJECT --help-settings``)."""
+def setting(default: Any, help: str, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
+            **kwargs: Any) -> Any:
+    """A dataclass field with help text (shown by ``mlprojects run PROJECT --help-settings``) and, for a number,
+    its bounds, as pydantic's ``Field`` says them: greater than GT, at least GE, less than LT (None is always
+    allowed). A subclass that declares the field again, to change its default, keeps its parent's bounds."""
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
-    return field(default=default, metadata={"help": help}, **kwargs)
+    bounds = {key: value for key, value in (("gt", gt), ("ge", ge), ("lt", lt)) if value is not None}
+    return field(default=default, metadata={"help": help, **bounds}, **kwargs)
+
+
+def bounds(config_class: type) -> dict[str, dict[str, float]]:
+    """Each bounded setting's bounds: the nearest declaration that gives some."""
+    found: dict[str, dict[str, float]] = {}
+    for cls in reversed(config_class.__mro__):
+        for f in getattr(cls, "__dataclass_fields__", {}).values():
+            given = {key: f.metadata[key] for key in ("gt", "ge", "lt") if key in f.metadata}
+            if given:
+                found[f.name] = given
+    return found
+
+
+def allowed(limits: dict[str, float]) -> str:
+    """Bounds for people: "greater than 0", "0 or more", "in [0, 1)"."""
+    gt, ge, lt = limits.get("gt"), limits.get("ge"), limits.get("lt")
+    if lt is not None:
+        return f"in {'(' if gt is not None else '['}{gt if gt is not None else ge:g}, {lt:g})"
+    return f"greater than {gt:g}" if gt is not None else f"{ge:g} or more"
+
+
+def check_bounds(cfg: Any) -> None:
+    """A ValueError naming the first setting of CFG outside its bounds."""
+    for name, limits in bounds(type(cfg)).items():
+        value = getattr(cfg, name)
+        gt, ge, lt = limits.get("gt"), limits.get("ge"), limits.get("lt")
+        if value is not None and not ((gt is None or value > gt) and (ge is None or value >= ge)
+                                      and (lt is None or value < lt)):
+            raise ValueError(f"{name}={value}: must be {allowed(limits)}")
 
 
 @dataclass
 class ProjectConfig:
-    """The one setting every project has; estimator projects (k-means, regressions) add their own."""
+    """The one setting every project has; estimator projects (k-means, regressions) add their own. Every setting's
+    bounds (:func:`setting`) are checked here, for every subclass."""
 
-    seed: int = setting(42, "one seed for data, splits, initialisation and shuffling")
+    seed: int = setting(42, "one seed for data, splits, initialisation and shuffling", ge=0)
 
     def __post_init__(self) -> None:
-        non_negative(self, "seed")
+        check_bounds(self)
 
 
 @dataclass
 class TrainConfig(ProjectConfig):
     """Settings every trained project shares: the engine reads these, the project adds its own."""
 
-    epochs: int = setting(10, "passes over the training data")
-    batch_size: int = setting(32, "global batch size (split across processes under torchrun)")
+    epochs: int = setting(10, "passes over the training data", gt=0)
+    batch_size: int = setting(32, "global batch size (split across processes under torchrun)", gt=0)
     optimizer: Literal[OPTIMIZERS] = setting("sgd", "optimizer: " + ", ".join(OPTIMIZERS))
-    lr: float = setting(0.01, "learning rate")
-    momentum: float = setting(0.9, "momentum for optimizer=momentum (and rmsprop)")
-    weight_decay: float = setting(0.0, "L2 penalty added by the optimizer")
+    lr: float = setting(0.01, "learning rate", gt=0)
+    momentum: float = setting(0.9, "momentum for optimizer=momentum (and rmsprop)", ge=0)
+    weight_decay: float = setting(0.0, "L2 penalty added by the optimizer", ge=0)
     lr_schedule: Literal[SCHEDULES] = setting("constant", "per-epoch schedule: " + ", ".join(SCHEDULES))
-    lr_step: int = setting(5, "lr_schedule=step: epochs between decays")
-    lr_gamma: float = setting(0.5, "lr_schedule=step|exponential: decay factor")
-    val_fraction: float = setting(0.0, "fraction of the training split held out for validation")
-    early_stopping: int = setting(0, "stop after this many epochs without improvement (0: off)")
-    grad_clip: float = setting(0.0, "clip the gradients' global norm to this before each step (0: off)")
+    lr_step: int = setting(5, "lr_schedule=step: epochs between decays", gt=0)
+    lr_gamma: float = setting(0.5, "lr_schedule=step|exponential: decay factor", gt=0)
+    val_fraction: float = setting(0.0, "fraction of the training split held out for validation", ge=0, lt=1)
+    early_stopping: int = setting(0, "stop after this many epochs without improvement (0: off)", ge=0)
+    grad_clip: float = setting(0.0, "clip the gradients' global norm to this before each step (0: off)", ge=0)
     precision: Literal["fp32", "bf16", "fp16", "auto"] = setting(
         "fp32", "bf16 (or fp16 on a GPU, with a gradient scaler) runs the forward pass under autocast; auto: bf16 "
                 "where the device and the model gain from it (one line says which)")
     compile: bool = setting(False, "torch.compile the model")
-    eval_batch_size: int = setting(1000, "batch size for evaluation and prediction")
+    eval_batch_size: int = setting(1000, "batch size for evaluation and prediction", gt=0)
     histograms: bool = setting(False, "write weight and gradient histograms to TensorBoard every epoch")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        positive(self, "epochs", "batch_size", "eval_batch_size", "lr", "lr_step", "lr_gamma")
-        non_negative(self, "momentum", "weight_decay", "early_stopping", "grad_clip")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction={self.val_fraction}: must be in [0, 1)")
         if self.early_stopping and not self.val_fraction:
             raise ValueError("early_stopping needs a validation split: also set val_fraction, e.g. 0.1")
-
-
-def positive(cfg: Any, *names: str) -> None:
-    for name in names:
-        if getattr(cfg, name) <= 0:
-            raise ValueError(f"{name}={getattr(cfg, name)}: must be greater than 0")
-
-
-def non_negative(cfg: Any, *names: str) -> None:
-    for name in names:
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"{name}={getattr(cfg, name)}: must be 0 or more")
 
 
 # --- coercion ---------------------------------------------------------------------------------
@@ -228,8 +246,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def describe(config_class: type) -> list[tuple[str, str, Any, str]]:
-    """(name, type, default, help) for every setting."""
-    keys = known_keys(config_class)
+    """(name, type and bounds, default, help) for every setting."""
+    keys, limits = known_keys(config_class), bounds(config_class)
     rows = []
     for f in dataclasses.fields(config_class):
         tp = keys[f.name]
@@ -238,5 +256,7 @@ def describe(config_class: type) -> list[tuple[str, str, Any, str]]:
             shown = "|".join(args[0] if isinstance(args[0], tuple) else args)
         else:
             shown = getattr(tp, "__name__", str(tp)).replace("typing.", "")
+        if f.name in limits:
+            shown += f", {allowed(limits[f.name])}"
         rows.append((f.name, shown, f.default, f.metadata.get("help", "")))
     return rows

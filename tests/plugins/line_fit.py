@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mlprojects.config import TrainConfig, positive, setting
+from mlprojects.config import TrainConfig, setting
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.project import Prepared, Project
 from mlprojects.registry import Entry, Published, register
@@ -23,15 +23,11 @@ from mlprojects.registry import Entry, Published, register
 
 @dataclass
 class LineConfig(TrainConfig):
-    points: int = setting(96, "points drawn on [-1, 1]; a quarter are the test set")
+    points: int = setting(96, "points drawn on [-1, 1]; a quarter are the test set", gt=0)
     noise: float = setting(0.1, "standard deviation of the noise on y")
     epochs: int = setting(30, "passes over the training data")
     batch_size: int = setting(16, "samples per step")
     lr: float = setting(0.2, "learning rate")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "points")
 
 
 def absolute_error_sum(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 
 from mlprojects import plots
 from mlprojects.builtin.rings import RingsConfig
-from mlprojects.config import ProjectConfig, non_negative, positive, setting
+from mlprojects.config import ProjectConfig, setting
 from mlprojects.data import synthetic
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.project import EstimatorProject, Table
@@ -29,27 +29,18 @@ from mlprojects.project import EstimatorProject, Table
 
 @dataclass
 class KMeansConfig(ProjectConfig):
-    k: int = setting(4, "number of clusters")
+    k: int = setting(4, "number of clusters", gt=0)
     init: Literal["first", "k-means++"] = setting("first",
                                                   "start: first (the first k points, as the book) or k-means++")
-    max_iter: int = setting(100, "the most iterations")
+    max_iter: int = setting(100, "the most iterations", gt=0)
     tol: float = setting(0.0, "stop when the centres move less than this (x mean feature variance); "
-                              "0: when no label changes")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "k", "max_iter")
-        non_negative(self, "tol")
+                              "0: when no label changes", ge=0)
 
 
 @dataclass
 class BlobsConfig(KMeansConfig):
-    n_samples: int = setting(200, "points to generate")
-    std: float = setting(0.8, "standard deviation of each blob")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "n_samples", "std")
+    n_samples: int = setting(200, "points to generate", gt=0)
+    std: float = setting(0.8, "standard deviation of each blob", gt=0)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlprojects.config import ProjectConfig, positive, setting
+from mlprojects.config import ProjectConfig, setting
 from mlprojects.errors import UserError
 from mlprojects.project import DemoProject
 
@@ -34,11 +34,7 @@ BOOK_IMAGES = ("blue_jay", "leopard")
 class ConvDemoConfig(ProjectConfig):
     image: str = setting("blue_jay", "blue_jay or leopard (the book's photographs), or the path of an image file")
     kernel: Literal[tuple(KERNELS)] = setting("edge", "3x3 kernel: " + ", ".join(KERNELS))
-    pool: int = setting(2, "pooling window and stride, in pixels")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "pool")
+    pool: int = setting(2, "pooling window and stride, in pixels", gt=0)
 
 
 def read_image(spec: str) -> tuple[np.ndarray, str]:

@@ -30,11 +30,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mlprojects.builtin.image_classifier import ImageClassifier
-from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
+from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, setting
 from mlprojects.data import images
 from mlprojects.data.preparation import ImagePrep
 from mlprojects.engine import Trainer
@@ -48,8 +47,8 @@ from mlprojects.project import Prepared
 class MnistCNNConfig(ImageSettings, TrainConfig):
     channels: tuple[int, ...] = setting((32, 64),
                                         "output channels of each 5x5 convolution (each followed by a 2x2 pool)")
-    dense: int = setting(1024, "units of the dense layer")
-    dropout: float = setting(0.5, "dropout before the output layer")
+    dense: int = setting(1024, "units of the dense layer", gt=0)
+    dropout: float = setting(0.5, "dropout before the output layer", ge=0, lt=1)
     pool: Literal["max", "avg"] = setting("max", "pooling: max (the book's text) or avg")
     channels_last: bool = setting(True, "keep activations in channels-last memory format (faster: oneDNN's "
                                         "native layout on CPUs, tensor cores' on GPUs)")
@@ -60,11 +59,8 @@ class MnistCNNConfig(ImageSettings, TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        positive(self, "dense")
         if not self.channels or min(self.channels) <= 0 or len(self.channels) > 4:
             raise ValueError(f"channels={','.join(map(str, self.channels))}: 1 to 4 positive widths")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
 
 
 class MnistCNN(ImageClassifier):
@@ -84,9 +80,6 @@ class MnistCNN(ImageClassifier):
 
     def channels_last(self, cfg: MnistCNNConfig) -> bool:
         return cfg.channels_last
-
-    def loss_fn(self, cfg: MnistCNNConfig):
-        return F.cross_entropy
 
 
 # --- cifar10-cnn -------------------------------------------------------------------------------
@@ -113,10 +106,10 @@ class Cifar10Config(ImageSettings, TrainConfig):
                                                           "and recipe")
     net: Literal["resnet9", "book"] = setting("resnet9", "resnet9 (batch norm, residual blocks) or book (2 conv "
                                                          "blocks, dense 512)")
-    width: int = setting(64, "resnet9: channels of its first layer (64 is the published network)")
+    width: int = setting(64, "resnet9: channels of its first layer (64 is the published network)", gt=0)
     augment: Literal["crop-flip", "flip", "none"] = setting("crop-flip", "training augmentation: random 4-pixel crops "
                                                                          "and mirror flips, flips only, or none")
-    train_limit: int = setting(0, "train on the first N of CIFAR-10's training images only (0: all 50,000)")
+    train_limit: int = setting(0, "train on the first N of CIFAR-10's training images only (0: all 50,000)", ge=0)
     channels_last: bool = setting(True, "keep activations in channels-last memory format (faster: oneDNN's "
                                         "native layout on CPUs, tensor cores' on GPUs)")
     epochs: int = setting(30, "passes over the training data")
@@ -130,11 +123,6 @@ class Cifar10Config(ImageSettings, TrainConfig):
     DATASETS = ("cifar10",)
     PRESETS = {"book": {"net": "book", "augment": "flip", "optimizer": "adam", "lr": 0.001, "batch_size": 96,
                         "epochs": 50, "weight_decay": 0.0, "lr_schedule": "constant"}}
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "width")
-        non_negative(self, "train_limit")
 
 
 class Cifar10CNN(ImageClassifier):
@@ -165,9 +153,6 @@ class Cifar10CNN(ImageClassifier):
     def image_preparation(self, cfg: Cifar10Config) -> dict:
         return {"pixels": "uint8 32x32 RGB", "divide_by": 255, "minus_mean": list(CIFAR_MEAN),
                 "over_std": list(CIFAR_STD), "input_shape": "N,3,32,32"}
-
-    def loss_fn(self, cfg: Cifar10Config):
-        return F.cross_entropy
 
     def train_transform(self, cfg: Cifar10Config):
         from mlprojects.data.augment import random_crop_flip

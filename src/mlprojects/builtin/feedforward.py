@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects import plots
-from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
+from mlprojects.config import OPTIMIZERS, TrainConfig, setting
 from mlprojects.data import tables
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.engine import TensorData, Trainer
@@ -41,9 +41,7 @@ from mlprojects.nn.mlp import ACTIVATIONS
 from mlprojects.project import Prepared, Project
 
 
-def _check_split(cfg) -> None:
-    if not 0 < cfg.test_fraction < 1:
-        raise ValueError(f"test_fraction={cfg.test_fraction}: must be in (0, 1)")
+def _check_widths(cfg) -> None:
     if not cfg.widths and cfg.model == "mlp":
         raise ValueError("widths is empty: give at least one hidden layer")
     if min(cfg.widths, default=1) <= 0:
@@ -85,10 +83,10 @@ class _RegressionProject(Project):
 
 @dataclass
 class NonlinearConfig(TrainConfig):
-    n_points: int = setting(260, "points evenly spaced on [-1, 1]")
+    n_points: int = setting(260, "points evenly spaced on [-1, 1]", gt=0)
     n_train: int = setting(200, "of them, drawn at random for training; the rest are the test set")
     noise: float = setting(0.22, "standard deviation of the Gaussian noise")
-    hidden: int = setting(10, "hidden units")
+    hidden: int = setting(10, "hidden units", gt=0)
     activation: Literal[tuple(ACTIVATIONS)] = setting("sigmoid", "hidden activation: " + ", ".join(ACTIVATIONS))
     epochs: int = setting(300, "passes over the training data")
     batch_size: int = setting(20, "samples per step")
@@ -97,7 +95,6 @@ class NonlinearConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        positive(self, "n_points", "hidden")
         if not 0 < self.n_train < self.n_points:
             raise ValueError(f"n_train={self.n_train}: must be between 1 and n_points - 1 ({self.n_points - 1})")
 
@@ -150,7 +147,7 @@ class AutoMpgConfig(TableSettings, TrainConfig):
     model: Literal["mlp", "linear"] = setting("mlp", "mlp, or linear (no hidden layer: linear regression)")
     widths: tuple[int, ...] = setting((64, 64), "hidden layer widths; the book's network is 10,5")
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
-    test_fraction: float = setting(0.2, "share of the cars held out for the test")
+    test_fraction: float = setting(0.2, "share of the cars held out for the test", gt=0, lt=1)
     epochs: int = setting(100, "passes over the training data")
     batch_size: int = setting(32, "samples per step")
     optimizer: Literal[OPTIMIZERS] = setting("adam", "optimizer: " + ", ".join(OPTIMIZERS))
@@ -158,7 +155,7 @@ class AutoMpgConfig(TableSettings, TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_split(self)
+        _check_widths(self)
 
 
 def auto_mpg_preparation(train: pd.DataFrame) -> TablePrep:
@@ -220,8 +217,8 @@ class WineConfig(TableSettings, TrainConfig):
                                                "mlp, or softmax (the book's softmax regression: no hidden layer)")
     widths: tuple[int, ...] = setting((32,), "hidden layer widths of the mlp")
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
-    dropout: float = setting(0.0, "dropout after each hidden layer")
-    test_fraction: float = setting(0.3, "share of the wines held out for the test (stratified by class)")
+    dropout: float = setting(0.0, "dropout after each hidden layer", ge=0, lt=1)
+    test_fraction: float = setting(0.3, "share of the wines held out for the test (stratified by class)", gt=0, lt=1)
     epochs: int = setting(100, "passes over the training data")
     batch_size: int = setting(16, "samples per step")
     optimizer: Literal[OPTIMIZERS] = setting("adam", "optimizer: " + ", ".join(OPTIMIZERS))
@@ -229,9 +226,7 @@ class WineConfig(TableSettings, TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_split(self)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
+        _check_widths(self)
 
 
 WINE_CLASSES = ["cultivar 1", "cultivar 2", "cultivar 3"]

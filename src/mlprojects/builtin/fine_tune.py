@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
+from mlprojects.config import OPTIMIZERS, TrainConfig, setting
 from mlprojects.engine import TensorData, Trainer
 from mlprojects.errors import UserError
 from mlprojects.project import Prepared, Project
@@ -25,17 +25,13 @@ class FineTuneConfig(TrainConfig):
     model: str = setting("", "pretrained model: hub id or folder (required)")
     train: str = setting("", "training file (required): .csv/.jsonl for texts, CoNLL/.jsonl for tagged tokens")
     eval: str = setting("", "evaluation file, same format (required)")
-    max_length: int = setting(128, "sub-word tokens per input; longer inputs are truncated")
+    max_length: int = setting(128, "sub-word tokens per input; longer inputs are truncated", gt=0)
     epochs: int = setting(3, "passes over the training data")
     batch_size: int = setting(16, "global batch size")
     optimizer: Literal[OPTIMIZERS] = setting("adamw", "optimizer: " + ", ".join(OPTIMIZERS))
     lr: float = setting(5e-5, "learning rate")
     weight_decay: float = setting(0.01, "weight decay (AdamW's, decoupled)")
     eval_batch_size: int = setting(64, "batch size for evaluation and prediction")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "max_length")
 
 
 class SequenceClassifier(nn.Module):

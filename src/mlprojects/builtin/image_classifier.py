@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch.nn.functional as F
 
 from mlprojects import plots
 from mlprojects.data import images
@@ -45,6 +44,3 @@ class ImageClassifier(Project):
     def image_preparation(self, cfg) -> dict:
         """How raw pixels become this model's input, for an exported model's consumers."""
         return {"pixels": "uint8 28x28 grayscale, ink high, digit centred by mass (MNIST's form)", "divide_by": 255}
-
-    def loss_fn(self, cfg):
-        return F.cross_entropy

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from mlprojects import plots
 from mlprojects.builtin.rings import RingsConfig
-from mlprojects.config import positive, setting
+from mlprojects.config import setting
 from mlprojects.data import synthetic
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.project import EstimatorProject, Table
@@ -24,15 +24,9 @@ from mlprojects.project import EstimatorProject, Table
 class KnnCirclesConfig(RingsConfig):
     n_samples: int = setting(210, "points to generate")
     noise: float = setting(0.12, "standard deviation of the noise added to the rings")
-    test_fraction: float = setting(0.3, "the last part of the shuffled points, held out for testing")
-    n_neighbors: int = setting(1, "neighbours that vote (the book: 1)")
+    test_fraction: float = setting(0.3, "the last part of the shuffled points, held out for testing", gt=0, lt=1)
+    n_neighbors: int = setting(1, "neighbours that vote (the book: 1)", gt=0)
     weights: Literal["uniform", "distance"] = setting("uniform", "uniform votes, or weighted by 1/distance")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "n_neighbors")
-        if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
 
 
 class KnnCircles(EstimatorProject):

@@ -36,7 +36,7 @@ import numpy as np
 
 from mlprojects import plots
 from mlprojects.builtin.tabular import split_and_standardize
-from mlprojects.config import ProjectConfig, positive, setting
+from mlprojects.config import ProjectConfig, setting
 from mlprojects.data import synthetic, tables
 from mlprojects.data.preparation import TablePrep, test_frame
 from mlprojects.estimators.linear import GRADIENT_SOLVERS
@@ -48,9 +48,9 @@ from mlprojects.project import EstimatorProject, Table
 class LinearConfig(ProjectConfig):
     solver: str = setting("sgd", "sgd (gradient descent), momentum, adagrad, adadelta, rmsprop, adam, ftrl, "
                                  "or the exact solver (lstsq for regression, lbfgs for classification)")
-    learning_rate: float = setting(0.05, "step size of the gradient solvers")
-    epochs: int = setting(100, "passes over the training data (gradient solvers)")
-    batch_size: int = setting(1, "samples per step; 0: the whole training set")
+    learning_rate: float = setting(0.05, "step size of the gradient solvers", gt=0)
+    epochs: int = setting(100, "passes over the training data (gradient solvers)", gt=0)
+    batch_size: int = setting(1, "samples per step; 0: the whole training set", ge=0)
     shuffle: bool = setting(False, "shuffle the samples every epoch (the book does not)")
 
     exact_solver = "lstsq"
@@ -60,11 +60,6 @@ class LinearConfig(ProjectConfig):
         allowed = (self.exact_solver,) + GRADIENT_SOLVERS
         if self.solver not in allowed:
             raise ValueError(f"solver={self.solver}: expected one of {', '.join(allowed)}")
-        positive(self, "learning_rate", "epochs")
-        if self.batch_size < 0:
-            raise ValueError(f"batch_size={self.batch_size}: must be 0 (whole set) or more")
-        if hasattr(self, "test_fraction") and not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
 
 
 class _LinearProject(EstimatorProject):
@@ -107,14 +102,10 @@ def regression_figures(estimator, X: np.ndarray, y: np.ndarray) -> dict[str, flo
 
 @dataclass
 class SyntheticLineConfig(LinearConfig):
-    n_samples: int = setting(101, "points evenly spaced on [-1, 1]")
+    n_samples: int = setting(101, "points evenly spaced on [-1, 1]", gt=0)
     slope: float = setting(2.0, "true slope")
     intercept: float = setting(0.2, "true intercept")
     noise: float = setting(0.4, "standard deviation of the Gaussian noise")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "n_samples")
 
 
 class LinregSynthetic(_LinearProject):
@@ -155,7 +146,7 @@ class BostonConfig(TableSettings, LinearConfig):
     learning_rate: float = setting(0.1, "step size of the gradient solvers")
     epochs: int = setting(500, "passes over the training data (gradient solvers)")
     batch_size: int = setting(0, "samples per step; 0: the whole training set")
-    test_fraction: float = setting(0.2, "fraction held out for testing")
+    test_fraction: float = setting(0.2, "fraction held out for testing", gt=0, lt=1)
 
 
 class LinregBoston(_LinearProject):
@@ -198,7 +189,7 @@ class ChdConfig(TableSettings, LinearConfig):
     learning_rate: float = setting(0.4, "step size (the book's 0.2 on a two-class softmax = 0.4 here)")
     epochs: int = setting(20, "full-batch steps (the book: 5 epochs x 4 repeated batches)")
     batch_size: int = setting(0, "samples per step; 0: the whole training set")
-    test_fraction: float = setting(0.3, "fraction held out for testing, stratified")
+    test_fraction: float = setting(0.3, "fraction held out for testing, stratified", gt=0, lt=1)
     C: float | None = setting(None, "inverse L2 penalty; none: no penalty, as the book")
 
     exact_solver = "lbfgs"

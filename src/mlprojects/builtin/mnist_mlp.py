@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mlprojects.builtin.image_classifier import ImageClassifier
-from mlprojects.config import TrainConfig, positive, setting
+from mlprojects.config import TrainConfig, setting
 from mlprojects.data import images
 from mlprojects.data.preparation import ImagePrep
 from mlprojects.inputs import ImageSettings
@@ -36,7 +36,7 @@ class MnistMLPConfig(ImageSettings, TrainConfig):
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
     loss: Literal["cce", "mse"] = setting("cce", "cce: categorical cross-entropy; mse: squared error of the softmax "
                                                  "vs one-hot")
-    dropout: float = setting(0.0, "dropout after each hidden layer")
+    dropout: float = setting(0.0, "dropout after each hidden layer", ge=0, lt=1)
     init: Literal["keras", "torch"] = setting("keras", "weight initialisation: keras (Glorot uniform, as the "
                                                        "notebook) or torch")
     epochs: int = setting(15, "passes over the training data")
@@ -47,9 +47,6 @@ class MnistMLPConfig(ImageSettings, TrainConfig):
         super().__post_init__()
         if not self.widths or min(self.widths) <= 0:
             raise ValueError(f"widths={','.join(map(str, self.widths))}: every width must be greater than 0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
-        positive(self, "lr")
 
 
 def softmax_mse(outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlprojects import plots
-from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, non_negative, positive, setting
+from mlprojects.config import OPTIMIZERS, SCHEDULES, TrainConfig, setting
 from mlprojects.data import abc
 from mlprojects.data.preparation import VocabularyPrep
 from mlprojects.engine import TensorData, Trainer
@@ -52,11 +52,11 @@ TUNE_SEPARATOR = "\n"  # tunes are separated by a blank line: each ends in "\n",
 class CharRNNConfig(TrainConfig):
     corpus: Literal[abc.CORPORA] = setting("bach", "bach (the chorales' melodies, converted to ABC) or nottingham "
                                                    "(ABC folk tunes)")
-    max_tunes: int = setting(0, "use the first N tunes of the corpus only (0: all)")
-    embedding: int = setting(64, "embedding width")
-    hidden: int = setting(64, "LSTM units per layer")
-    layers: int = setting(1, "LSTM layers")
-    seq_length: int = setting(50, "characters per training sequence")
+    max_tunes: int = setting(0, "use the first N tunes of the corpus only (0: all)", ge=0)
+    embedding: int = setting(64, "embedding width", gt=0)
+    hidden: int = setting(64, "LSTM units per layer", gt=0)
+    layers: int = setting(1, "LSTM layers", gt=0)
+    seq_length: int = setting(50, "characters per training sequence", gt=0)
     epochs: int = setting(40, "passes over the training text")
     batch_size: int = setting(50, "sequences per step")
     optimizer: Literal[OPTIMIZERS] = setting("adam", "optimizer: " + ", ".join(OPTIMIZERS))
@@ -64,13 +64,8 @@ class CharRNNConfig(TrainConfig):
     lr_schedule: Literal[SCHEDULES] = setting("exponential", "per-epoch schedule: " + ", ".join(SCHEDULES))
     lr_gamma: float = setting(0.97, "decay per epoch")
     grad_clip: float = setting(5.0, "clip the gradients' global norm to this before each step (0: off)")
-    sample_length: int = setting(3000, "characters sampled after training, for the report")
-    temperature: float = setting(0.8, "sampling temperature for the report's sample")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "embedding", "hidden", "layers", "seq_length", "sample_length", "temperature")
-        non_negative(self, "max_tunes")
+    sample_length: int = setting(3000, "characters sampled after training, for the report", gt=0)
+    temperature: float = setting(0.8, "sampling temperature for the report's sample", gt=0)
 
 
 class CharRNN(nn.Module):

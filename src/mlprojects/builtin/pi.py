@@ -22,20 +22,15 @@ from typing import Any
 
 import torch
 
-from mlprojects.config import ProjectConfig, non_negative, positive, setting
+from mlprojects.config import ProjectConfig, setting
 from mlprojects.project import DemoProject
 
 
 @dataclass
 class PiConfig(ProjectConfig):
-    points: int = setting(20_000_000, "points drawn in all")
-    streams: int = setting(0, "independent random streams the points come from (0: one per process)")
-    chunk: int = setting(1_000_000, "points drawn at a time (memory: 8 bytes a point)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "points", "chunk")
-        non_negative(self, "streams")
+    points: int = setting(20_000_000, "points drawn in all", gt=0)
+    streams: int = setting(0, "independent random streams the points come from (0: one per process)", ge=0)
+    chunk: int = setting(1_000_000, "points drawn at a time (memory: 8 bytes a point)", gt=0)
 
 
 def stream_counts(points: int, streams: int, stream: int) -> int:

@@ -21,19 +21,18 @@ from typing import Any, Callable
 
 import torch
 
-from mlprojects.config import ProjectConfig, positive, setting
+from mlprojects.config import ProjectConfig, setting
 from mlprojects.project import DemoProject
 
 
 @dataclass
 class PlacementConfig(ProjectConfig):
-    matrix: int = setting(1024, "size n of the n x n matrices multiplied")
+    matrix: int = setting(1024, "size n of the n x n matrices multiplied", gt=0)
     sizes: tuple[int, ...] = setting((1, 16, 128), "MiB moved between devices, each size in turn")
-    repeats: int = setting(5, "timings per figure (the median is reported)")
+    repeats: int = setting(5, "timings per figure (the median is reported)", gt=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        positive(self, "matrix", "repeats")
         if min(self.sizes) <= 0:
             raise ValueError(f"sizes={self.sizes}: every size must be greater than 0")
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlprojects import plots
-from mlprojects.config import OPTIMIZERS, TrainConfig, positive, setting
+from mlprojects.config import OPTIMIZERS, TrainConfig, setting
 from mlprojects.data import tables
 from mlprojects.data.preparation import SeriesPrep
 from mlprojects.engine import TensorData, Trainer
@@ -50,18 +50,19 @@ class EnergyConfig(SeriesSettings, TrainConfig):
                                                           "book's 5-reading window, 5 units, Adagrad 0.03, batch 100")
     column: str = setting("Load", "the column of the series (the embedded elec_load.csv's is Load)")
     unit: str = setting("kW", "the unit of the series, for the report")
-    window: int = setting(DAY, "readings the model sees before each forecast")
-    horizon: int = setting(1, "forecast this many readings after the window's last one")
-    hidden: int = setting(64, "LSTM units per layer")
-    layers: int = setting(1, "LSTM layers")
-    stride: int = setting(1, "use every N-th window for training (1: all)")
+    window: int = setting(DAY, "readings the model sees before each forecast", gt=0)
+    horizon: int = setting(1, "forecast this many readings after the window's last one", gt=0)
+    hidden: int = setting(64, "LSTM units per layer", gt=0)
+    layers: int = setting(1, "LSTM layers", gt=0)
+    stride: int = setting(1, "use every N-th window for training (1: all)", gt=0)
     residual: bool = setting(True, "forecast the change from the last reading (the book forecasts the value)")
-    val_fraction: float = setting(0.15, "the share of the series after the training part used for validation")
-    test_fraction: float = setting(0.15, "the last share of the series, held out for the test")
+    val_fraction: float = setting(0.15, "the share of the series after the training part used for validation", gt=0,
+                                  lt=0.5)
+    test_fraction: float = setting(0.15, "the last share of the series, held out for the test", gt=0, lt=0.5)
     scale_offset: float | None = setting(None, "x -> (x - offset) / factor; default: the book's 147 for the "
                                                "embedded series, the training mean for your own")
     scale_factor: float | None = setting(None, "default: the book's 339 for the embedded series, the training "
-                                               "maximum of |x - offset| for your own")
+                                               "maximum of |x - offset| for your own", gt=0)
     epochs: int = setting(8, "passes over the training windows")
     batch_size: int = setting(256, "windows per step")
     optimizer: Literal[OPTIMIZERS] = setting("adam", "optimizer: " + ", ".join(OPTIMIZERS))
@@ -70,14 +71,6 @@ class EnergyConfig(SeriesSettings, TrainConfig):
 
     PRESETS = {"book": {"window": 5, "hidden": 5, "layers": 1, "residual": False, "optimizer": "adagrad", "lr": 0.03,
                         "batch_size": 100, "epochs": 8}}
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "window", "horizon", "hidden", "layers", "stride")
-        if not 0 < self.test_fraction < 0.5 or not 0 < self.val_fraction < 0.5:
-            raise ValueError("val_fraction and test_fraction must each be in (0, 0.5)")
-        if self.scale_factor is not None and self.scale_factor <= 0:
-            raise ValueError(f"scale_factor={self.scale_factor}: must be greater than 0")
 
 
 def chronological_split(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlprojects.config import ProjectConfig, non_negative, positive, setting
+from mlprojects.config import ProjectConfig, setting
 from mlprojects.errors import UserError
 from mlprojects.project import DemoProject
 
@@ -36,19 +36,15 @@ class StyleConfig(ProjectConfig):
         "tutorial", "layers: tutorial (PyTorch's neural-style tutorial) or paper (Gatys et al.: conv4_2, conv1_1..5_1)")
     content_layers: str = setting("", "comma-separated layer names  [default: the preset's]")
     style_layers: str = setting("", "comma-separated layer names  [default: the preset's]")
-    content_weight: float = setting(1.0, "weight of the content loss")
-    style_weight: float = setting(1e6, "weight of the style loss (Gram matrices divided by channels x pixels)")
-    tv_weight: float = setting(0.0, "weight of the total-variation loss (smoothness)")
-    image_size: int = setting(512, "the longer side the picture is optimised at, in pixels; 0: the content's own")
-    steps: int = setting(300, "loss evaluations (an L-BFGS iteration may take several)")
+    content_weight: float = setting(1.0, "weight of the content loss", ge=0)
+    style_weight: float = setting(1e6, "weight of the style loss (Gram matrices divided by channels x pixels)", ge=0)
+    tv_weight: float = setting(0.0, "weight of the total-variation loss (smoothness)", ge=0)
+    image_size: int = setting(512, "the longer side the picture is optimised at, in pixels; 0: the content's own",
+                              ge=0)
+    steps: int = setting(300, "loss evaluations (an L-BFGS iteration may take several)", gt=0)
     optimizer: Literal["lbfgs", "adam"] = setting("lbfgs", "lbfgs (the paper's and the tutorial's) or adam")
-    learning_rate: float = setting(0.02, "Adam's step size on [0, 1] pixels")
+    learning_rate: float = setting(0.02, "Adam's step size on [0, 1] pixels", gt=0)
     start: Literal["content", "noise"] = setting("content", "start from the content picture or from noise")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(self, "steps", "learning_rate")
-        non_negative(self, "content_weight", "style_weight", "tv_weight", "image_size")
 
 
 def read_picture(spec: str, what: str):

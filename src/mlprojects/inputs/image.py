@@ -34,7 +34,8 @@ class ImageSettings:
 
     data: str = setting("mnist-10k", "dataset: mnist-10k (embedded), mnist, fashion-mnist, folder:PATH (your "
                                      "images, one sub-folder per class) or tfrecord:PATH (image records)")
-    test_fraction: float = setting(0.2, "with data=folder: the share of images held out for the test (stratified)")
+    test_fraction: float = setting(0.2, "with data=folder: the share of images held out for the test (stratified)",
+                                   gt=0, lt=1)
     bad_images: Literal["skip", "refuse"] = setting("skip", "with data=folder: skip unreadable files (named in a "
                                                             "warning) or refuse the folder")
 
@@ -45,8 +46,6 @@ class ImageSettings:
         if self.data not in self.DATASETS and not self.data.startswith(USERS):
             raise ValueError(f"data={self.data}: expected one of {', '.join(self.DATASETS)}, folder:PATH or "
                              "tfrecord:PATH")
-        if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction={self.test_fraction}: must be in (0, 1)")
         if self.data.startswith(USERS):
             self.data = absolute(self.data)
 
