@@ -214,16 +214,17 @@ def test_finetune_tokens_learns_entities_and_plain_transformers_reloads_it(token
 
 # --- task pipelines ------------------------------------------------------------------------------
 
-def test_best_span_by_hand():
-    from mlprojects.nlp.qa import best_span
+def test_the_best_span_of_a_window_by_hand():
+    from mlprojects.nlp.qa import span_in_window
 
     start = torch.tensor([0.0, 1.0, 5.0, 0.0, 4.0, 0.0])
     end = torch.tensor([0.0, 0.0, 1.0, 3.0, 0.0, 9.0])
     context = torch.tensor([False, False, True, True, True, True])  # [CLS] question | context
-    assert best_span(start, end, context) == (2, 5, 14.0)  # 5 + 9
-    assert best_span(start, end, context, max_answer_len=2) == (4, 5, 13.0)  # 2..5 is 4 tokens long
-    no_answer = torch.tensor([20.0, 0, 0, 0, 0, 0])
-    assert best_span(no_answer, end, context) is None  # [CLS] scores 20 > any span
+    assert span_in_window(start, end, context) == (2, 5, 14.0)  # 5 + 9
+    assert span_in_window(start, end, context, max_answer_len=2) == (4, 5, 13.0)  # 2..5 is 4 tokens long
+    assert span_in_window(start, end, torch.zeros(6, dtype=torch.bool)) is None  # no context: no span
+    high = torch.tensor([0.0, 9.0, 0, 0, 0, 0])
+    assert span_in_window(high, end, context)[:2] == (2, 5)  # the question's tokens never start an answer
 
 
 def test_question_answering_returns_a_span_of_the_context(tiny_bert, tmp_path):

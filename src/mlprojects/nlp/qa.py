@@ -36,14 +36,6 @@ def span_in_window(start_logits, end_logits, context_mask, max_answer_len: int =
     return None if best == float("-inf") else (start, end, best)
 
 
-def best_span(start_logits, end_logits, context_mask, max_answer_len: int = 30) -> tuple[int, int, float] | None:
-    """:func:`span_in_window`, or None when index 0's score ([CLS], "no answer") is higher."""
-    span = span_in_window(start_logits, end_logits, context_mask, max_answer_len)
-    if span is None or float(start_logits[0] + end_logits[0]) > span[2]:
-        return None
-    return span
-
-
 def _pad(rows: list[dict[str, list[int]]], pad_id: int):
     """Right-padded tensors of encoded windows (attention 0 and token type 0 on the padding)."""
     import torch
