@@ -15,23 +15,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mlprojects import config as configuration
-from mlprojects import cores, registry
+from mlprojects import cores, registry, rundir
 from mlprojects.errors import UserError
-from mlprojects.rundir import (
-    CHECKPOINT,
-    HISTORY,
-    METRICS,
-    TENSORBOARD,
-    WEIGHTS,
-    check_data,
-    default_out,
-    fresh_run,
-    mark_diverged,
-    open_run,
-    read_settings,
-    record_data,
-    refuse_diverged,
-)
 
 RESUMABLE = {"epochs", "early_stopping", "eval_batch_size"}
 
@@ -69,21 +54,21 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
         from mlprojects import tracking
 
         tracking.mlflow()  # a missing extra is one line before anything runs
-    if resume is None and out is not None and elastic() and (Path(out) / CHECKPOINT).is_file():
+    if resume is None and out is not None and elastic() and (Path(out) / rundir.CHECKPOINT).is_file():
         resume, overrides = _restarted(name, overrides, config_file, seed, Path(out)), {}
     if resume is not None:
-        saved = read_settings(resume)
+        saved = rundir.read_settings(resume)
         name = saved.pop("project", None)
         project = registry.get(name)
         if project.kind != "trained":
             raise UserError(f"{resume}: {name} fits in one pass; there is nothing to resume, run it again")
-        refuse_diverged(Path(resume))
+        rundir.refuse_diverged(Path(resume))
         changed = set(overrides) - RESUMABLE
         if changed:
             raise UserError(f"cannot change {', '.join(sorted(changed))} when resuming; "
                             f"only {', '.join(sorted(RESUMABLE))}")
         cfg = configuration.resolve(project.config_class, saved, overrides)
-        check_data(Path(resume), project.inputs.data_file(cfg))
+        rundir.check_data(Path(resume), project.inputs.data_file(cfg))
     else:
         project, cfg = resolve_settings(name, overrides, config_file, seed)
 
@@ -151,12 +136,12 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
     if cfg.compile:
         model = torch.compile(model)
 
-    run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_out(name)
+    run_dir = Path(resume) if resume is not None else Path(out) if out is not None else rundir.default_out(name)
     run_dir = Path(distributed.broadcast_text(str(run_dir), target))
     if context.is_main:  # restarted before the first checkpoint: the run starts again in its folder
-        open_run(run_dir, name, cfg, resuming=resume is not None or elastic())
+        rundir.open_run(run_dir, name, cfg, resuming=resume is not None or elastic())
         if resume is None:
-            record_data(run_dir, project.inputs.data_file(cfg))
+            rundir.record_data(run_dir, project.inputs.data_file(cfg))
     distributed.barrier()
 
     metrics = project.metrics(cfg)
@@ -169,8 +154,8 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
     if cfg.early_stopping:
         callbacks.append(EarlyStopping("val_loss", cfg.early_stopping))
     if context.is_main:
-        callbacks += [Checkpointer(run_dir / CHECKPOINT), HistoryWriter(run_dir / HISTORY),
-                      TensorBoardLogger(run_dir / TENSORBOARD, project.example_inputs(data, 2), cfg.histograms)]
+        callbacks += [Checkpointer(run_dir / rundir.CHECKPOINT), HistoryWriter(run_dir / rundir.HISTORY),
+                      TensorBoardLogger(run_dir / rundir.TENSORBOARD, project.example_inputs(data, 2), cfg.histograms)]
         if progress:
             callbacks.append(ProgressBar(cfg.epochs, list(metrics)))
         if track:
@@ -185,7 +170,7 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
                       grad_clip=cfg.grad_clip)
     start_epoch = 0
     if resume is not None:
-        state = checkpoint.load(run_dir / CHECKPOINT, trainer.model, optimizer, scheduler)
+        state = checkpoint.load(run_dir / rundir.CHECKPOINT, trainer.model, optimizer, scheduler)
         trainer.history, start_epoch = state["history"], state["epoch"]
         if trainer.scaler is not None and "scaler" in state:
             trainer.scaler.load_state_dict(state["scaler"])
@@ -199,18 +184,18 @@ def _train(name: str, project, cfg, out, resume, progress: bool, context, target
         message = (f"{error}; try a lower lr (it is {cfg.lr:g}), --set grad_clip=1, or another optimizer "
                    f"(it is {cfg.optimizer}); the run is kept in {run_dir}, marked as diverged")
         if context.is_main:
-            mark_diverged(run_dir, error.epoch, error.step, error.steps, error.loss, len(trainer.history),
+            rundir.mark_diverged(run_dir, error.epoch, error.step, error.steps, error.loss, len(trainer.history),
                           message)
             if live is not None:
                 live.finish()
         raise UserError(message) from None
     test = trainer.evaluate(data.test)
     if context.is_main:
-        checkpoint.save_weights(run_dir / WEIGHTS, trainer.model, {"project": name, **model_metadata(data)})
+        checkpoint.save_weights(run_dir / rundir.WEIGHTS, trainer.model, {"project": name, **model_metadata(data)})
         extra = project.report(run_dir, cfg, trainer, data)
-        project.inputs.describe_in_tensorboard(run_dir / TENSORBOARD, trainer.model, project, cfg, data)
-        write_json(run_dir / METRICS, summarize(trainer.history, test, {**extra, "precision": precision}, target,
-                                                context.world_size, time.perf_counter() - started))
+        project.inputs.describe_in_tensorboard(run_dir / rundir.TENSORBOARD, trainer.model, project, cfg, data)
+        write_json(run_dir / rundir.METRICS, summarize(trainer.history, test, {**extra, "precision": precision},
+                                                       target, context.world_size, time.perf_counter() - started))
         if live is not None:
             live.finish()
     distributed.barrier()
@@ -232,7 +217,7 @@ def elastic() -> bool:
 def _restarted(name, overrides, config_file, seed, out: Path) -> Path:
     """OUT, to resume: its checkpoint is this very run's (the same project and settings)."""
     _, cfg = resolve_settings(name, overrides, config_file, seed)
-    saved = read_settings(out)
+    saved = rundir.read_settings(out)
     if saved != {"project": name, **configuration.to_dict(cfg)}:
         raise UserError(f"{out} holds a checkpoint of another run; restarted processes resume only their own")
     return out
@@ -263,14 +248,15 @@ def run_demo(name: str, project, cfg, out: str | Path | None, device, context) -
     started = time.perf_counter()
     distributed.init(context, device)
     try:
-        run_dir = Path(out) if out is not None else default_out(name)
+        run_dir = Path(out) if out is not None else rundir.default_out(name)
         run_dir = Path(distributed.broadcast_text(str(run_dir), device))
-        with fresh_run(run_dir, name, cfg) if context.is_main else contextlib.nullcontext():
+        with rundir.fresh_run(run_dir, name, cfg) if context.is_main else contextlib.nullcontext():
             figures = project.run(run_dir, cfg, device)
             if context.is_main:
-                write_json(run_dir / METRICS, {**figures, "device": str(device), "world_size": context.world_size,
-                                               "duration_s": round(time.perf_counter() - started, 2),
-                                               "completed": True})
+                write_json(run_dir / rundir.METRICS, {**figures, "device": str(device),
+                                                      "world_size": context.world_size,
+                                                      "duration_s": round(time.perf_counter() - started, 2),
+                                                      "completed": True})
         distributed.barrier()
         return run_dir
     finally:
@@ -280,8 +266,8 @@ def run_demo(name: str, project, cfg, out: str | Path | None, device, context) -
 def run_estimator(name: str, project, cfg, out: str | Path | None, device) -> Path:
     """Fit a classic-model project: data -> estimator -> test figures, plots, model.safetensors."""
     started = time.perf_counter()
-    run_dir = Path(out) if out is not None else default_out(name)
-    with fresh_run(run_dir, name, cfg):
+    run_dir = Path(out) if out is not None else rundir.default_out(name)
+    with rundir.fresh_run(run_dir, name, cfg):
         return _fit_estimator(run_dir, project, cfg, device, started)
 
 
@@ -302,15 +288,15 @@ def _fit_estimator(run_dir: Path, project, cfg, device, started: float) -> Path:
     fit_seconds = time.perf_counter() - fit_started
     history = [{"epoch": epoch, "loss": loss} for epoch, loss in enumerate(getattr(estimator, "loss_curve_", []), 1)]
     if len(history) > 1:  # an estimator trained in epochs: its loss curve, like a network's history
-        write_text(run_dir / HISTORY, "".join(dumps(row) + "\n" for row in history))
+        write_text(run_dir / rundir.HISTORY, "".join(dumps(row) + "\n" for row in history))
     test = project.evaluate(cfg, estimator, data)
-    estimators.save(estimator, run_dir / WEIGHTS, {"project": project.name, **model_metadata(data)})
+    estimators.save(estimator, run_dir / rundir.WEIGHTS, {"project": project.name, **model_metadata(data)})
     extra = project.report(run_dir, cfg, estimator, data)
     result = {f"test_{k}": v for k, v in test.items()}
     result.update(extra)
     result.update({"fit_seconds": round(fit_seconds, 4), "device": str(device), "torch_version": torch.__version__,
                    "duration_s": round(time.perf_counter() - started, 2), "completed": True})
-    write_json(run_dir / METRICS, result)
+    write_json(run_dir / rundir.METRICS, result)
     return run_dir
 
 

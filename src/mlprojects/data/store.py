@@ -8,6 +8,7 @@ not trained on.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -182,20 +183,12 @@ def _store(spec: DatasetSpec, file: FileSpec, stream, source: str, size: int | N
     return folder / file.name
 
 
-class _progress:
-    """A rich progress bar for one file, quiet when output is not a terminal."""
+@contextlib.contextmanager
+def _progress(label: str, total: int | None):
+    """A rich progress bar for one file, quiet when output is not a terminal; yields advance(bytes)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    def __init__(self, label: str, total: int | None):
-        self.label, self.total = label, total
-
-    def __enter__(self):
-        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-        self.bar = Progress("[bold]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                            transient=True, disable=not os.isatty(2))
-        self.bar.start()
-        task = self.bar.add_task(self.label, total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc):
-        self.bar.stop()
+    with Progress("[bold]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=True,
+                  disable=not os.isatty(2)) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -29,17 +29,8 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from mlprojects.data import csvfile
+from mlprojects.data import csvfile, user_table
 from mlprojects.data.preparation import TablePrep, text_cells
-from mlprojects.data.user_table import (
-    MAX_CATEGORIES,
-    MAX_CLASSES,
-    choose_columns,
-    class_codes,
-    class_names,
-    is_numeric,
-    too_many_categories,
-)
 from mlprojects.errors import UserError
 
 CHUNK_ROWS = 100_000
@@ -81,13 +72,13 @@ class Stream:
 
     def y(self, values: pd.Series) -> np.ndarray:
         if self.task == "classification":
-            return class_codes(values, self.prep.classes)
+            return user_table.class_codes(values, self.prep.classes)
         return values.to_numpy(np.float64)
 
 
 @functools.lru_cache(maxsize=2)
 def scan(path: Path, target: str, task: str, features: str, categorical: str, test_fraction: float, seed: int,
-         test_limit: int, _version=None, max_classes: int = MAX_CLASSES) -> Stream:
+         test_limit: int, _version=None, max_classes: int = user_table.MAX_CLASSES) -> Stream:
     """The first pass (see the module's docstring)."""
     if not path.is_file():
         raise UserError(f"data={path}: no such file; give the path of a CSV file with a header line")
@@ -95,8 +86,8 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
     first = next(_chunks(path), None)
     if first is None or first.empty:
         raise UserError(f"{path}: a header and no rows")
-    target, names, forced = choose_columns(first, path, target, features, categorical)
-    numeric = [c for c in names if c not in forced and is_numeric(first[c].str.strip())]
+    target, names, forced = user_table.choose_columns(first, path, target, features, categorical)
+    numeric = [c for c in names if c not in forced and user_table.is_numeric(first[c].str.strip())]
     text = [c for c in names if c not in numeric]
     dtypes: dict[str, Any] = {c: np.float64 for c in numeric}
     dtypes.update({c: str for c in text})
@@ -129,8 +120,8 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
         squares += np.where(present, values ** 2, 0).sum(0)
         for column in text:
             categories[column].update(text_cells(train[column]).unique())
-            if len(categories[column]) > MAX_CATEGORIES:
-                raise UserError(too_many_categories(path, column))
+            if len(categories[column]) > user_table.MAX_CATEGORIES:
+                raise UserError(user_table.too_many_categories(path, column))
         if task == "classification":  # the test rows' too: a class may be met there only
             classes.update(text_cells(pd.concat([train[target], test[target]])).unique())
         position = train_rows + np.arange(len(train))  # 0-based count of training rows before each
@@ -152,7 +143,7 @@ def scan(path: Path, target: str, task: str, features: str, categorical: str, te
         cells = cells[cells != ""]
         fill[column] = cells.mode().iloc[0] if len(cells) else ""
         one_hot[column] = sorted(categories[column] - {""}) or [""]
-    ordered = class_names(classes, path, target, max_classes) if task == "classification" else []
+    ordered = user_table.class_names(classes, path, target, max_classes) if task == "classification" else []
     prep = TablePrep(numeric, target, task, ordered, one_hot=one_hot, fill=fill)
     # standardisation: exact training statistics, missing cells counted at their fill value
     filled = train_rows - count
@@ -232,7 +223,7 @@ class StreamingTable:
 
 def load(path: str | Path, target: str, task: str, features: str = "", categorical: str = "",
          test_fraction: float = 0.2, seed: int = 42, test_limit: int = 100_000,
-         max_classes: int = MAX_CLASSES) -> Stream:
+         max_classes: int = user_table.MAX_CLASSES) -> Stream:
     path = Path(path)
     stat = path.stat() if path.is_file() else None
     return scan(path, target, task, features, categorical, test_fraction, seed, test_limit,
