@@ -88,7 +88,9 @@ def test_finetune_classify_saves_a_model_plain_transformers_reloads(text_files, 
     ("text,label\nthe film,meh\n", "'meh' do not occur in the training file"),
     ("words,label\nthe film,pos\n", "no column 'text'"),
     ("", "is empty"),
-    ("text,label\nthe film, the cat,pos\n", "put texts that contain commas in double quotes"),
+    ("text,label\nthe film, the cat,pos\n", "line 2 has 3 fields where the header has 2; give every row one "
+                                             "field per column (quote a field that holds the delimiter)"),
+    ("text;label\n\"the film; the cat\";meh\n", "'meh' do not occur in the training file"),  # read as a CSV of ;
 ])
 def test_finetune_classify_bad_files_are_one_line(text_files, tmp_path, cli, eval_text, message):
     bad = tmp_path / "bad.csv"

@@ -1,4 +1,5 @@
-"""Labelled text from CSV or JSON Lines files, checked before anything trains on it."""
+"""Labelled text from CSV (read as every CSV here, ``mlprojects.data.csvfile``) or JSON Lines files, checked
+before anything trains on it."""
 
 from __future__ import annotations
 
@@ -26,25 +27,10 @@ def read_labelled(path: str | Path, text_column: str, label_column: str) -> tupl
             if not isinstance(row, dict):
                 raise UserError(f"{path}: line {number} is not a JSON object")
             rows.append(row)
-    else:
-        import csv
+    else:  # by the rules of every CSV here: its delimiter, quotes, rows of the header's width
+        from mlprojects.data import csvfile
 
-        try:
-            with open(path, newline="", encoding="utf-8") as stream:
-                records = list(csv.reader(stream))
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise UserError(f"{path}: malformed CSV: {error}") from None
-        records = [record for record in records if record]
-        if not records:
-            raise UserError(f"{path}: the file is empty; give a CSV with a header line")
-        header = records[0]
-        for number, record in enumerate(records[1:], 2):
-            if len(record) != len(header):
-                raise UserError(f"{path}: line {number} has {len(record)} fields, the header {len(header)}: "
-                                "put texts that contain commas in double quotes")
-        rows = [dict(zip(header, record)) for record in records[1:]]
-        if not rows:
-            raise UserError(f"{path}: the file has a header but no rows")
+        rows = csvfile.read(path).to_dict("records")
     if not rows:
         raise UserError(f"{path}: the file is empty")
     for column in (text_column, label_column):
