@@ -149,7 +149,7 @@ def _modules():
     from torch import nn
 
     class Linear(nn.Module):
-        def __init__(self, coef, intercept, squeeze: bool):
+        def __init__(self, coef, intercept, squeeze: bool = False):
             super().__init__()
             self.register_buffer("coef", coef)
             self.register_buffer("intercept", intercept)
@@ -160,9 +160,6 @@ def _modules():
             return out[:, 0] if self.squeeze else out
 
     class Logistic(Linear):
-        def __init__(self, coef, intercept):
-            super().__init__(coef, intercept, False)
-
         def forward(self, x):
             out = x @ self.coef.T + self.intercept
             if out.shape[1] == 1:

@@ -42,27 +42,22 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
-def cpu_name() -> str:
+def _cpuinfo(field: str) -> str:
+    """The value of /proc/cpuinfo's first FIELD line ("" where there is none)."""
     try:
         with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith(field)), "")
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return ""
+
+
+def cpu_name() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 @functools.cache  # asked at every prediction of an image network (whether bf16 is fast)
 def _cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset(_cpuinfo("flags").split())
 
 
 # the CPU's vector extensions that decide its speed: AVX2, AVX-512 (and its bf16 and VNNI parts), AMX tiles
