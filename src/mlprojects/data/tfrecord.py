@@ -15,6 +15,7 @@ column (``read_table``), or, for images, an encoded image feature and a label fe
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 import struct
@@ -50,61 +51,45 @@ def masked_crc(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
+# TensorFlow's example.proto and feature.proto, the messages a record holds, as a descriptor in protobuf's text
+# format (the same field numbers, so the bytes are TensorFlow's)
+EXAMPLE_PROTO = """
+name: "mlprojects_tf_example.proto" package: "tensorflow" syntax: "proto3"
+message_type { name: "BytesList" field { name: "value" number: 1 label: LABEL_REPEATED type: TYPE_BYTES } }
+message_type { name: "FloatList"
+  field { name: "value" number: 1 label: LABEL_REPEATED type: TYPE_FLOAT options { packed: true } } }
+message_type { name: "Int64List"
+  field { name: "value" number: 1 label: LABEL_REPEATED type: TYPE_INT64 options { packed: true } } }
+message_type { name: "Feature" oneof_decl { name: "kind" }
+  field { name: "bytes_list" number: 1 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".tensorflow.BytesList"
+          oneof_index: 0 }
+  field { name: "float_list" number: 2 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".tensorflow.FloatList"
+          oneof_index: 0 }
+  field { name: "int64_list" number: 3 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".tensorflow.Int64List"
+          oneof_index: 0 } }
+message_type { name: "Features"
+  field { name: "feature" number: 1 label: LABEL_REPEATED type: TYPE_MESSAGE
+          type_name: ".tensorflow.Features.FeatureEntry" }
+  nested_type { name: "FeatureEntry" options { map_entry: true }
+    field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_STRING }
+    field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".tensorflow.Feature" } } }
+message_type { name: "Example"
+  field { name: "features" number: 1 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".tensorflow.Features" } }
+"""
+
+
+@functools.cache
 def _example_class():
-    """tf.train.Example as a protobuf message class, from a descriptor of TensorFlow's protos."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    """tf.train.Example as a protobuf message class, built from EXAMPLE_PROTO."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
-    proto = descriptor_pb2.FileDescriptorProto(name="mlprojects_tf_example.proto", package="tensorflow",
-                                               syntax="proto3")
-    optional, repeated = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL, \
-        descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-    kinds = descriptor_pb2.FieldDescriptorProto
-
-    def message(name, fields, options=None, nested=()):
-        described = proto.message_type.add() if options is None else options
-        described.name = name
-        for field_name, number, label, kind, type_name, packed in fields:
-            field = described.field.add(name=field_name, number=number, label=label, type=kind)
-            if type_name:
-                field.type_name = type_name
-            if packed:
-                field.options.packed = True
-        for inner in nested:
-            inner(described)
-        return described
-
-    message("BytesList", [("value", 1, repeated, kinds.TYPE_BYTES, "", False)])
-    message("FloatList", [("value", 1, repeated, kinds.TYPE_FLOAT, "", True)])
-    message("Int64List", [("value", 1, repeated, kinds.TYPE_INT64, "", True)])
-    feature = message("Feature", [("bytes_list", 1, optional, kinds.TYPE_MESSAGE, ".tensorflow.BytesList", False),
-                                  ("float_list", 2, optional, kinds.TYPE_MESSAGE, ".tensorflow.FloatList", False),
-                                  ("int64_list", 3, optional, kinds.TYPE_MESSAGE, ".tensorflow.Int64List", False)])
-    feature.oneof_decl.add(name="kind")
-    for field in feature.field:
-        field.oneof_index = 0
-
-    def entry(parent):
-        nested = parent.nested_type.add(name="FeatureEntry")
-        nested.field.add(name="key", number=1, label=optional, type=kinds.TYPE_STRING)
-        nested.field.add(name="value", number=2, label=optional, type=kinds.TYPE_MESSAGE,
-                         type_name=".tensorflow.Feature")
-        nested.options.map_entry = True
-
-    message("Features", [("feature", 1, repeated, kinds.TYPE_MESSAGE, ".tensorflow.Features.FeatureEntry", False)],
-            nested=(entry,))
-    message("Example", [("features", 1, optional, kinds.TYPE_MESSAGE, ".tensorflow.Features", False)])
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
+    pool.Add(text_format.Parse(EXAMPLE_PROTO, descriptor_pb2.FileDescriptorProto()))
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.Example"))
 
 
-_EXAMPLE: list[Any] = []
-
-
 def Example():  # noqa: N802 (a message class, as protobuf names them)
-    if not _EXAMPLE:
-        _EXAMPLE.append(_example_class())
-    return _EXAMPLE[0]()
+    return _example_class()()
 
 
 def _open(path: Path, compression: str) -> BinaryIO:
