@@ -68,16 +68,22 @@ def _requirements(extra: str | None) -> list[Requirement]:
     return found
 
 
+def _version(name: str) -> str | None:
+    """The installed version of the distribution NAME, or None."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _unmet(requirements: list[Requirement]) -> tuple[list[str], list[str]]:
     """The requirements not installed, and those installed at a version they exclude."""
     missing, wrong = [], []
     for requirement in requirements:
-        try:
-            version = metadata.version(requirement.name)
-        except metadata.PackageNotFoundError:
+        version = _version(requirement.name)
+        if version is None:
             missing.append(requirement.name)
-            continue
-        if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
+        elif requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
             wrong.append(f"{requirement.name} {version} (needs {requirement.specifier})")
     return missing, wrong
 
@@ -93,13 +99,7 @@ def _versions(report: Report) -> None:
     if sys.version_info < (3, 11):
         report.problems.append(f"Python {platform.python_version()} is older than 3.11, the oldest this package "
                                f"supports: use Python 3.11, 3.12 or 3.13")
-    packages = {}
-    for name in KEY_PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    report.facts["packages"] = packages
+    report.facts["packages"] = {name: _version(name) for name in KEY_PACKAGES}
     missing, wrong = _unmet(_requirements(None))
     if missing or wrong:
         report.problems.append(f"core dependencies: {', '.join([f'{name} missing' for name in missing] + wrong)}; "

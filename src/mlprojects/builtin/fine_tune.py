@@ -46,8 +46,7 @@ class SequenceClassifier(nn.Module):
 
 
 class FineTune(Project):
-    """What both fine-tuning projects share: a model and two files from the settings, labels from
-    the training file, truncation counted, the result written with ``save_pretrained``."""
+    """What both fine-tuning projects share (see the module's docstring)."""
 
     auto_class = ""  # the transformers Auto class of the head
     usage = ""
