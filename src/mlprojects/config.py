@@ -27,7 +27,7 @@ SCHEDULES = ("constant", "step", "exponential", "cosine")
 
 def setting(default: Any, help: str, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
             **kwargs: Any) -> Any:
-    """A dataclass field with help text (shown by ``mlprojects run PROJECT --help-settings``) and, for a number,
+    """A dataclass field with help text (shown by ``mlprojects run PROJECT --settings``) and, for a number,
     its bounds, as pydantic's ``Field`` says them: greater than GT, at least GE, less than LT (None is always
     allowed). A subclass that declares the field again, to change its default, keeps its parent's bounds."""
     if isinstance(default, (list, dict)):
