@@ -38,7 +38,7 @@ def test_every_command_has_help(cli, command):
     (["run", "mnist-mlp", "--set", "epoch=3"], "unknown setting 'epoch': did you mean epochs?"),
     (["run", "mnist-mlp", "--set", "epochs=many"], "expected an integer"),
     (["run", "mnist-mlp", "--set", "batch_size=0"], "batch_size=0: must be greater than 0"),
-    (["run", "mnist-mlp", "--set", "widths=256,-1"], "every width must be greater than 0"),
+    (["run", "mnist-mlp", "--set", "widths=256,-1"], "widths=256,-1: must be 1 or more values, each greater than 0"),
     (["run", "mnist-mlp", "--set", "data=cifar"], "expected one of mnist-10k, mnist, fashion-mnist"),
     (["run", "mnist-mlp", "--device", "tpu"], "expected auto, cpu, cuda, cuda:N or mps"),
     (["run", "mnist-mlp", "--config", "/nonexistent.yaml"], "does not exist"),

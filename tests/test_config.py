@@ -61,6 +61,7 @@ class Redeclared(Config):
     epochs: int = setting(7, "a new default, no bounds given")
     val_fraction: float = setting(0.2, "bounds of its own", gt=0, lt=0.5)
     dropout: float | None = setting(None, "none, or a rate", ge=0, lt=1)
+    channels: tuple[int, ...] = setting((8, 16), "one to three numbers over 0", gt=0, min_length=1, max_length=3)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -70,6 +71,9 @@ class Redeclared(Config):
     ({"dropout": "1"}, "dropout=1.0: must be in [0, 1)"),
     ({"momentum": "-0.5"}, "momentum=-0.5: must be 0 or more"),
     ({"seed": "-1"}, "seed=-1: must be 0 or more"),
+    ({"channels": "8,0"}, "channels=8,0: must be 1 to 3 values, each greater than 0"),  # each number
+    ({"channels": "8x4"}, "channels=8,8,8,8: must be 1 to 3 values"),  # the length
+    ({"channels": "1,2,3,4"}, "channels=1,2,3,4: must be 1 to 3 values"),
 ])
 def test_declared_bounds_are_checked_and_a_redeclared_setting_keeps_its_parents(overrides, message):
     with pytest.raises(UserError, match=re.escape(message)):
@@ -84,6 +88,8 @@ def test_bounds_allow_none_and_their_edges_and_are_shown_with_the_type():
     assert types["val_fraction"] == "float, in (0, 0.5)"
     assert types["momentum"] == "float, 0 or more"
     assert types["widths"] == "tuple"
+    assert types["channels"] == "tuple, 1 to 3 values, each greater than 0"
+    assert resolve(Redeclared, {"channels": "1,2,3"}).channels == (1, 2, 3)
 
 
 def test_parse_overrides():

@@ -83,7 +83,8 @@ def test_wine_split_is_stratified_and_softmax_has_no_hidden_layer():
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"widths": "0"}, "every width must be greater than 0"),
+    ({"widths": "0"}, "widths=0: must be 1 or more values, each greater than 0"),
+    ({"widths": ""}, "expected a non-empty list"),
     ({"test_fraction": "1"}, "test_fraction=1.0"),
 ])
 def test_bad_settings_are_one_clear_error(settings, message):

@@ -25,15 +25,18 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "adadelt
 SCHEDULES = ("constant", "step", "exponential", "cosine")
 
 
-def setting(default: Any, help: str, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
-            **kwargs: Any) -> Any:
-    """A dataclass field with help text (shown by ``mlprojects run PROJECT --settings``) and, for a number,
-    its bounds, as pydantic's ``Field`` says them: greater than GT, at least GE, less than LT (None is always
-    allowed). A subclass that declares the field again, to change its default, keeps its parent's bounds."""
+_BOUNDS = ("gt", "ge", "lt", "min_length", "max_length")
+
+
+def setting(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field with help text (shown by ``mlprojects run PROJECT --settings``) and its bounds, as
+    pydantic's ``Field`` names them: ``gt``, ``ge``, ``lt`` (for a tuple, each of its numbers), ``min_length`` and
+    ``max_length`` (a tuple's). None is always allowed. A subclass that declares the field again, to change its
+    default, keeps its parent's bounds."""
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
-    bounds = {key: value for key, value in (("gt", gt), ("ge", ge), ("lt", lt)) if value is not None}
-    return field(default=default, metadata={"help": help, **bounds}, **kwargs)
+    limits = {key: kwargs.pop(key) for key in _BOUNDS if kwargs.get(key) is not None}
+    return field(default=default, metadata={"help": help, **limits}, **kwargs)
 
 
 def bounds(config_class: type) -> dict[str, dict[str, float]]:
@@ -41,28 +44,33 @@ def bounds(config_class: type) -> dict[str, dict[str, float]]:
     found: dict[str, dict[str, float]] = {}
     for cls in reversed(config_class.__mro__):
         for f in getattr(cls, "__dataclass_fields__", {}).values():
-            given = {key: f.metadata[key] for key in ("gt", "ge", "lt") if key in f.metadata}
+            given = {key: f.metadata[key] for key in _BOUNDS if key in f.metadata}
             if given:
                 found[f.name] = given
     return found
 
 
 def allowed(limits: dict[str, float]) -> str:
-    """Bounds for people: "greater than 0", "0 or more", "in [0, 1)"."""
+    """Bounds for people: "greater than 0", "0 or more", "in [0, 1)"; a tuple's: "1 to 4 values, each ..."."""
     gt, ge, lt = limits.get("gt"), limits.get("ge"), limits.get("lt")
-    if lt is not None:
-        return f"in {'(' if gt is not None else '['}{gt if gt is not None else ge:g}, {lt:g})"
-    return f"greater than {gt:g}" if gt is not None else f"{ge:g} or more"
+    text = (f"in {'(' if gt is not None else '['}{gt if gt is not None else ge:g}, {lt:g})" if lt is not None
+            else f"greater than {gt:g}" if gt is not None else f"{ge:g} or more")
+    low, high = limits.get("min_length", 0), limits.get("max_length")
+    return f"{low} to {high} values, each {text}" if high else f"{low} or more values, each {text}" if low else text
 
 
 def check_bounds(cfg: Any) -> None:
     """A ValueError naming the first setting of CFG outside its bounds."""
+    def within(value: Any, gt=None, ge=None, lt=None, min_length=0, max_length=None) -> bool:
+        if isinstance(value, tuple):
+            return min_length <= len(value) <= (max_length or len(value)) and all(within(v, gt, ge, lt) for v in value)
+        return (gt is None or value > gt) and (ge is None or value >= ge) and (lt is None or value < lt)
+
     for name, limits in bounds(type(cfg)).items():
         value = getattr(cfg, name)
-        gt, ge, lt = limits.get("gt"), limits.get("ge"), limits.get("lt")
-        if value is not None and not ((gt is None or value > gt) and (ge is None or value >= ge)
-                                      and (lt is None or value < lt)):
-            raise ValueError(f"{name}={value}: must be {allowed(limits)}")
+        if value is not None and not within(value, **limits):
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+            raise ValueError(f"{name}={shown}: must be {allowed(limits)}")
 
 
 @dataclass

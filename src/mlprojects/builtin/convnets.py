@@ -46,7 +46,8 @@ from mlprojects.project import Prepared
 @dataclass
 class MnistCNNConfig(ImageSettings, TrainConfig):
     channels: tuple[int, ...] = setting((32, 64),
-                                        "output channels of each 5x5 convolution (each followed by a 2x2 pool)")
+                                        "output channels of each 5x5 convolution (each followed by a 2x2 pool)",
+                                        gt=0, min_length=1, max_length=4)
     dense: int = setting(1024, "units of the dense layer", gt=0)
     dropout: float = setting(0.5, "dropout before the output layer", ge=0, lt=1)
     pool: Literal["max", "avg"] = setting("max", "pooling: max (the book's text) or avg")
@@ -56,11 +57,6 @@ class MnistCNNConfig(ImageSettings, TrainConfig):
     batch_size: int = setting(50, "global batch size")
     optimizer: Literal[OPTIMIZERS] = setting("adam", "optimizer: " + ", ".join(OPTIMIZERS))
     lr: float = setting(0.001, "learning rate")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.channels or min(self.channels) <= 0 or len(self.channels) > 4:
-            raise ValueError(f"channels={','.join(map(str, self.channels))}: 1 to 4 positive widths")
 
 
 class MnistCNN(ImageClassifier):

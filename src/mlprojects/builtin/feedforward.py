@@ -41,13 +41,6 @@ from mlprojects.nn.mlp import ACTIVATIONS
 from mlprojects.project import Prepared, Project
 
 
-def _check_widths(cfg) -> None:
-    if not cfg.widths and cfg.model == "mlp":
-        raise ValueError("widths is empty: give at least one hidden layer")
-    if min(cfg.widths, default=1) <= 0:
-        raise ValueError(f"widths={','.join(map(str, cfg.widths))}: every width must be greater than 0")
-
-
 class _RegressionProject(Project):
     """A network predicting one number: squared-error loss, mean absolute error as its metric."""
 
@@ -145,17 +138,14 @@ ORIGINS = ("usa", "europe", "japan")
 @dataclass
 class AutoMpgConfig(TableSettings, TrainConfig):
     model: Literal["mlp", "linear"] = setting("mlp", "mlp, or linear (no hidden layer: linear regression)")
-    widths: tuple[int, ...] = setting((64, 64), "hidden layer widths; the book's network is 10,5")
+    widths: tuple[int, ...] = setting((64, 64), "hidden layer widths; the book's network is 10,5", gt=0,
+                                          min_length=1)
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
     test_fraction: float = setting(0.2, "share of the cars held out for the test", gt=0, lt=1)
     epochs: int = setting(100, "passes over the training data")
     batch_size: int = setting(32, "samples per step")
     optimizer: Literal[OPTIMIZERS] = setting("adam", "optimizer: " + ", ".join(OPTIMIZERS))
     lr: float = setting(0.001, "learning rate")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_widths(self)
 
 
 def auto_mpg_preparation(train: pd.DataFrame) -> TablePrep:
@@ -215,7 +205,7 @@ class AutoMpg(_RegressionProject):
 class WineConfig(TableSettings, TrainConfig):
     model: Literal["mlp", "softmax"] = setting("mlp",
                                                "mlp, or softmax (the book's softmax regression: no hidden layer)")
-    widths: tuple[int, ...] = setting((32,), "hidden layer widths of the mlp")
+    widths: tuple[int, ...] = setting((32,), "hidden layer widths of the mlp", gt=0, min_length=1)
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
     dropout: float = setting(0.0, "dropout after each hidden layer", ge=0, lt=1)
     test_fraction: float = setting(0.3, "share of the wines held out for the test (stratified by class)", gt=0, lt=1)
@@ -223,10 +213,6 @@ class WineConfig(TableSettings, TrainConfig):
     batch_size: int = setting(16, "samples per step")
     optimizer: Literal[OPTIMIZERS] = setting("adam", "optimizer: " + ", ".join(OPTIMIZERS))
     lr: float = setting(0.003, "learning rate")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_widths(self)
 
 
 WINE_CLASSES = ["cultivar 1", "cultivar 2", "cultivar 3"]

@@ -32,7 +32,8 @@ from mlprojects.nn.mlp import ACTIVATIONS
 @dataclass
 class MnistMLPConfig(ImageSettings, TrainConfig):
     widths: tuple[int, ...] = setting((256, 256, 256, 256),
-                                      "hidden layer widths, e.g. 256,256 or 128x4 or 128-64-32-16")
+                                      "hidden layer widths, e.g. 256,256 or 128x4 or 128-64-32-16", gt=0,
+                                      min_length=1)
     activation: Literal[tuple(ACTIVATIONS)] = setting("relu", "hidden activation: " + ", ".join(ACTIVATIONS))
     loss: Literal["cce", "mse"] = setting("cce", "cce: categorical cross-entropy; mse: squared error of the softmax "
                                                  "vs one-hot")
@@ -42,11 +43,6 @@ class MnistMLPConfig(ImageSettings, TrainConfig):
     epochs: int = setting(15, "passes over the training data")
     batch_size: int = setting(32, "global batch size")
     lr: float = setting(0.087, "learning rate")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.widths or min(self.widths) <= 0:
-            raise ValueError(f"widths={','.join(map(str, self.widths))}: every width must be greater than 0")
 
 
 def softmax_mse(outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

@@ -28,13 +28,9 @@ from mlprojects.project import DemoProject
 @dataclass
 class PlacementConfig(ProjectConfig):
     matrix: int = setting(1024, "size n of the n x n matrices multiplied", gt=0)
-    sizes: tuple[int, ...] = setting((1, 16, 128), "MiB moved between devices, each size in turn")
+    sizes: tuple[int, ...] = setting((1, 16, 128), "MiB moved between devices, each size in turn", gt=0,
+                                    min_length=1)
     repeats: int = setting(5, "timings per figure (the median is reported)", gt=0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if min(self.sizes) <= 0:
-            raise ValueError(f"sizes={self.sizes}: every size must be greater than 0")
 
 
 def _sync(device: torch.device) -> None:
