@@ -119,6 +119,17 @@ def test_import_of_uncompressed_files_matches_by_content(tmp_path, registered):
     assert idx.load(path).tolist() == list(range(10))
 
 
+def test_a_recompressed_file_matches_by_content_and_a_broken_one_does_not(tmp_path):
+    content = idx.dump(np.arange(10, dtype=np.uint8))
+    spec = FileSpec("labels.gz", hashlib.sha256(gzip.compress(content, mtime=0)).hexdigest(), None, (),
+                    hashlib.sha256(content).hexdigest())
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(content, compresslevel=1, mtime=7))  # other bytes, the same content
+    assert store.matches(path, spec) == (True, hashlib.sha256(path.read_bytes()).hexdigest())
+    path.write_bytes(gzip.compress(content, mtime=7)[:-9])  # cut short
+    assert store.matches(path, spec)[0] is False
+
+
 def test_the_real_mnist_spec_refuses_files_that_are_not_mnist(served, cli, isolated_home):
     folder, files, _ = served  # right names, real IDX format, wrong content
     result = cli("data", "fetch", "mnist", "--from", str(folder))

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mlprojects.engine.io import usual_mode
+from mlprojects.engine.io import atomic_write
 from mlprojects.errors import UserError
 from mlprojects.rundir import Run
 
@@ -233,21 +233,17 @@ def for_inference(run: Run, target: Path) -> Path:
 def _write_checked(item: Exportable, fmt: str, target: Path, name: str) -> dict[str, Any]:
     """ITEM exported to FMT beside TARGET, checked, then moved onto TARGET (never a half-written or unchecked
     file there); the check's figures."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent if target.parent.exists() else None, suffix=f".{fmt}")
-    os.close(handle)
-    try:
+    figures: dict[str, Any] = {}
+
+    def write(temporary: str) -> None:
         try:
             (_onnx if fmt == "onnx" else _pt2)(item, temporary)
         except Exception as error:  # an operator the exporter cannot express: say which, in one line
             first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
             raise UserError(f"{name} cannot be exported to {fmt}: {type(error).__name__}: {first}") from None
-        figures = check(item, fmt, temporary)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        usual_mode(temporary)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        figures.update(check(item, fmt, temporary))
+
+    atomic_write(target, write)
     return figures
 
 

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Any
 
 from mlprojects.data.catalog import DatasetSpec, FileSpec, get_spec
 from mlprojects.errors import UserError
@@ -34,21 +35,15 @@ def cache_dir(spec: DatasetSpec) -> Path:
     return EMBEDDED_DIR if spec.embedded else home() / "datasets" / spec.name
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def sha256_of(path: Path, opener: Any = open) -> str:
+    """The sha256 of the file at PATH, read through OPENER (``gzip.open``: of its content)."""
+    with opener(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _content_sha256(path: Path) -> str | None:
     try:
-        with gzip.open(path, "rb") as stream:
-            digest = hashlib.sha256()
-            while chunk := stream.read(_CHUNK):
-                digest.update(chunk)
-            return digest.hexdigest()
+        return sha256_of(path, gzip.open)
     except (OSError, EOFError, zlib.error):
         return None
 
