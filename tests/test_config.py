@@ -102,3 +102,19 @@ def test_parse_overrides():
 def test_bool_is_not_an_int():
     with pytest.raises(UserError):
         coerce("epochs", int, True)
+
+
+def test_require_names_the_extra_and_a_missing_dependency_of_the_module(tmp_path, monkeypatch):
+    from mlprojects.errors import require
+
+    (tmp_path / "needs_more.py").write_text("import absent_dependency_of_needs_more\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert require("json", "none", "x") is __import__("json")
+    with pytest.raises(UserError) as error:
+        require("absent_module_xyz", "web", "the page needs absent_module_xyz")
+    assert str(error.value) == ("the page needs absent_module_xyz, which is not installed: "
+                                "pip install 'mlprojects[web]'")
+    with pytest.raises(UserError) as error:
+        require("needs_more", "nlp", "NLP needs needs_more")
+    assert str(error.value) == ("NLP needs needs_more, which cannot be imported (absent_dependency_of_needs_more is "
+                                "missing): pip install 'mlprojects[nlp]'")

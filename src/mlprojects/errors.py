@@ -1,5 +1,7 @@
 """The one exception type for mistakes a user can fix; the CLI prints it as one line, exit code 2."""
 
+import importlib
+from typing import Any
 
 #: where the processes of `mlprojects run --nproc` leave a user error's exit code for the launcher, which
 #: exits with it (torchrun then reports no failure of its own: the one line the error printed is enough)
@@ -17,6 +19,15 @@ class UserError(Exception):
     def _render_traceback_(self) -> list[str]:
         """IPython and Jupyter show a user's mistake as its one line, not as a traceback."""
         return [f"UserError: {self}"]
+
+
+def require(module: str, extra: str, need: str) -> Any:
+    """MODULE, imported; else one line: NEED (who needs it), why it cannot be imported, and the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        why = "is not installed" if error.name in (None, module) else f"cannot be imported ({error.name} is missing)"
+        raise UserError(f"{need}, which {why}: pip install 'mlprojects[{extra}]'") from None
 
 
 def first_line(error: BaseException, limit: int = 200) -> str:

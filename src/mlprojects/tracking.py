@@ -30,20 +30,16 @@ from typing import Any
 from mlprojects import rundir
 from mlprojects.engine.io import write_json
 from mlprojects.engine.trainer import Callback
-from mlprojects.errors import UserError, first_line
+from mlprojects.errors import UserError, first_line, require
 
 RECORD = "mlflow.json"  # in a run directory: {store URI: {"run_id", "experiment_id", "epochs", "finished"}}
-EXTRA = "pip install 'mlprojects[tracking]'"
 FILES = (rundir.CONFIG, rundir.METRICS, rundir.HISTORY, rundir.WEIGHTS, rundir.DATA)
 BATCH = 100  # MLflow takes at most 100 params, 1,000 metrics in one call
 
 
 def mlflow():
     """The mlflow module, or one line naming the extra; its INFO lines (creating tables, ...) kept quiet."""
-    try:
-        import mlflow as module
-    except ImportError:
-        raise UserError(f"tracking logs to MLflow, which is not installed: {EXTRA}") from None
+    module = require("mlflow", "tracking", "tracking logs to MLflow")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:  # SQLAlchemy's notes to MLflow's developers (a deprecated loader in its SQL store) are not the user's

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, require
 
 CORPORA = ("bach", "nottingham")
 CONVERTER_VERSION = 2  # part of the cached conversion's name: a new converter converts again
@@ -30,11 +30,7 @@ ACCIDENTALS = {-2: "__", -1: "_", 0: "=", 1: "^", 2: "^^"}
 
 
 def _music21():
-    try:
-        import music21
-    except ImportError as error:
-        raise UserError(f"music needs music21 ({error.name} is missing): pip install 'mlprojects[music]'") from None
-    return music21
+    return require("music21", "music", "music needs music21")
 
 
 def abc_pitch(step: str, octave: int) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from mlprojects import cores
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, require
 
 Runner = Callable[[list[str], Path, Path], int]  # (command, run directory, log file) -> exit code
 
@@ -127,11 +127,7 @@ RAY_TOKEN = "RAY_AUTH_TOKEN=<token>, or RAY_AUTH_TOKEN_PATH=<a file holding it> 
 
 
 def ray_runner(address: str | None, threads: int):
-    try:
-        import ray
-        import ray.exceptions
-    except ImportError:
-        raise UserError("--backend ray needs Ray: pip install 'mlprojects[ray]'") from None
+    ray = require("ray", "ray", "--backend ray needs Ray")
     no_token = getattr(ray.exceptions, "AuthenticationError", ())  # Ray >= 2.52
     where = f"--address {address}" if address else "a local Ray instance"
     try:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from mlprojects import cores, registry, rundir
 from mlprojects.engine.callbacks import optuna_pruner, optuna_storage
-from mlprojects.errors import UserError, first_line
+from mlprojects.errors import UserError, first_line, require
 from mlprojects.experiments import backends
 from mlprojects.experiments.results import write_table
 from mlprojects.experiments.trials import PRUNERS, SAMPLERS
@@ -42,11 +42,7 @@ SEED = 42  # every trial's seed: the search compares settings, not seeds
 
 def require_optuna():
     """The optuna module, or one line naming the extra."""
-    try:
-        import optuna as module
-    except ImportError:
-        raise UserError("--search chooses trials with Optuna, which is not installed: "
-                        "pip install 'mlprojects[search]'") from None
+    module = require("optuna", "search", "--search chooses trials with Optuna")
     module.logging.set_verbosity(module.logging.WARNING)
     return module
 

@@ -12,14 +12,11 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from mlprojects.errors import UserError
+from mlprojects.errors import UserError, require
 
 
 def _transformers():
-    try:
-        import transformers
-    except ImportError as error:
-        raise UserError(f"NLP needs transformers ({error.name} is missing): pip install 'mlprojects[nlp]'") from None
+    transformers = require("transformers", "nlp", "NLP needs transformers")
     transformers.utils.logging.disable_progress_bar()  # no per-file loading bars in our output
     return transformers
 
