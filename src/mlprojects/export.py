@@ -76,15 +76,11 @@ def _network(run: Run, inputs, meta: dict[str, Any]) -> Exportable:
         pass
     meta.update(kind.export_metadata(run))
     dynamic = project.dynamic_dims(cfg)
-    meta["input"] = {"name": kind.tensor_name, "shape": _shape(inputs, dynamic),
+    meta["input"] = {"name": kind.tensor_name, "shape": [dynamic.get(i, size) for i, size in enumerate(inputs.shape)],
                      "dtype": str(inputs.dtype).removeprefix("torch.")}
     classify = kind.classifies(run)
     return Exportable(model, inputs, kind.tensor_name, "scores" if classify else "prediction", dynamic, classify,
                       meta)
-
-
-def _shape(inputs, dynamic: dict[int, str]) -> list:
-    return [dynamic.get(i, size) for i, size in enumerate(inputs.shape)]
 
 
 def _estimator(run: Run, data, meta: dict[str, Any]) -> Exportable:

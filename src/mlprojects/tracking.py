@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlprojects import rundir
+from mlprojects.engine.device import cpu_name
 from mlprojects.engine.io import write_json
 from mlprojects.engine.trainer import Callback
 from mlprojects.errors import UserError, first_line, require
@@ -145,15 +146,13 @@ class Tracked:
                 if changed:
                     self.client.log_batch(self.run_id, tags=changed)
                 return self.epochs()
-        experiment = self.experiment or self._experiment(project)
+        experiment = self.experiment or experiment_id(self.client, self.uri,
+                                                      os.environ.get("MLFLOW_EXPERIMENT_NAME") or project)
         tags = {"project": project, "seed": str(settings.get("seed", "")), "run_dir": str(self.dir.resolve()),
                 "mlprojects_commit": _package_commit(), "mlflow.source.name": "mlprojects",
-                "mlflow.source.type": "LOCAL"}
+                "mlflow.source.type": "LOCAL", "cpu": cpu_name()}
         if self.parent:
             tags["mlflow.parentRunId"] = self.parent
-        from mlprojects.engine.device import cpu_name
-
-        tags["cpu"] = cpu_name()
         run = self.client.create_run(experiment, run_name=self.dir.name, tags=tags)
         self.record = {"run_id": run.info.run_id, "experiment_id": experiment, "epochs": 0, "finished": False}
         entries = [Param(key, value) for key, value in params.items()]
@@ -162,10 +161,6 @@ class Tracked:
         self._save()
         self.client.log_batch(self.run_id, tags=[RunTag("mlflow.note.content", f"mlprojects run in {self.dir}")])
         self.epochs()
-
-    def _experiment(self, project: str) -> str:
-        """MLFLOW_EXPERIMENT_NAME's experiment, else the project's."""
-        return experiment_id(self.client, self.uri, os.environ.get("MLFLOW_EXPERIMENT_NAME") or project)
 
     def epochs(self) -> None:
         """The epochs of history.jsonl that the store lacks."""

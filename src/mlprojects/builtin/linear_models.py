@@ -84,6 +84,9 @@ class _LinearProject(EstimatorProject):
         return getattr(estimators, self.estimator_name)(solver=cfg.exact_solver, max_iter=1000,
                                                         **options).fit(data.X_train, data.y_train)
 
+    def evaluate(self, cfg, estimator, data: Table) -> dict[str, Any]:
+        return regression_figures(estimator, data.X_test, data.y_test)
+
     def learning_curve(self, run_dir: Path, estimator) -> None:
         if len(getattr(estimator, "loss_curve_", [])) > 1:
             history = [{"epoch": i, "loss": loss} for i, loss in enumerate(estimator.loss_curve_, 1)]
@@ -122,9 +125,6 @@ class LinregSynthetic(_LinearProject):
     def estimator_options(self, cfg) -> dict[str, Any]:
         return {"record_path": cfg.solver != cfg.exact_solver}
 
-    def evaluate(self, cfg, estimator, data: Table) -> dict[str, Any]:
-        return regression_figures(estimator, data.X_test, data.y_test)
-
     def report(self, run_dir: Path, cfg: SyntheticLineConfig, estimator, data: Table) -> dict[str, Any]:
         exact = self.exact(cfg, data)
         figures = {"slope": float(estimator.coef_[0]), "intercept": float(estimator.intercept_),
@@ -160,9 +160,6 @@ class LinregBoston(_LinearProject):
                                       cfg.test_fraction, cfg.seed, stratify=False)
         table.meta["features"] = features
         return table
-
-    def evaluate(self, cfg, estimator, data: Table) -> dict[str, Any]:
-        return regression_figures(estimator, data.X_test, data.y_test)
 
     def report(self, run_dir: Path, cfg: BostonConfig, estimator, data: Table) -> dict[str, Any]:
         exact = self.exact(cfg, data)

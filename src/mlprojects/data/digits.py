@@ -51,7 +51,9 @@ def ink_of(image: Any) -> np.ndarray:
         if alpha.min() < 0.99:  # transparency carries the strokes, whatever their colour
             return alpha
         array = array[..., :3]
-    luminance = _luminance(array) / 255.0 if array.ndim == 3 else array.astype(np.float32) / 255.0
+    if array.ndim == 3:  # ITU-R 601 luma
+        array = array[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    luminance = array.astype(np.float32) / 255.0
     # the background is the majority: make it the dark side, as in MNIST
     return 1.0 - luminance if np.median(luminance) > 0.5 else luminance
 
@@ -87,10 +89,6 @@ def as_array(image: Any) -> np.ndarray:
         scale = 255.0 if array.dtype.kind == "f" and array.max() <= 1.0 else 1.0
         array = np.clip(array.astype(np.float64) * scale, 0, 255).astype(np.uint8)
     return array
-
-
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def to_mnist(image: Any) -> np.ndarray:

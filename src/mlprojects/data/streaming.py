@@ -42,15 +42,11 @@ def _chunks(path: Path, dtypes: dict[str, Any] | None = None) -> Iterator[pd.Dat
     return csvfile.chunks(path, CHUNK_ROWS, dtypes)
 
 
-def _test_mask(seed: int, index: int, count: int, test_fraction: float) -> np.ndarray:
-    return np.random.default_rng([seed, index]).random(count) < test_fraction
-
-
 def _split(chunk: pd.DataFrame, target: str, seed: int, index: int, test_fraction: float):
     """(training rows, test rows, rows without a target) of chunk INDEX."""
     has_target = (text_cells(chunk[target]) != "").to_numpy()
     kept = chunk[has_target]
-    in_test = _test_mask(seed, index, len(kept), test_fraction)
+    in_test = np.random.default_rng([seed, index]).random(len(kept)) < test_fraction
     return kept[~in_test], kept[in_test], int((~has_target).sum())
 
 

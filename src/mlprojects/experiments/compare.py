@@ -58,17 +58,14 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def compare(paths: list[str | Path]) -> Comparison:
     runs = runs_in(paths)
     settings = [rundir.read_settings(run) for run in runs]
     metrics = [rundir.read_metrics(run) if (run / rundir.METRICS).is_file() else {} for run in runs]
     keys = list(dict.fromkeys(key for found in settings for key in found))
     differ = [key for key in keys if len({_text(found.get(key)) for found in settings}) > 1]
-    numbers = {key for found in metrics for key, value in found.items() if _number(value)}
+    numbers = {key for found in metrics for key, value in found.items()
+               if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
     figures = (sorted(key for key in numbers if key.startswith("test_"))
                + sorted(key for key in numbers if key.startswith("val_")) + [key for key in TAIL if key in numbers])
     names = [run.name for run in runs]

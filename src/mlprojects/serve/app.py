@@ -34,10 +34,6 @@ SELECT_BRUSH = """() => {
 }"""
 
 
-def _enlarge(digit: np.ndarray) -> np.ndarray:
-    return np.kron(digit, np.ones((VIEW_PX // 28, VIEW_PX // 28), np.uint8))
-
-
 def make_predict(predictor: DigitPredictor):
     def predict(image: Any) -> tuple[dict[str, float] | None, np.ndarray | None, str]:
         """Top-3 labels with probabilities, the 28x28 image the model saw, and a status line."""
@@ -50,7 +46,8 @@ def make_predict(predictor: DigitPredictor):
         except UserError as error:
             raise gr.Error(str(error)) from None
         label, probability = result.top[0]
-        return dict(result.top), _enlarge(result.model_view), f"**{label}** with probability {probability:.1%}"
+        enlarged = np.kron(result.model_view, np.ones((VIEW_PX // 28, VIEW_PX // 28), np.uint8))
+        return dict(result.top), enlarged, f"**{label}** with probability {probability:.1%}"
 
     return predict
 
