@@ -74,6 +74,10 @@ class Dimension:
         number = int if self.kind == "int" else float
         return [str(number(self.low)), str(number(self.high))]
 
+    def text(self, value: Any) -> str:
+        """A value of this dimension as --set takes it (a float to 6 significant digits)."""
+        return f"{value:.6g}" if self.kind == "float" else str(value)
+
 
 def parse_space(pairs: list[str] | tuple[str, ...]) -> list[Dimension]:
     dimensions: list[Dimension] = []
@@ -229,12 +233,6 @@ def _sampler(search: Search, reserve: int):
                                           multivariate=True, constant_liar=True)
 
 
-def _format(dimension: Dimension, value: Any) -> str:
-    if dimension.kind == "float":
-        return f"{value:.6g}"
-    return str(value)
-
-
 def execute(search: Search, backend: str = "local", address: str | None = None,
             echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the trials the study still needs, as local processes or on Ray (BACKEND ``ray``, at ADDRESS or a local
@@ -295,8 +293,7 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
                     ended.wait()
             trial = resumed if resumed is not None else study.ask(distributions)
             running[0] += 1
-        params = {name: _format(dimension, trial.params[name]) for name, dimension in
-                  ((dimension.name, dimension) for dimension in search.space)}
+        params = {dimension.name: dimension.text(trial.params[dimension.name]) for dimension in search.space}
         run_dir = search.run_dir(trial.number)
         state = rundir.state(run_dir)
         if state == "broken" or (resumed is None and run_dir.exists()):
@@ -379,7 +376,7 @@ def write_reports(search: Search, study, metric: str, fixed: dict[str, str]) -> 
     for trial in trials:
         run_dir = search.run_dir(trial.number)
         found = rundir.read_metrics(run_dir) if rundir.is_complete(run_dir) else {}
-        rows.append({"trial": trial.number, **{dimension.name: _format(dimension, trial.params[dimension.name])
+        rows.append({"trial": trial.number, **{dimension.name: dimension.text(trial.params[dimension.name])
                                                for dimension in search.space if dimension.name in trial.params},
                      "state": trial.state.name.lower(), metric: trial.value if trial.value is not None else "",
                      "epochs": spent(trial), "duration_s": found.get("duration_s", ""),  # as the total counts them
@@ -409,7 +406,7 @@ def write_reports(search: Search, study, metric: str, fixed: dict[str, str]) -> 
              f"Ranked on {metric} (the validation split); the test set is looked at for the best trial only.", ""]
     if best:
         settings = " ".join(f"--set {key}={value}" for key, value in {**fixed,
-                            **{name: _format(next(d for d in search.space if d.name == name), value)
+                            **{name: next(d for d in search.space if d.name == name).text(value)
                                for name, value in best["params"].items()}}.items())
         figures = ", ".join(f"{key} {value:.4f}" for key, value in best["test"].items()
                             if isinstance(value, float))
