@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from mlprojects.config import TrainConfig, coerce, describe, parse_overrides, resolve, setting, to_dict
+from mlprojects.config import TrainConfig, allowed, coerce, describe, parse_overrides, resolve, setting, to_dict
 from mlprojects.errors import UserError
 
 
@@ -118,3 +118,20 @@ def test_require_names_the_extra_and_a_missing_dependency_of_the_module(tmp_path
         require("needs_more", "nlp", "NLP needs needs_more")
     assert str(error.value) == ("NLP needs needs_more, which cannot be imported (absent_dependency_of_needs_more is "
                                 "missing): pip install 'mlprojects[nlp]'")
+
+
+def test_a_bound_given_as_none_is_no_bound():
+    @dataclass
+    class Unbounded(TrainConfig):
+        rate: float = setting(0.5, "a rate", gt=None, lt=1)
+
+    assert resolve(Unbounded, {"rate": "-3"}).rate == -3.0
+    with pytest.raises(UserError, match=re.escape("rate=1.0: must be less than 1")):
+        resolve(Unbounded, {"rate": "1"})
+
+
+def test_bounds_read_as_words():
+    assert allowed({"lt": 1}) == "less than 1"
+    assert allowed({"ge": 0, "lt": 1}) == "in [0, 1)" and allowed({"gt": 0, "lt": 0.5}) == "in (0, 0.5)"
+    assert allowed({"min_length": 2}) == "2 or more values"
+    assert allowed({"gt": 0, "min_length": 1, "max_length": 4}) == "1 to 4 values, each greater than 0"

@@ -35,7 +35,7 @@ def setting(default: Any, help: str, **kwargs: Any) -> Any:
     default, keeps its parent's bounds."""
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
-    limits = {key: kwargs.pop(key) for key in _BOUNDS if kwargs.get(key) is not None}
+    limits = {key: value for key in _BOUNDS if (value := kwargs.pop(key, None)) is not None}
     return field(default=default, metadata={"help": help, **limits}, **kwargs)
 
 
@@ -53,10 +53,14 @@ def bounds(config_class: type) -> dict[str, dict[str, float]]:
 def allowed(limits: dict[str, float]) -> str:
     """Bounds for people: "greater than 0", "0 or more", "in [0, 1)"; a tuple's: "1 to 4 values, each ..."."""
     gt, ge, lt = limits.get("gt"), limits.get("ge"), limits.get("lt")
-    text = (f"in {'(' if gt is not None else '['}{gt if gt is not None else ge:g}, {lt:g})" if lt is not None
-            else f"greater than {gt:g}" if gt is not None else f"{ge:g} or more")
-    low, high = limits.get("min_length", 0), limits.get("max_length")
-    return f"{low} to {high} values, each {text}" if high else f"{low} or more values, each {text}" if low else text
+    low = gt if gt is not None else ge
+    if lt is not None:
+        text = f"in {'(' if gt is not None else '['}{low:g}, {lt:g})" if low is not None else f"less than {lt:g}"
+    else:
+        text = "" if low is None else f"greater than {gt:g}" if gt is not None else f"{ge:g} or more"
+    count, most = limits.get("min_length", 0), limits.get("max_length")
+    count = f"{count} to {most} values" if most else f"{count} or more values" if count else ""
+    return ", each ".join(part for part in (count, text) if part)
 
 
 def check_bounds(cfg: Any) -> None:

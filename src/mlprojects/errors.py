@@ -1,4 +1,5 @@
-"""The one exception type for mistakes a user can fix; the CLI prints it as one line, exit code 2."""
+"""The one exception type for mistakes a user can fix (the CLI prints it as one line, exit code 2), and helpers
+for its messages."""
 
 import importlib
 from typing import Any

@@ -105,8 +105,8 @@ def _package_commit() -> str:
 
 class Tracked:
     """RUN_DIR's MLflow run in the store at URI (the current one by default): created, or found again from the
-    run's ``mlflow.json``. EXPERIMENT: an experiment id (default: the one named after the project); PARENT: the
-    MLflow run this one is nested under (a sweep's)."""
+    run's ``mlflow.json``. EXPERIMENT: an experiment id (default: the one MLFLOW_EXPERIMENT_NAME names, else the
+    one named after the project); PARENT: the MLflow run this one is nested under (a sweep's)."""
 
     def __init__(self, run_dir: str | Path, uri: str | None = None, experiment: str | None = None,
                  parent: str | None = None) -> None:
