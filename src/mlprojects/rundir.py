@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -44,6 +45,11 @@ def read_settings(run_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{run_dir} is not a run directory (no {CONFIG})")
     return configuration.load_yaml(path)
+
+
+def is_figure(value: Any) -> bool:
+    """Whether a metric's value is a finite number (a bool is not one)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:

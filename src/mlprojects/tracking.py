@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import subprocess
@@ -60,9 +59,7 @@ def store_uri() -> str:
 
 
 def _numbers(row: dict[str, Any]) -> dict[str, float]:
-    return {key: float(value) for key, value in row.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "epoch"
-            and math.isfinite(value)}
+    return {key: float(value) for key, value in row.items() if key != "epoch" and rundir.is_figure(value)}
 
 
 def experiment_id(client, uri: str, name: str) -> str:

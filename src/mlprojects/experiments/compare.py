@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +63,7 @@ def compare(paths: list[str | Path]) -> Comparison:
     metrics = [rundir.read_metrics(run) if (run / rundir.METRICS).is_file() else {} for run in runs]
     keys = list(dict.fromkeys(key for found in settings for key in found))
     differ = [key for key in keys if len({_text(found.get(key)) for found in settings}) > 1]
-    numbers = {key for found in metrics for key, value in found.items()
-               if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
+    numbers = {key for found in metrics for key, value in found.items() if rundir.is_figure(value)}
     figures = (sorted(key for key in numbers if key.startswith("test_"))
                + sorted(key for key in numbers if key.startswith("val_")) + [key for key in TAIL if key in numbers])
     names = [run.name for run in runs]
