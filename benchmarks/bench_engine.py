@@ -9,15 +9,34 @@ many repeats), and its ratio to the loop is ``loop step / (loop step + their tim
 as the fastest of interleaved rounds. The direct timing is printed beside it, and so is its noise: the same loop
 timed twice in the same rounds. The goal is at least x0.97 for both models.
 
+Operators leave out the Python around them (the engine's closures, callbacks, lists and branches). ``--instructions``
+counts everything: each way's epoch runs once more in a process of its own under valgrind's callgrind, which
+counts the CPU instructions it executes (its Python, PyTorch's dispatch and kernels, the allocator), from the
+start of a warm epoch to its end, one thread, the same count on a busy machine as on an idle one. The ratio is the
+loop's instructions over the engine's. Valgrind emulates an AVX2 CPU, so the kernels' share is larger than
+natively and the ratio, if anything, closer to 1 than the engine's own overhead alone would make it.
+
     python benchmarks/bench_engine.py                  # 11 rounds
     python benchmarks/bench_engine.py --rounds 3       # a quick look
+    python benchmarks/bench_engine.py --instructions   # needs valgrind and a C compiler; 15 minutes for the MLP
+
+Each run also prints the engine's fixed cost a step: a model of one 8 x 10 layer, whose step is almost all
+overhead, trained by the loop and by the engine, the fastest of the rounds of each; the difference is what the
+engine adds to any step, whatever the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import re
+import subprocess
+import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -86,7 +105,7 @@ def operator_cost(name: str) -> float:
     return min(timeit.repeat(call, number=20000, repeat=7)) / 20000 * 1e6
 
 
-def fastest(candidates: dict, rounds: int, steps: int) -> dict[str, float]:
+def fastest(candidates: dict, steps: int, rounds: int) -> dict[str, float]:
     """µs per step of each candidate: the fastest of ROUNDS interleaved rounds (in a shuffled order each round)."""
     for run in candidates.values():
         run()  # warm-up
@@ -101,27 +120,98 @@ def fastest(candidates: dict, rounds: int, steps: int) -> dict[str, float]:
     return best
 
 
+MODELS = {"notebook MLP, batch 32": (lambda: MLP(784, (256,) * 4, 10), (784,), 32, 200),
+          "LeNet, batch 50": (LeNet, (1, 28, 28), 50, 20),
+          "one 8 x 10 layer, batch 32": (lambda: nn.Linear(8, 10), (8,), 32, 2000)}
+COUNTED_STEPS = {"notebook MLP, batch 32": 200, "LeNet, batch 50": 4}  # under callgrind, a LeNet step takes minutes
+WAYS = {"loop": hand_loop, "engine": engine, "loop again": hand_loop}
+
+# CALLGRIND_START_INSTRUMENTATION and its kin are instructions valgrind recognises, written by its header's macros
+COUNTER = """#include <valgrind/callgrind.h>
+void count_start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_ZERO_STATS; }
+void count_stop(void) { CALLGRIND_DUMP_STATS_AT("epoch"); CALLGRIND_STOP_INSTRUMENTATION; }
+"""
+
+
+def made(label: str, names=tuple(WAYS), steps: int | None = None) -> tuple[dict, int]:
+    """({way: one epoch of it}, steps an epoch) for the model LABEL, every way from the same weights and data."""
+    build, shape, batch, usual = MODELS[label]
+    steps = steps or usual
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(batch * steps, *shape, generator=generator)
+    y = torch.randint(0, 10, (len(x),), generator=generator)
+    ways = {}
+    for name in names:
+        torch.manual_seed(0)
+        model = build()
+        ways[name] = WAYS[name](model, torch.optim.SGD(model.parameters(), lr=0.01), x, y, batch)
+    return ways, steps
+
+
+def counted_child(label: str, way: str, library: str) -> None:
+    """Under callgrind: one warm-up epoch uncounted, then one counted."""
+    import ctypes
+
+    torch.set_num_threads(1)
+    run = made(label, (way,), COUNTED_STEPS[label])[0][way]
+    counter = ctypes.CDLL(library)
+    run()
+    counter.count_start()
+    run()
+    counter.count_stop()
+
+
+def instructions() -> None:
+    """Each way's instructions an epoch, counted by callgrind in processes of their own, two at a time."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    (folder / "counter.c").write_text(COUNTER)
+    try:
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", folder / "counter.so", folder / "counter.c"],
+                       check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise SystemExit(f"--instructions needs valgrind's headers and a C compiler: {error}") from None
+
+    def count(job: tuple[str, str]) -> int:
+        label, way = job
+        out = folder / f"{list(MODELS).index(label)}-{way}.out"
+        subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+                        sys.executable, __file__, "--child", label, way, str(folder / "counter.so")],
+                       check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        dumped = Path(f"{out}.1").read_text()
+        return int(re.search(r"^(?:summary|totals): (\d+)", dumped, re.M).group(1))
+
+    jobs = [(label, way) for label in COUNTED_STEPS for way in ("loop", "engine")]
+    with ThreadPoolExecutor(2) as pool:
+        totals = dict(zip(jobs, pool.map(count, jobs)))
+    print(f"CPU: {cpu_name()} as valgrind emulates it; 1 thread; instructions of one warm epoch")
+    print("| model | loop, a step | engine, a step | engine / loop, from the instructions |\n|---|---|---|---|")
+    for label, steps in COUNTED_STEPS.items():
+        loop, ours = totals[label, "loop"], totals[label, "engine"]
+        print(f"| {label} | {loop / steps:,.0f} | {ours / steps:,.0f} | x{loop / ours:.4f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind instead")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    generator = torch.Generator().manual_seed(0)
+    if args.child:
+        return counted_child(*args.child)
+    if args.instructions:
+        return instructions()
     torch.set_num_threads(2)
     print(f"CPU: {cpu_name()}, 2 threads; {args.rounds} interleaved rounds, the fastest of each")
+    fixed = fastest(*made("one 8 x 10 layer, batch 32"), rounds=args.rounds)
+    print(f"The engine's fixed cost a step (one 8 x 10 layer, the fastest of {args.rounds} rounds): "
+          f"{fixed['engine'] - fixed['loop']:.1f} µs; the loop timed twice differs by "
+          f"{fixed['loop again'] - fixed['loop']:.1f} µs\n")
     print("| model | operators a step: loop, engine | the engine's extra operators | their cost | loop step | "
           "ratio from the count | ratio timed | the same loop twice |\n|---|---|---|---|---|---|---|---|")
-    for label, build, shape, batch, steps in (("notebook MLP, batch 32", lambda: MLP(784, (256,) * 4, 10), (784,),
-                                               32, 200),
-                                              ("LeNet, batch 50", LeNet, (1, 28, 28), 50, 20)):
-        x = torch.rand(batch * steps, *shape, generator=generator)
-        y = torch.randint(0, 10, (len(x),), generator=generator)
-        made = {}
-        for name, way in (("loop", hand_loop), ("engine", engine), ("loop again", hand_loop)):
-            torch.manual_seed(0)
-            model = build()
-            made[name] = way(model, torch.optim.SGD(model.parameters(), lr=0.01), x, y, batch)
-        timed = fastest(made, args.rounds, steps)
-        counted = {name: operators(made[name], steps) for name in ("loop", "engine")}
+    for label in list(MODELS)[:2]:
+        made_ways, steps = made(label)
+        timed = fastest(made_ways, steps, args.rounds)
+        counted = {name: operators(made_ways[name], steps) for name in ("loop", "engine")}
         extra = {op: counted["engine"].get(op, 0) - counted["loop"].get(op, 0)
                  for op in counted["engine"].keys() | counted["loop"].keys()}
         extra = {op: n for op, n in extra.items() if abs(n) > 0.005}
