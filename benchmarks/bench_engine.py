@@ -163,26 +163,27 @@ def counted_child(label: str, way: str, library: str) -> None:
 
 def instructions() -> None:
     """Each way's instructions an epoch, counted by callgrind in processes of their own, two at a time."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-engine-"))
-    (folder / "counter.c").write_text(COUNTER)
-    try:
-        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", folder / "counter.so", folder / "counter.c"],
-                       check=True, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise SystemExit(f"--instructions needs valgrind's headers and a C compiler: {error}") from None
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as name:  # the counts are read before it goes
+        folder = Path(name)
+        (folder / "counter.c").write_text(COUNTER)
+        try:
+            subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", folder / "counter.so", folder / "counter.c"],
+                           check=True, capture_output=True, text=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise SystemExit(f"--instructions needs valgrind's headers and a C compiler: {error}") from None
 
-    def count(job: tuple[str, str]) -> int:
-        label, way = job
-        out = folder / f"{list(MODELS).index(label)}-{way}.out"
-        subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-                        sys.executable, __file__, "--child", label, way, str(folder / "counter.so")],
-                       check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"})
-        dumped = Path(f"{out}.1").read_text()
-        return int(re.search(r"^(?:summary|totals): (\d+)", dumped, re.M).group(1))
+        def count(job: tuple[str, str]) -> int:
+            label, way = job
+            out = folder / f"{list(MODELS).index(label)}-{way}.out"
+            subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+                            sys.executable, __file__, "--child", label, way, str(folder / "counter.so")],
+                           check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+            dumped = Path(f"{out}.1").read_text()
+            return int(re.search(r"^(?:summary|totals): (\d+)", dumped, re.M).group(1))
 
-    jobs = [(label, way) for label in COUNTED_STEPS for way in ("loop", "engine")]
-    with ThreadPoolExecutor(2) as pool:
-        totals = dict(zip(jobs, pool.map(count, jobs)))
+        jobs = [(label, way) for label in COUNTED_STEPS for way in ("loop", "engine")]
+        with ThreadPoolExecutor(2) as pool:
+            totals = dict(zip(jobs, pool.map(count, jobs)))
     print(f"CPU: {cpu_name()} as valgrind emulates it; 1 thread; instructions of one warm epoch")
     print("| model | loop, a step | engine, a step | engine / loop, from the instructions |\n|---|---|---|---|")
     for label, steps in COUNTED_STEPS.items():
