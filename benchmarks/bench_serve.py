@@ -83,8 +83,29 @@ def start(command: list[str], port: int, body: dict) -> subprocess.Popen:
     raise SystemExit(f"{' '.join(command)} did not answer within 180 s")
 
 
-async def load(url: str, body: dict, clients: int, seconds: float) -> dict[str, float]:
-    """CLIENTS tasks, each sending BODY after its last answer, for SECONDS (after one second of warming up)."""
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) of process PID and every process under it (a server's workers), so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # it ended meanwhile
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree: set[int] = set()
+    grown = {pid}
+    while grown != tree:
+        tree, grown = grown, grown | {process for process, parent in parents.items() if parent in grown}
+    return sum(times.get(process, 0.0) for process in tree)
+
+
+async def load(url: str, body: dict, clients: int, seconds: float, pid: int) -> dict[str, float]:
+    """CLIENTS tasks, each sending BODY after its last answer, for SECONDS (after one second of warming up); the
+    server's CPU time a request (its process PID and those under it)."""
     payload = json.dumps(body).encode()
     latencies: list[float] = []
     errors = 0
@@ -105,14 +126,14 @@ async def load(url: str, body: dict, clients: int, seconds: float) -> dict[str, 
 
     warm = time.perf_counter() + 1
     await asyncio.gather(*(client(http, warm, False) for http in https))
-    begun = time.perf_counter()
+    begun, cpu = time.perf_counter(), cpu_seconds(pid)
     await asyncio.gather(*(client(http, begun + seconds, True) for http in https))
-    wall = time.perf_counter() - begun
+    wall, cpu = time.perf_counter() - begun, cpu_seconds(pid) - cpu
     for http in https:
         await http.aclose()
     ms = np.array(latencies) * 1000
     return {"per_s": len(ms) / wall, "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-            "errors": errors}
+            "errors": errors, "cpu_us": cpu / max(1, len(ms) + errors) * 1e6}
 
 
 WRK_SCRIPT = """wrk.method = "POST"
@@ -123,7 +144,7 @@ file:close()
 """
 
 
-def load_wrk(url: str, body: dict, clients: int, seconds: float) -> dict[str, float]:
+def load_wrk(url: str, body: dict, clients: int, seconds: float, pid: int) -> dict[str, float]:
     """The same load sent by wrk (C, one thread, CLIENTS connections): a client that costs the machine little. On
     2 cores, httpx's clients took a whole core at about 1,100 requests/s (0.9 ms of CPU each), so past that they,
     not the servers, set the figure."""
@@ -138,7 +159,9 @@ def load_wrk(url: str, body: dict, clients: int, seconds: float) -> dict[str, fl
             return subprocess.run(command, capture_output=True, text=True, env=environment, check=True).stdout
 
         wrk(1)  # warming up, as load() does
+        cpu = cpu_seconds(pid)
         out = wrk(seconds)
+        cpu = cpu_seconds(pid) - cpu
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
     def ms(percentile: str) -> float:
@@ -150,7 +173,8 @@ def load_wrk(url: str, body: dict, clients: int, seconds: float) -> dict[str, fl
     per_s = float(next(line for line in out.splitlines() if line.startswith("Requests/sec:")).split()[1])
     errors = sum(int(word) for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line
                  for word in line.replace(",", " ").split() if word.isdigit())
-    return {"per_s": per_s, "p50": ms("50%"), "p99": ms("99%"), "errors": errors}
+    answered = int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
+    return {"per_s": per_s, "p50": ms("50%"), "p99": ms("99%"), "errors": errors, "cpu_us": cpu / answered * 1e6}
 
 
 def rss_mb(pid: int) -> float:
@@ -163,8 +187,9 @@ def rss_mb(pid: int) -> float:
 def compare(args, cases) -> None:
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {args.rounds} rounds of {args.seconds:g} s per server, medians; "
           f"the load sent by {args.client}")
-    print("| case | clients | ours requests/s | p50 / p99 ms | peer requests/s | p50 / p99 ms | ratio | each round |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | clients | ours requests/s | p50 / p99 ms | peer requests/s | p50 / p99 ms | ratio | each round | "
+          "server CPU a request, ours / peer |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in args.case:
         path, body = cases[name]
         ours_port, peer_port = harness.free_port(), harness.free_port()
@@ -179,8 +204,10 @@ def compare(args, cases) -> None:
                 figures: dict[str, list[dict]] = {"ours": [], "peer": []}
                 for round_ in range(args.rounds):
                     for who in (("ours", "peer") if round_ % 2 == 0 else ("peer", "ours")):
-                        figures[who].append(load_wrk(urls[who], body, clients, args.seconds) if args.client == "wrk"
-                                            else asyncio.run(load(urls[who], body, clients, args.seconds)))
+                        pid = servers[who].pid
+                        figures[who].append(load_wrk(urls[who], body, clients, args.seconds, pid)
+                                            if args.client == "wrk" else
+                                            asyncio.run(load(urls[who], body, clients, args.seconds, pid)))
                 med = {who: {key: statistics.median(f[key] for f in runs) for key in runs[0]}
                        for who, runs in figures.items()}
                 errors = sum(f["errors"] for runs in figures.values() for f in runs)
@@ -188,7 +215,8 @@ def compare(args, cases) -> None:
                       f"{med['ours']['p99']:.2f} | {med['peer']['per_s']:,.0f} | {med['peer']['p50']:.2f} / "
                       f"{med['peer']['p99']:.2f} | ×{med['ours']['per_s'] / med['peer']['per_s']:.2f} | "
                       + " ".join(f"×{a['per_s'] / b['per_s']:.2f}" for a, b in zip(figures["ours"], figures["peer"]))
-                      + " |" + (f" {errors} errors" if errors else ""), flush=True)
+                      + f" | {med['ours']['cpu_us']:,.0f} / {med['peer']['cpu_us']:,.0f} µs |"
+                      + (f" {errors} errors" if errors else ""), flush=True)
         finally:
             for server in servers.values():
                 server.terminate()

@@ -22,7 +22,8 @@ import pytest
 from conftest import free_port
 
 from mlprojects import rundir
-from mlprojects.predict import predict
+from mlprojects.inputs.table import numeric_rows
+from mlprojects.predict import answers, predict
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("prometheus_client")
@@ -74,8 +75,13 @@ def test_the_mlflow_protocol_answers_what_predict_answers_in_every_form(wine):
     bodies = {
         "dataframe_split": {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}},
         "dataframe_records": {"dataframe_records": rows.to_dict("records")},
+        "dataframe_records, keys in another order": {"dataframe_records": [dict(reversed(list(record.items())))
+                                                                           for record in rows.to_dict("records")]},
         "instances as rows": {"instances": rows.to_numpy().tolist()},
+        "instances as records": {"instances": rows.to_dict("records")},
         "inputs as columns": {"inputs": rows.to_dict("list")},
+        "with a column the model does not take": {"dataframe_records": [{**record, "note": "kept out"}
+                                                                       for record in rows.to_dict("records")]},
     }
     with Server({"wine": wine}) as url, httpx.Client(base_url=url) as client:
         assert client.get("/ping").status_code == 200 and client.get("/health").status_code == 200
@@ -92,7 +98,31 @@ def test_the_mlflow_protocol_answers_what_predict_answers_in_every_form(wine):
                              headers={"content-type": "text/csv"})
         assert as_csv.status_code == 200, as_csv.text
         got = pd.DataFrame(as_csv.json()["predictions"])
-        np.testing.assert_allclose(got["probability"].to_numpy(), expected["probability"].to_numpy(), rtol=1e-6)
+        np.testing.assert_allclose(got["probability"].to_numpy(), expected["probability"].to_numpy(), rtol=1e-12)
+
+
+def test_rows_of_numbers_are_read_without_pandas_and_answered_as_a_dataframe_is(wine):
+    prep = wine.preparation
+    columns, row = prep.inputs, dict(zip(prep.inputs, prep.mean))
+    values = list(row.values())
+    for body in ({"dataframe_records": [row]}, {"dataframe_records": [dict(reversed(list(row.items())))]},
+                 {"instances": [row]}, {"inputs": values}, {"instances": [values]},
+                 {"dataframe_split": {"columns": columns, "data": [values]}}, {"dataframe_split": {"data": [values]}}):
+        np.testing.assert_array_equal(numeric_rows(body, columns), np.array([prep.mean]), str(body)[:80])
+    # anything else is read as a DataFrame, which says what is wrong, or carries the other columns through
+    for body in ({"dataframe_records": [{**row, "Ash": True}]}, {"dataframe_records": [{**row, "Ash": "1.5"}]},
+                 {"dataframe_records": [{**row, "Ash": None}]}, {"dataframe_records": [{**row, "extra": 1.0}]},
+                 {"dataframe_records": [{k: v for k, v in row.items() if k != "Ash"}]},
+                 {"dataframe_records": [values]}, {"dataframe_records": [{**row, "Ash": 10 ** 400}]},
+                 {"dataframe_records": []}, {"instances": [values[:-1]]}, {"instances": {"Ash": [1.0]}},
+                 {"dataframe_split": {"columns": columns[::-1], "data": [values]}}, {"something": 1}, "Ash\n1.5\n"):
+        assert numeric_rows(body, columns) is None, str(body)[:80]
+    # several rows: the same answer to the bit as through pandas, whose matrix is column-major
+    rows = np.random.default_rng(2).normal(size=(7, len(columns))) * np.asarray(prep.scale) + np.asarray(prep.mean)
+    plain, through_pandas = answers(wine, rows), answers(wine, pd.DataFrame(rows, columns=columns))
+    assert list(plain) == list(through_pandas)
+    for column in plain:
+        np.testing.assert_array_equal(np.asarray(plain[column]), np.asarray(through_pandas[column]), column)
 
 
 def test_the_open_inference_protocol_through_tritonclient(wine, digits):

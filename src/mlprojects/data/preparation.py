@@ -122,10 +122,7 @@ class TablePrep(Saved):
         """The feature matrix (float64) of FRAME's rows: numeric columns (filled, standardised), then each
         one-hot column's indicators. Extra columns are ignored."""
         where = f"{source}: " if source else ""
-        numeric = self.numbers(frame, source)
-        if self.mean is not None:
-            numeric = (numeric - np.asarray(self.mean)) / np.asarray(self.scale)
-        blocks = [numeric]
+        blocks = [self.standardized(self.numbers(frame, source))]
         for column, categories in self.one_hot.items():
             if categories and isinstance(categories[0], str):  # a user's categories: text, unseen ones all zero
                 text = text_cells(frame[column])
@@ -141,6 +138,17 @@ class TablePrep(Saved):
                                 f"one of {', '.join(f'{c:g}' for c in categories)}")
             blocks.append((values[:, None] == np.asarray(categories)[None, :]).astype(np.float64))
         return np.hstack(blocks)
+
+    def standardized(self, numeric: np.ndarray) -> np.ndarray:
+        """The numeric columns (float64, filled) standardised with the training statistics, when there are some."""
+        return numeric if self.mean is None else (numeric - np.asarray(self.mean)) / np.asarray(self.scale)
+
+    @property
+    def numbers_only(self) -> bool:
+        """Whether the model's inputs are all numeric columns with no value that stands for "unknown": rows of
+        finite numbers are then its features as they are, standardised (``TableInputs.answers`` reads them so,
+        without pandas)."""
+        return not self.one_hot and not self.missing_at_most
 
     def check_columns(self, frame: pd.DataFrame, where: str = "") -> None:
         found = [str(column) for column in frame.columns]

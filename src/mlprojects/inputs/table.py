@@ -63,6 +63,52 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     return csvfile.read(path)
 
 
+def numeric_rows(body: Any, columns: list[str]) -> np.ndarray | None:
+    """A request's rows as one float64 array in COLUMNS' order, when they hold numbers only and exactly COLUMNS:
+    ``dataframe_records``, ``instances`` or ``inputs`` as records (keys in any order) or as rows in COLUMNS' order,
+    or a ``dataframe_split``; None otherwise, for :func:`~mlprojects.inputs.base.body_frame` to read as a DataFrame
+    (which then says what is wrong). A one-row request's DataFrame, and pandas' reading of it, were two thirds of
+    its time here."""
+    if not isinstance(body, dict):
+        return None
+    if "dataframe_split" in body:
+        split = body["dataframe_split"]
+        if not isinstance(split, dict) or (split.get("columns") or columns) != columns:
+            return None
+        rows = split.get("data")
+    else:
+        key = next((key for key in ("dataframe_records", "instances", "inputs") if key in body), None)
+        rows = body.get(key)
+        if isinstance(rows, list) and rows and all(isinstance(record, dict) for record in rows):
+            if any(len(record) != len(columns) for record in rows):
+                return None
+            try:
+                rows = [[record[column] for column in columns] for record in rows]
+            except KeyError:
+                return None
+        elif key == "dataframe_records":  # records only (pandas' orient="records")
+            return None
+        elif isinstance(rows, list) and rows and not isinstance(rows[0], (list, dict)):
+            rows = [rows]  # one row
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, list) and len(row) == len(columns) and all(
+            type(value) in (int, float) for value in row) for row in rows):  # bool is not a number here
+        return None
+    try:
+        return np.array(rows, dtype=np.float64)
+    except OverflowError:  # an integer past float64's range: refused, by name, on the DataFrame's way
+        return None
+
+
+def plain_rows(prep, inputs: Any) -> np.ndarray | None:
+    """INPUTS as float64 numbers that are the model's inputs as they are (no column to pick, fill or one-hot):
+    a 2-D array of finite numbers in the columns' order, for a preparation of numeric columns only; else None."""
+    if not (isinstance(inputs, np.ndarray) and inputs.ndim == 2 and inputs.dtype.kind in "fiu" and prep.numbers_only
+            and inputs.shape[1] == len(prep.inputs)):
+        return None
+    numeric = inputs.astype(np.float64)
+    return numeric if np.isfinite(numeric).all() else None
+
+
 def as_frame(inputs: Any, columns: list[str]) -> tuple[pd.DataFrame, str]:
     """(the rows, where they came from) from a DataFrame, CSV path(s), a dict of columns, or an array whose
     columns are COLUMNS in order."""
@@ -84,7 +130,7 @@ def as_frame(inputs: Any, columns: list[str]) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(array, columns=columns), ""
 
 
-def _check_finite(values: np.ndarray, frame: pd.DataFrame, prep, where: str, what: str = "") -> None:
+def _check_finite(values: np.ndarray, frame: pd.DataFrame | dict, prep, where: str, what: str = "") -> None:
     """A row whose features overflow float32 (a value far beyond training's, such as 1e308), or whose outputs are
     not numbers, is refused by name: it would otherwise be answered NaN, with a class picked from NaNs."""
     broken = ~np.isfinite(values)
@@ -94,7 +140,7 @@ def _check_finite(values: np.ndarray, frame: pd.DataFrame, prep, where: str, wha
     if what:
         raise UserError(f"{where}row {row + 1}: {what} are not numbers; the model cannot answer it")
     column = prep.columns[index] if index < len(prep.columns) else "a one-hot column"
-    value = f" {_shown(frame[column].iloc[row])}" if column in frame else ""
+    value = f" {_shown(np.asarray(frame[column])[row])}" if column in frame else ""
     raise UserError(f"{where}column {column} row {row + 1}:{value} is too far beyond the training values for the "
                     "model's float32 arithmetic")
 
@@ -172,18 +218,11 @@ class TableInputs(Inputs):
     def answers(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
                 strict: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
         prep = run.preparation
-        frame, source = as_frame(inputs, prep.inputs)
-        prep.check_columns(frame, f"{source}: " if source else "")
-        unknown = prep.unknown(frame)
-        where, total = f"{source}: " if source else "", sum(unknown.values())
-        missing = counted(total, "missing value")
-        if unknown and strict:
-            raise UserError(f"{where}{missing} ({', '.join(f'{n} in {c}' for c, n in unknown.items())}): strict "
-                            "refuses them; fill them, or leave strict out to fill them as training did")
-        X = prep.transform(frame, source)
-        if unknown:  # said once the rows are known to be readable
-            warnings.warn(f"{where}{missing} filled as in training: " + "; ".join(
-                f"{n} in {c} with {_shown(prep.fill[c])}" for c, n in unknown.items()), stacklevel=2)
+        numeric = plain_rows(prep, inputs)
+        if numeric is not None:  # nothing to fill, pick or one-hot: what transform does, on the array as it is
+            frame, where, X = dict(zip(prep.inputs, inputs.T)), "", prep.standardized(numeric)
+        else:
+            frame, X, where = self._features(prep, inputs, strict)
         target = prep.target or "value"
         if run.project.kind == "estimator":
             estimator = run.model
@@ -197,7 +236,9 @@ class TableInputs(Inputs):
                 columns = {f"predicted_{target}": estimator.predict(X)}
         else:
             with np.errstate(over="ignore"):  # an overflow is refused below, by name
-                features = X.astype(np.float32)
+                # in rows, as training's tensors are: pandas' columns made a column-major matrix, whose products
+                # PyTorch sums in another order (its probabilities then differed from a request's in the 8th digit)
+                features = X.astype(np.float32, order="C")
             _check_finite(features, frame, prep, where)
             outputs = forward(features).astype(np.float64)
             _check_finite(outputs, frame, prep, where, "the model's outputs")
@@ -207,8 +248,28 @@ class TableInputs(Inputs):
                 columns = {f"predicted_{target}": outputs[:, 0]}
         return frame, columns
 
-    def from_request(self, run, body: Any) -> pd.DataFrame:
-        return body_frame(body, run.preparation.inputs)
+    @staticmethod
+    def _features(prep, inputs: Any, strict: bool) -> tuple[pd.DataFrame, np.ndarray, str]:
+        """(INPUTS as a DataFrame, its feature matrix by the saved preparation, where the rows came from) for any
+        form a user has them in: unknown values filled as in training (and said in a warning), or refused when
+        STRICT."""
+        frame, source = as_frame(inputs, prep.inputs)
+        prep.check_columns(frame, f"{source}: " if source else "")
+        unknown = prep.unknown(frame)
+        where, total = f"{source}: " if source else "", sum(unknown.values())
+        missing = counted(total, "missing value")
+        if unknown and strict:
+            raise UserError(f"{where}{missing} ({', '.join(f'{n} in {c}' for c, n in unknown.items())}): strict "
+                            "refuses them; fill them, or leave strict out to fill them as training did")
+        X = prep.transform(frame, source)
+        if unknown:  # said once the rows are known to be readable
+            warnings.warn(f"{where}{missing} filled as in training: " + "; ".join(
+                f"{n} in {c} with {_shown(prep.fill[c])}" for c, n in unknown.items()), stacklevel=3)
+        return frame, X, where
+
+    def from_request(self, run, body: Any) -> pd.DataFrame | np.ndarray:
+        rows = numeric_rows(body, run.preparation.inputs)
+        return rows if rows is not None else body_frame(body, run.preparation.inputs)
 
     def v2_inputs(self, run) -> list[dict[str, Any]]:
         prep = run.preparation
@@ -216,7 +277,7 @@ class TableInputs(Inputs):
             {"name": c, "datatype": "BYTES" if categories and isinstance(categories[0], str) else "FP32",
              "shape": [-1]} for c, categories in prep.one_hot.items()]
 
-    def from_v2(self, run, tensors: dict[str, Any]) -> pd.DataFrame:
+    def from_v2(self, run, tensors: dict[str, Any]) -> pd.DataFrame | np.ndarray:
         """One tensor per column (shape [N] or [N, 1]), or one FP32 matrix [N, columns] in the training order."""
         columns = run.preparation.inputs
         if len(tensors) == 1 and next(iter(tensors.values())).ndim == 2 and len(columns) > 1:
@@ -224,14 +285,19 @@ class TableInputs(Inputs):
             if matrix.shape[1] != len(columns):
                 raise UserError(f"a matrix of {matrix.shape[1]} columns: the model takes {len(columns)}, in the order "
                                 f"{', '.join(columns)}")
-            return pd.DataFrame(matrix, columns=columns)
+            return matrix.astype(np.float64) if matrix.dtype.kind == "f" else pd.DataFrame(matrix, columns=columns)
         return pd.DataFrame({name: bytes_as_text(values) if values.dtype == object else values.reshape(len(values), -1)
                              [:, 0] for name, values in tensors.items()})
 
-    def join(self, run, items: list) -> pd.DataFrame:
+    def join(self, run, items: list) -> pd.DataFrame | np.ndarray:
         """The rows of every request, their model's columns only (each request checked for them first: a column
-        missing from one is never filled from another)."""
+        missing from one is never filled from another). Arrays (rows of numbers in the columns' order) stay one
+        array unless a DataFrame joins them."""
         prep = run.preparation
+        if all(isinstance(item, np.ndarray) for item in items):
+            return items[0] if len(items) == 1 else np.concatenate(items)
+        items = [pd.DataFrame(item, columns=column_index(tuple(prep.inputs))) if isinstance(item, np.ndarray) else item
+                 for item in items]
         for frame in items:
             prep.check_columns(frame)
         picked = [frame if list(frame.columns) == prep.inputs else frame[column_index(tuple(prep.inputs))]
