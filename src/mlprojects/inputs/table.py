@@ -216,7 +216,7 @@ class TableInputs(Inputs):
         return Table(table.X_train, y_train, table.X_test, y_test, meta, preparation=prep, raw_test=table.raw_test)
 
     def answers(self, run, inputs: Any, *, forward: Forward, top_k: int = 3, backtest: bool = False,
-                strict: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
+                strict: bool = False) -> tuple[pd.DataFrame | dict[str, Any], dict[str, Any]]:
         prep = run.preparation
         numeric = plain_rows(prep, inputs)
         if numeric is not None:  # nothing to fill, pick or one-hot: what transform does, on the array as it is
