@@ -16,18 +16,25 @@ os.umask(_UMASK)
 def save_safetensors(path: str | Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> Path:
     """TENSORS and METADATA as a safetensors file, written atomically, the same bytes for the same content:
     safetensors writes the metadata in the order of a hash map, different in every process, so the keys are
-    sorted here (the header keeps its length)."""
-    from safetensors.torch import save
+    sorted here, in the written file's header (which keeps its length). safetensors writes the file itself:
+    building it in memory first (``save``) and copying it twice took 1.0 s of CPU for a checkpoint of 189 MB,
+    against 0.1 s."""
+    from safetensors.torch import save_file
 
-    data = save(tensors, metadata=metadata)
-    size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + size])
-    if "__metadata__" in header:
-        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    if len(text) <= size:
-        data = data[:8] + text.ljust(size) + data[8 + size:]
-    return atomic_write(path, lambda temporary: Path(temporary).write_bytes(data))
+    def write(temporary: str) -> None:
+        save_file(tensors, temporary, metadata=metadata)
+        if not metadata:
+            return
+        with open(temporary, "r+b") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(size))
+            header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+            text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+            if len(text) <= size:
+                handle.seek(8)
+                handle.write(text.ljust(size))
+
+    return atomic_write(path, write)
 
 
 def usual_mode(path: str | Path) -> None:
