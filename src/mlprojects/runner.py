@@ -44,6 +44,8 @@ def run(name: str | None = None, overrides: dict[str, Any] | None = None, *, con
     """Train and evaluate a project (or continue a run); returns the run directory. TRACK: copied to MLflow as it
     goes (``mlprojects.tracking``). TRIAL: the Optuna trial of a search this run is (storage, study, trial,
     metric): each epoch's validation figure is reported to it, and its pruner may stop the run."""
+    if resume is None:
+        registry.entry(name)  # an unknown name is one line at once, before torch's import (4.5 s to say it, before)
     import torch
 
     from mlprojects.engine import device as devices

@@ -49,6 +49,10 @@ def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, aut
 
     from mlprojects import rundir
 
+    named = [given.partition("=")[::2] if "=" in given and not Path(given).exists() else ("", given)
+             for given in runs]
+    for _, path in named:  # a folder that is not a run is one line before Gradio's and torch's imports
+        rundir.read_settings(path)
     app = _app("run_app")
     if auth_file is not None:
         if not auth_file.is_file():
@@ -58,8 +62,7 @@ def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, aut
         credentials = app.parse_auth(auth or os.environ.get("MLPROJECTS_AUTH"),
                                      "--auth" if auth else "MLPROJECTS_AUTH")
     models = {}
-    for given in runs:
-        name, sep, path = given.partition("=") if "=" in given and not Path(given).exists() else ("", "", given)
+    for name, path in named:
         run = rundir.load(path)
         name = name or run.name
         if name in models:

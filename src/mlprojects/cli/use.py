@@ -50,9 +50,11 @@ def predict(run_dir: Path, inputs: tuple[str, ...], out: Path | None, top_k: int
 def export(run_dir: Path, fmt: str, out: Path | None) -> None:
     """Export the model of the finished run RUN_DIR, checked on the run's test split before it is kept."""
     from mlprojects import rundir
+
+    run = rundir.load(run_dir)  # a folder that is not a run is one line before onnx's import
     from mlprojects.export import export as write
 
-    result = write(rundir.load(run_dir), fmt, out)
+    result = write(run, fmt, out)
     click.echo(f"{result['path']}: checked on {result['checked_rows']} test rows against PyTorch, largest "
                f"difference {result['largest_difference']:.1e}, same class for {result['same_class']:.0%}")
 
