@@ -439,3 +439,21 @@ def assert_picture(path, inches: tuple[float, float] | None = None, panels: int 
         runs = len(starts) + int(used[0])
         assert runs >= panels, f"{path}: {runs} drawn areas side by side, expected {panels}"
     return pixels
+
+
+def bomb_png(path: Path, side: int = 20_000) -> Path:
+    """A PNG file whose header says SIDE x SIDE pixels (its one row of data is a 1x1 image's): Pillow refuses to open
+    one of more than 2 x 89.5 million pixels, before decoding anything."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("L", (1, 1)).save(png, format="PNG")
+    data = bytearray(png.getvalue())
+    data[16:24] = struct.pack(">II", side, side)  # IHDR's width and height, then its CRC
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bomb_png
 from PIL import Image, ImageDraw
 
 from mlprojects import rundir
 from mlprojects.data import image_folder
+from mlprojects.errors import UserError
 from mlprojects.predict import predict
 from mlprojects.runner import run
 
@@ -102,3 +104,13 @@ def test_bad_folders_are_one_line(cli, tmp_path):
         assert result.code == 2 and message in result.err, (settings, result.err)
         assert len(result.err.strip().splitlines()) == 1, result.err
         assert not (tmp_path / "run").exists()
+
+
+def test_a_picture_setting_that_is_no_image_or_too_large_is_one_line(tmp_path):
+    (tmp_path / "notes.png").write_text("not a picture")
+    with pytest.raises(UserError, match=r"^content=notes.png: not an image file that can be read"):
+        image_folder.open_picture(tmp_path / "notes.png", "content=notes.png")
+    with pytest.raises(UserError, match=r"^content=bomb.png: an image of more than [0-9,]+ pixels; give a smaller"):
+        image_folder.open_picture(bomb_png(tmp_path / "bomb.png"), "content=bomb.png")
+    Image.new("RGB", (3, 2)).save(tmp_path / "fine.png")
+    assert image_folder.open_picture(tmp_path / "fine.png", "content=fine.png").size == (3, 2)

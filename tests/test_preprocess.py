@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import bomb_png
 from PIL import Image
 
 from mlprojects.data import images
@@ -85,6 +86,13 @@ def test_non_images_and_huge_images_are_refused(tmp_path):
         to_mnist(42)
     with pytest.raises(UserError, match="the limit is"):
         to_mnist(np.zeros((5000, 10), np.uint8))
+    tall = tmp_path / "tall.png"
+    Image.new("L", (10, 5000)).save(tall)
+    with pytest.raises(UserError, match="image of 10x5000 pixels: the limit is 4096x4096"):
+        to_mnist(str(tall))
+    # a PNG whose header says 20,000 x 20,000 pixels: Pillow refuses to open it at all, and the line says why
+    with pytest.raises(UserError, match="an image of more than [0-9,]+ pixels: the limit is 4096x4096"):
+        to_mnist(str(bomb_png(tmp_path / "bomb.png")))
     with pytest.raises(UserError, match="expected grayscale, RGB or RGBA"):
         to_mnist(np.zeros((10, 10, 2), np.uint8))
 

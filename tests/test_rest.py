@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import free_port
+from conftest import bomb_png, free_port
 
 from mlprojects import rundir
 from mlprojects.inputs.table import numeric_rows
@@ -125,7 +125,7 @@ def test_rows_of_numbers_are_read_without_pandas_and_answered_as_a_dataframe_is(
         np.testing.assert_array_equal(np.asarray(plain[column]), np.asarray(through_pandas[column]), column)
 
 
-def test_the_open_inference_protocol_through_tritonclient(wine, digits):
+def test_the_open_inference_protocol_through_tritonclient(wine, digits, tmp_path):
     http = pytest.importorskip("tritonclient.http")
     prep = wine.preparation
     rows = pd.DataFrame(np.tile(np.asarray(prep.mean, dtype=np.float32), (3, 1)), columns=prep.inputs)
@@ -180,6 +180,18 @@ def test_the_open_inference_protocol_through_tritonclient(wine, digits):
             mlflow = web.post("/invocations?model=digits", json=body)
             assert mlflow.status_code == 200, mlflow.text
             assert [p["label_1"] for p in mlflow.json()["predictions"]] == local["label_1"].tolist()
+            # a picture too large to decode, whatever its size on the wire, and bytes that are no picture: a 400
+            # with one line each (a bomb was a 500 and a traceback, before), and the server goes on
+            wide = io.BytesIO()
+            Image.new("L", (5000, 10)).save(wide, format="PNG")
+            for data, message in ((bomb_png(tmp_path / "bomb.png").read_bytes(), "image 2: more than "),
+                                  (wide.getvalue(), "image 2: 5000x10 pixels; the limit is 4096x4096"),
+                                  (b"not a picture", "image 2: not an image file PIL can read (13 bytes)")):
+                body = {"instances": [{"b64": base64.b64encode(f).decode()} for f in (files[0], data)]}
+                refused = web.post("/invocations?model=digits", json=body)
+                assert refused.status_code == 400 and refused.json()["error"].startswith(message), refused.text
+            assert web.post("/invocations?model=digits", json={"instances": [{"b64": body["instances"][0]["b64"]}]}
+                            ).status_code == 200
 
 
 def test_bad_requests_are_one_json_line_and_the_server_goes_on(wine):

@@ -75,7 +75,10 @@ def as_array(image: Any) -> np.ndarray:
                                     f"{MAX_SIDE}x{MAX_SIDE}")
                 opened.load()
                 return as_array(opened)
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
+        except Image.DecompressionBombError:  # Pillow refuses to open one of over 2 x 89.5 million pixels at all
+            raise UserError(f"an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels: the limit is "
+                            f"{MAX_SIDE}x{MAX_SIDE}") from None
+        except (OSError, ValueError) as error:
             raise UserError(f"not an image that can be read ({type(error).__name__}): give a PNG or JPEG") from None
     else:
         raise UserError(f"expected an image, got {type(image).__name__}")

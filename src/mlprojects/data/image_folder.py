@@ -77,7 +77,10 @@ def open_picture(path: Path, setting: str):
         with Image.open(path) as picture:
             picture.load()
             return picture
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError:  # Pillow refuses to open one of over 2 x 89.5 million pixels at all
+        raise UserError(f"{setting}: an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; give a smaller "
+                        "one") from None
+    except (UnidentifiedImageError, OSError) as error:
         raise UserError(f"{setting}: not an image file that can be read ({type(error).__name__}); give a PNG, JPEG, "
                         "GIF or similar") from None
 

@@ -85,16 +85,26 @@ def image_items(inputs: Any) -> list[tuple[str, Any]]:
 
 
 def decoded(files: list[bytes]) -> list:
-    """Encoded image files as PIL images; one that is not an image is one line naming it."""
+    """Encoded image files as PIL images; one that is not an image, or is larger than ``MAX_SIDE`` on a side, is one
+    line naming it. The size is read from the file's header before a pixel is decoded: a PNG of zeros of a few kB
+    can hold a billion pixels."""
     import io
 
     from PIL import Image, UnidentifiedImageError
+
+    from mlprojects.data.digits import MAX_SIDE
 
     images = []
     for index, data in enumerate(files, 1):
         try:
             picture = Image.open(io.BytesIO(data))
+            if max(picture.size) > MAX_SIDE:
+                raise UserError(f"image {index}: {picture.size[0]}x{picture.size[1]} pixels; the limit is "
+                                f"{MAX_SIDE}x{MAX_SIDE}")
             picture.load()
+        except Image.DecompressionBombError:  # Pillow refuses to open one of over 2 x 89.5 million pixels at all
+            raise UserError(f"image {index}: more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; the limit is "
+                            f"{MAX_SIDE}x{MAX_SIDE}") from None
         except (UnidentifiedImageError, OSError, ValueError):
             raise UserError(f"image {index}: not an image file PIL can read ({len(data):,} bytes)") from None
         images.append(picture)
