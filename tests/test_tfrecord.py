@@ -172,6 +172,12 @@ def test_inspect_tells_types_missing_values_and_balance(cli, tmp_path):
         result.out.replace("image/png", ""), result.out
     missing = cli("data", "inspect", str(tmp_path / "absent.csv"))
     assert missing.code == 2 and "no such file" in missing.err
+    # a file that is no Parquet: one line, its reason a whole sentence of pyarrow's
+    (tmp_path / "t.parquet").write_bytes(b"PAR1" + bytes(range(256)) * 8)
+    corrupt = cli("data", "inspect", str(tmp_path / "t.parquet"))
+    assert corrupt.code == 2 and len(corrupt.err.strip().splitlines()) == 1, corrupt.err
+    assert corrupt.err.strip().startswith(f"error: {tmp_path / 't.parquet'}: not a readable Parquet file (")
+    assert corrupt.err.strip().endswith("magic bytes not found in footer)"), corrupt.err
 
 
 def test_an_image_project_trains_on_image_records(tmp_path):

@@ -62,7 +62,9 @@ def read_parquet(path: Path) -> pd.DataFrame:
     except ImportError:
         raise UserError(f"{path}: reading Parquet needs pyarrow: pip install 'mlprojects[parquet]'") from None
     except (OSError, ValueError) as error:
-        raise UserError(f"{path}: not a readable Parquet file ({str(error).splitlines()[0][:100]})") from None
+        first = (str(error).splitlines() or [type(error).__name__])[0].split(". ")[0]  # pyarrow's first sentence
+        shown = first if len(first) <= 300 else first[:299] + "…"
+        raise UserError(f"{path}: not a readable Parquet file ({shown})") from None
     return frame.apply(text_cells)
 
 
