@@ -153,6 +153,17 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli):
         result = cli("predict", *args, "--out", str(out))
         assert result.code == 2 and message in result.err, (args, result.err)
         assert len(result.err.strip().splitlines()) == 1 and not out.exists(), result.err
+    # from Python: no rows, and an integer past float64's range (pandas raised OverflowError, and NumPy's AxisError
+    # came out of an empty frame)
+    from mlprojects.errors import UserError
+    from mlprojects.predict import predict
+
+    with pytest.raises(UserError, match="^no rows to predict$"):
+        predict(table, good.iloc[:0])
+    huge = good.astype(object)
+    huge.iloc[2, huge.columns.get_loc("weight")] = 10**400
+    with pytest.raises(UserError, match="^column weight row 3: an integer of 401 digits, beyond the range of float64$"):
+        predict(table, huge)
 
 
 def test_a_generator_has_nothing_to_predict(tmp_path, cli):

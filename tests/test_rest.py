@@ -196,6 +196,11 @@ def test_the_open_inference_protocol_through_tritonclient(wine, digits, tmp_path
 
 def test_bad_requests_are_one_json_line_and_the_server_goes_on(wine):
     good = {"dataframe_records": [dict(zip(wine.preparation.inputs, wine.preparation.mean))]}
+    columns = wine.preparation.inputs
+
+    def tensors(rows: list[int]) -> list[dict]:  # a column each, ROWS[i] rows in the i-th
+        return [{"name": c, "shape": [n], "datatype": "FP32", "data": [1.0] * n} for c, n in zip(columns, rows)]
+
     with Server({"wine": wine}, max_body=20_000) as url, httpx.Client(base_url=url) as client:
         cases = [
             (client.post("/invocations", content=b"{not json", headers={"content-type": "application/json"}),
@@ -215,6 +220,29 @@ def test_bad_requests_are_one_json_line_and_the_server_goes_on(wine):
             (client.post("/invocations", json={**good, "params": {"top_k": "two"}}), 400, "top_k='two'"),
             (client.post("/invocations", json={"instances": [[1e308] * 13]}), 400,  # NaN answers, before
              "column Alcohol row 1: 1e+308 is too far beyond the training values"),
+            # each of these was a 500 and a traceback in the server's log
+            (client.post("/invocations", json={"inputs": {c: [1.0] * (1 + (c == "Ash")) for c in columns}}), 400,
+             "inputs: the columns hold different numbers of values (Alcohol 1, Malic.acid 1, Ash 2,"),
+            (client.post("/invocations", json={"instances": [[10**400] * 13]}), 400,
+             "column Alcohol row 1: an integer of 401 digits, beyond the range of float64"),
+            (client.post("/invocations", json={"dataframe_split": {"columns": columns, "data": []}}), 400,
+             "no rows to predict"),
+            (client.post("/invocations", json={"dataframe_records": []}), 400, "no rows to predict"),
+            (client.post("/invocations", json={**good, "params": "top_k=2"}), 400,
+             'the parameters are a JSON object, such as {"top_k": 3}, not str'),
+            (client.post("/v2/models/wine/infer", json={"inputs": tensors([0] * 13)}), 400, "no rows to predict"),
+            (client.post("/v2/models/wine/infer", json={"inputs": tensors([1] * 12 + [2])}), 400,
+             "the columns hold different numbers of values"),
+            (client.post("/v2/models/wine/infer", json={"inputs": tensors([1] * 13) + tensors([1])}), 400,
+             "input Alcohol is given twice"),
+            (client.post("/v2/models/wine/infer", json={"inputs": tensors([1] * 13) + [
+                {"name": "Colour", "shape": [1], "datatype": "FP32", "data": [1.0]}]}), 400,
+             "input Colour: the model has no such input; its inputs are Alcohol, Malic.acid,"),
+            (client.post("/v2/models/wine/infer", json={"inputs": [{"name": "Ash", "shape": [2**40, 2**40],
+                                                                    "datatype": "FP32", "data": [1.0]}]}), 400,
+             "holds 1,208,925,819,614,629,174,706,176 values, the data 1"),  # NumPy's product overflowed to 0
+            (client.post("/v2/models/wine/infer", json={"inputs": tensors([1] * 13), "parameters": [2]}), 400,
+             "the parameters are a JSON object"),
         ]
         for response, status, message in cases:
             assert response.status_code == status and message in response.json()["error"], response.text
@@ -228,7 +256,7 @@ def test_bad_requests_are_one_json_line_and_the_server_goes_on(wine):
                         client.post("/invocations", json=null)):
             assert missing.status_code == 400 and missing.json()["error"] == "column Ash row 1 is empty; give a number"
         metrics = client.get("/metrics").text
-        assert 'mlprojects_requests_total{model="wine",route="invocations",status="400"} 9.0' in metrics
+        assert 'mlprojects_requests_total{model="wine",route="invocations",status="400"} 14.0' in metrics
         # a name nobody serves is counted without its name: a label each would let requests grow the memory
         assert 'mlprojects_requests_total{model="",route="invocations",status="404"} 1.0' in metrics
         assert 'model="other"' not in metrics

@@ -168,7 +168,18 @@ def _shown(value: Any) -> str:
 
 
 def _as_numbers(values: pd.Series, column: str, where: str, fill: float | None) -> np.ndarray:
-    numbers = np.array(pd.to_numeric(values, errors="coerce"), dtype=np.float64)  # a writable copy
+    try:
+        numbers = np.array(pd.to_numeric(values, errors="coerce"), dtype=np.float64)  # a writable copy
+    except OverflowError:  # an integer past float64's range (JSON's numbers have no limit), refused by its row
+        for row, value in enumerate(values):
+            try:
+                float(value)
+            except OverflowError:
+                raise UserError(f"{where}column {column} row {row + 1}: an integer of {len(str(abs(value)))} digits, "
+                                "beyond the range of float64") from None
+            except (TypeError, ValueError):
+                continue
+        raise
     unparsed = np.isnan(numbers)
     broken = unparsed  # (no NaN: nothing to look at, and no text conversion of the whole column)
     if unparsed.any():

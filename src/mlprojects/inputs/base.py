@@ -34,6 +34,20 @@ def bytes_as_text(values: Any) -> list[str]:
             for value in list(getattr(values, "ravel", lambda: values)())]
 
 
+def columns_frame(columns: dict[str, Any], where: str = ""):
+    """A DataFrame of COLUMNS (name -> its values, one a row); columns of different lengths are one UserError naming
+    them (pandas' own error named none)."""
+    import pandas as pd
+
+    lengths = {str(name): len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name} {count}" for name, count in list(lengths.items())[:8]) + \
+            (", ..." if len(lengths) > 8 else "")
+        raise UserError(f"{where}the columns hold different numbers of values ({shown}); give each column one "
+                        "value a row")
+    return pd.DataFrame(columns)
+
+
 def softmax(scores):
     """Class probabilities of a (rows, classes) array of scores: scipy.special.softmax's arithmetic, without its
     array-API checks (half of its time on a row)."""
@@ -80,6 +94,8 @@ def body_frame(body: Any, columns: list[str]):
             split = body["dataframe_split"]
             return pd.DataFrame(split["data"], columns=split.get("columns") or columns)
         if "dataframe_records" in body:
+            if body["dataframe_records"] == []:
+                raise UserError("no rows to predict")
             return _records_frame(list(body["dataframe_records"]))
         data = body["instances"] if "instances" in body else body["inputs"]
     except (KeyError, TypeError, ValueError) as problem:
@@ -87,8 +103,8 @@ def body_frame(body: Any, columns: list[str]):
                         '{"dataframe_split": {"columns": [...], "data": [[...]]}}, {"dataframe_records": [{...}]}, '
                         '{"instances": ...} or {"inputs": ...}') from None
     if isinstance(data, dict):
-        return pd.DataFrame({key: list(value) if isinstance(value, (list, tuple)) else [value]
-                             for key, value in data.items()})
+        return columns_frame({key: list(value) if isinstance(value, (list, tuple)) else [value]
+                              for key, value in data.items()}, "inputs: ")
     if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
         return _records_frame(data)
     rows = [data] if isinstance(data, list) and data and not isinstance(data[0], (list, tuple)) else data

@@ -22,7 +22,17 @@ import pandas as pd
 from mlprojects.config import setting
 from mlprojects.data.preparation import Prepared, Table, Task, _shown
 from mlprojects.errors import UserError, counted
-from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, bytes_as_text, column_index, softmax
+from mlprojects.inputs.base import (
+    Apply,
+    Forward,
+    Inputs,
+    absolute,
+    body_frame,
+    bytes_as_text,
+    column_index,
+    columns_frame,
+    softmax,
+)
 
 
 @dataclass
@@ -223,6 +233,8 @@ class TableInputs(Inputs):
             frame, where, X = dict(zip(prep.inputs, inputs.T)), "", prep.standardized(numeric)
         else:
             frame, X, where = self._features(prep, inputs, strict)
+        if len(X) == 0:
+            raise UserError(f"{where}no rows to predict")
         target = prep.target or "value"
         if run.project.kind == "estimator":
             estimator = run.model
@@ -286,8 +298,18 @@ class TableInputs(Inputs):
                 raise UserError(f"a matrix of {matrix.shape[1]} columns: the model takes {len(columns)}, in the order "
                                 f"{', '.join(columns)}")
             return matrix.astype(np.float64) if matrix.dtype.kind == "f" else pd.DataFrame(matrix, columns=columns)
-        return pd.DataFrame({name: bytes_as_text(values) if values.dtype == object else values.reshape(len(values), -1)
-                             [:, 0] for name, values in tensors.items()})
+        unknown = [name for name in tensors if name not in columns]
+        if unknown:  # as Triton answers an input its model does not have, rather than leave it out unsaid
+            raise UserError(f"input {unknown[0]}: the model has no such input; its inputs are {', '.join(columns)}")
+        given = {}
+        for name, values in tensors.items():
+            if values.ndim == 2 and values.shape[1] == 1:
+                values = values[:, 0]
+            if values.ndim != 1:
+                raise UserError(f"input {name}: shape {list(values.shape)}; a column is [N] or [N, 1], or send "
+                                f"one FP32 matrix [N, {len(columns)}] of every column")
+            given[name] = bytes_as_text(values) if values.dtype == object else values
+        return columns_frame(given)
 
     def join(self, run, items: list) -> pd.DataFrame | np.ndarray:
         """The rows of every request, their model's columns only (each request checked for them first: a column

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import os
 import secrets
 import struct
@@ -135,9 +136,11 @@ def v2_tensors(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
         else:
             raise BadRequest(400, f"input {name}: datatype {datatype!r} is not one of BYTES, "
                                   f"{', '.join(V2_TYPES)}")
-        if int(np.prod(shape)) != values.size:
-            raise BadRequest(400, f"input {name}: shape {shape} holds {int(np.prod(shape))} values, the data "
-                                  f"{values.size}")
+        if any(n < 0 for n in shape) or math.prod(shape) != values.size:  # Python's integers: no overflow
+            held = "a negative size" if any(n < 0 for n in shape) else f"{math.prod(shape):,} values"
+            raise BadRequest(400, f"input {name}: shape {shape} holds {held}, the data {values.size:,}")
+        if name in tensors:
+            raise BadRequest(400, f"input {name} is given twice")
         tensors[name] = values.reshape(shape)
     return request, tensors
 
@@ -388,8 +391,10 @@ def build(models: dict[str, Run], credentials: Credentials | None = None, max_bo
     return serve
 
 
-def _options(given: dict[str, Any]) -> dict[str, Any]:
+def _options(given: Any) -> dict[str, Any]:
     """predict's options among a request's parameters: top_k (a whole number), backtest and strict (booleans)."""
+    if not isinstance(given, dict):
+        raise BadRequest(400, f"the parameters are a JSON object, such as {{\"top_k\": 3}}, not {type(given).__name__}")
     options: dict[str, Any] = {}
     if "top_k" in given:
         if not isinstance(given["top_k"], int) or isinstance(given["top_k"], bool):
