@@ -192,6 +192,18 @@ def test_the_open_inference_protocol_through_tritonclient(wine, digits, tmp_path
                 assert refused.status_code == 400 and refused.json()["error"].startswith(message), refused.text
             assert web.post("/invocations?model=digits", json={"instances": [{"b64": body["instances"][0]["b64"]}]}
                             ).status_code == 200
+        # pixels as a tensor: UINT8, or FP32 scaled to [0, 1], the same answers; FP32 outside [0, 1] is refused
+        as_bytes = http.InferInput("image", list(pixels.shape), "UINT8")
+        as_bytes.set_data_from_numpy(pixels)
+        scaled = http.InferInput("image", list(pixels.shape), "FP32")
+        scaled.set_data_from_numpy(pixels.astype(np.float32) / 255)
+        for tensor in (as_bytes, scaled):
+            answer = client.infer("digits", [tensor], parameters={"top_k": 2})
+            assert answer.as_numpy("label_1").astype(str).tolist() == local["label_1"].tolist()
+            np.testing.assert_allclose(answer.as_numpy("probability_2"), local["probability_2"], rtol=1e-5)
+        scaled.set_data_from_numpy(pixels.astype(np.float32))
+        with pytest.raises(Exception, match=r"FP32 pixels are scaled to \[0, 1\]; one is [0-9]+: scale them"):
+            client.infer("digits", [scaled])
 
 
 def test_bad_requests_are_one_json_line_and_the_server_goes_on(wine):
@@ -395,6 +407,34 @@ def test_a_series_and_a_text_run_answer_what_predict_answers(tmp_path, request):
         tensor.set_data_from_numpy(np.array([s.encode() for s in sentences], dtype=object))
         result = triton.infer("reviews", [tensor])
         assert result.as_numpy("label").astype(str).tolist() == labelled["label"].tolist()
+        # records of a "text" column are texts too
+        answer = client.post("/invocations?model=reviews", json={"instances": [{"text": s} for s in sentences]})
+        assert [p["label"] for p in answer.json()["predictions"]] == labelled["label"].tolist()
+
+        # what was answered as if it were right before: a text that is null or a list (written out as "None" and
+        # "['a', 'b']"), numbers as texts, readings of shape [N, 2] (read as 2N readings), readings that overflow
+        # the model's float32 (forecast null); and readings under a name the model does not have
+        def v2(name, dtype, values):
+            return {"name": name, "shape": list(np.shape(values)), "datatype": dtype,
+                    "data": np.ravel(values).tolist()}
+
+        window = series.preparation.window
+        for path, body, message in [
+            ("/invocations?model=reviews", {"instances": ["a good film", None]},
+             "instance 2: null is not a text; send each text as a JSON string"),
+            ("/invocations?model=reviews", {"instances": [["a", "b"]]}, "instance 1: ['a', 'b'] is not a text"),
+            ("/invocations?model=reviews", {"dataframe_records": [{"text": 3}]}, "row 1: 3 is not a text"),
+            ("/v2/models/reviews/infer", {"inputs": [v2("text", "FP32", [1.0, 2.0])]},
+             "input text: texts are a BYTES tensor, not float32"),
+            ("/v2/models/load/infer", {"inputs": [v2(column, "FP32", np.ones((window, 2)))]},
+             f"input {column}: shape [{window}, 2]; a column is [N] or [N, 1]"),
+            ("/v2/models/load/infer", {"inputs": [v2("Lode", "FP32", np.ones(window))]},
+             f"input Lode: the model has no such input; its inputs are {column} and time (optional)"),
+            ("/invocations?model=load", {"inputs": {column: [1e308] * window}},
+             f"column {column} row 1: 1e+308 is too far beyond the training values for the model's float32"),
+        ]:
+            refused = client.post(path, json=body)
+            assert refused.status_code == 400 and refused.json()["error"].startswith(message), (body, refused.text)
 
 
 def rss_mb(pid: int) -> float:

@@ -34,6 +34,17 @@ def bytes_as_text(values: Any) -> list[str]:
             for value in list(getattr(values, "ravel", lambda: values)())]
 
 
+def v2_column(name: str, values: Any, hint: str = "") -> Any:
+    """An Open Inference Protocol tensor that is one column (shape [N] or [N, 1]): its N values, as text for a BYTES
+    tensor. Any other shape is one UserError (HINT: what else the kind takes): flattening it would read a reading
+    or a row out of several."""
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise UserError(f"input {name}: shape {list(values.shape)}; a column is [N] or [N, 1]{hint}")
+    return bytes_as_text(values) if values.dtype == object else values
+
+
 def columns_frame(columns: dict[str, Any], where: str = ""):
     """A DataFrame of COLUMNS (name -> its values, one a row); columns of different lengths are one UserError naming
     them (pandas' own error named none)."""

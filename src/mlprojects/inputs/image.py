@@ -196,15 +196,23 @@ class ImageInputs(Inputs):
         return [image for images in items for image in images]
 
     def from_v2(self, run, tensors: dict[str, Any]) -> list:
-        """Encoded image files as BYTES, or pixels as a UINT8 tensor [N, height, width(, 3)]."""
+        """Encoded image files as BYTES, or pixels as a tensor [N, height, width(, 3)]: UINT8 (0-255), or FP32 scaled
+        to [0, 1] (brought back to 0-255 exactly; a value outside [0, 1] is refused, never guessed to be 0-255)."""
         if len(tensors) != 1:
-            raise UserError(f"one input of images, not {len(tensors)}: BYTES (encoded files) or UINT8 pixels")
+            raise UserError(f"one input of images, not {len(tensors)}: BYTES (encoded files), or UINT8 or FP32 pixels")
         values = next(iter(tensors.values()))
         if values.dtype == object:
             return decoded([v if isinstance(v, bytes) else str(v).encode("latin-1") for v in values.ravel()])
-        if values.dtype != np.uint8 or values.ndim not in (3, 4):
-            raise UserError(f"pixels of shape {list(values.shape)} and type {values.dtype}: give UINT8 [N, height, "
-                            "width] or [N, height, width, 3]")
+        if values.dtype not in (np.uint8, np.float32) or values.ndim not in (3, 4):
+            raise UserError(f"pixels of shape {list(values.shape)} and type {values.dtype}: give UINT8 or FP32 "
+                            "[N, height, width] or [N, height, width, 3]")
+        if values.dtype == np.float32:
+            outside = ~((values >= 0) & (values <= 1))  # NaN included
+            if outside.any():
+                value = values[tuple(np.argwhere(outside)[0])]
+                raise UserError(f"FP32 pixels are scaled to [0, 1]; one is {value:g}: scale them, or send UINT8 "
+                                "0-255")
+            values = np.rint(values * np.float32(255)).astype(np.uint8)
         return list(values)
 
     def classifies(self, run) -> bool:

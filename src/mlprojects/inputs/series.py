@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlprojects.config import setting
 from mlprojects.errors import UserError, counted
-from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, bytes_as_text
+from mlprojects.inputs.base import Apply, Forward, Inputs, absolute, body_frame, columns_frame, v2_column
 from mlprojects.inputs.table import as_frame, read_csv
 
 TIME_COLUMNS = ("time", "timestamp", "date", "datetime")
@@ -100,6 +100,12 @@ class SeriesInputs(Inputs):
             raise UserError(f"{where}{counted(len(values), 'reading')}: the model reads windows of {window}; give at "
                             "least that many")
         scaled = torch.from_numpy((values - prep.offset) / prep.factor)
+        with np.errstate(over="ignore"):
+            beyond = ~np.isfinite(scaled.numpy().astype(np.float32))
+        if beyond.any():  # its forecasts would be NaN, answered as null
+            row = int(np.flatnonzero(beyond)[0])
+            raise UserError(f"{where}column {prep.column} row {row + 1}: {values[row]:g} is too far beyond the "
+                            "training values for the model's float32 arithmetic")
         if backtest:
             targets = np.arange(window + horizon - 1, len(values))
             if not len(targets):
@@ -112,6 +118,10 @@ class SeriesInputs(Inputs):
         targets, starts = targets[usable], starts[usable]
         windows = torch.stack([scaled[start:start + window] for start in starts]).unsqueeze(-1).float()
         forecast = forward(windows)[:, 0].astype(np.float64) * prep.factor + prep.offset
+        if not np.isfinite(forecast).all():
+            reading = int(targets[np.flatnonzero(~np.isfinite(forecast))[0]])
+            raise UserError(f"{where}the forecast of reading {reading} is not a number: the readings are too far "
+                            "beyond the training values for the model's float32 arithmetic")
         result: dict[str, Any] = {"reading": targets}
         stamps = times(frame, targets)
         if stamps is not None:
@@ -131,8 +141,12 @@ class SeriesInputs(Inputs):
 
     def from_v2(self, run, tensors: dict[str, Any]) -> pd.DataFrame:
         """The readings (FP32 [N]) under the series' name, and their times (BYTES [N], optional)."""
-        return pd.DataFrame({name: bytes_as_text(values) if values.dtype == object else values.ravel()
-                             for name, values in tensors.items()})
+        column = run.preparation.column
+        unknown = [name for name in tensors if name not in (column, "time")]
+        if unknown:
+            raise UserError(f"input {unknown[0]}: the model has no such input; its inputs are {column} and time "
+                            "(optional)")
+        return columns_frame({name: v2_column(name, values) for name, values in tensors.items()})
 
     def random_inputs(self, run, count: int):
         import torch

@@ -28,10 +28,10 @@ from mlprojects.inputs.base import (
     Inputs,
     absolute,
     body_frame,
-    bytes_as_text,
     column_index,
     columns_frame,
     softmax,
+    v2_column,
 )
 
 
@@ -301,15 +301,8 @@ class TableInputs(Inputs):
         unknown = [name for name in tensors if name not in columns]
         if unknown:  # as Triton answers an input its model does not have, rather than leave it out unsaid
             raise UserError(f"input {unknown[0]}: the model has no such input; its inputs are {', '.join(columns)}")
-        given = {}
-        for name, values in tensors.items():
-            if values.ndim == 2 and values.shape[1] == 1:
-                values = values[:, 0]
-            if values.ndim != 1:
-                raise UserError(f"input {name}: shape {list(values.shape)}; a column is [N] or [N, 1], or send "
-                                f"one FP32 matrix [N, {len(columns)}] of every column")
-            given[name] = bytes_as_text(values) if values.dtype == object else values
-        return columns_frame(given)
+        hint = f", or send one FP32 matrix [N, {len(columns)}] of every column"
+        return columns_frame({name: v2_column(name, values, hint) for name, values in tensors.items()})
 
     def join(self, run, items: list) -> pd.DataFrame | np.ndarray:
         """The rows of every request, their model's columns only (each request checked for them first: a column

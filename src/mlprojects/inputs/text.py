@@ -8,11 +8,12 @@ box, one input per line.
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 from typing import Any
 
 from mlprojects.errors import UserError
-from mlprojects.inputs.base import Apply, Forward, Inputs, body_frame, bytes_as_text
+from mlprojects.inputs.base import Apply, Forward, Inputs, body_frame, v2_column
 
 
 def text_items(inputs: Any) -> list[str]:
@@ -32,6 +33,21 @@ def text_items(inputs: Any) -> list[str]:
         raise UserError("no texts given: write them as arguments, or name a file with one text per line")
     return texts
 
+
+
+def _texts(values: list, what: str) -> list[str]:
+    """VALUES, each a text: a number, null, a list or an object is one UserError naming the first (WHAT: instance or
+    row)."""
+    for index, value in enumerate(values, 1):
+        if not isinstance(value, str):
+            if value is None or value != value:  # null, or NaN where a table's column had one
+                shown = "null"
+            elif isinstance(value, numbers.Number) and not isinstance(value, bool):
+                shown = f"{value:g}"  # 3, as sent, where a table's column made it 3.0
+            else:
+                shown = repr(value)[:40]
+            raise UserError(f"{what} {index}: {shown} is not a text; send each text as a JSON string")
+    return values
 
 class TextInputs(Inputs):
     """Texts, applied by TASK: "text-classification" (a label and its score per text) or "ner" (entities)."""
@@ -53,13 +69,15 @@ class TextInputs(Inputs):
         return {}, {"text": texts, "entities": [json.dumps(to_json(result)) for result in results]}
 
     def from_request(self, run, body: Any) -> list[str]:
-        """``{"instances": [TEXT, ...]}`` or ``{"inputs": ...}``, or a table with a ``text`` column."""
-        if isinstance(body, dict) and isinstance(body.get("instances", body.get("inputs")), list):
-            return bytes_as_text(body.get("instances", body.get("inputs")))
+        """``{"instances": [TEXT, ...]}`` or ``{"inputs": ...}``, or a table with a ``text`` column (records such as
+        ``{"text": ...}`` too); a value that is not a string is refused, never written out as its Python form."""
+        given = body.get("instances", body.get("inputs")) if isinstance(body, dict) else None
+        if isinstance(given, list) and not (given and all(isinstance(item, dict) for item in given)):
+            return _texts(given, "instance")
         frame = body_frame(body, ["text"])
         if "text" not in frame.columns:
             raise UserError(f'a table of texts has a "text" column; its columns: {", ".join(map(str, frame.columns))}')
-        return bytes_as_text(frame["text"].to_numpy())
+        return _texts(list(frame["text"]), "row")
 
     def v2_inputs(self, run) -> list[dict[str, Any]]:
         return [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
@@ -70,7 +88,10 @@ class TextInputs(Inputs):
     def from_v2(self, run, tensors: dict[str, Any]) -> list[str]:
         if len(tensors) != 1:
             raise UserError(f"one input of texts (BYTES), not {len(tensors)}")
-        return bytes_as_text(next(iter(tensors.values())))
+        ((name, values),) = tensors.items()
+        if values.dtype != object:
+            raise UserError(f"input {name}: texts are a BYTES tensor, not {values.dtype}")
+        return v2_column(name, values)
 
     def classifies(self, run) -> bool:
         return True
