@@ -310,6 +310,19 @@ def test_fill_mask_and_bad_task_input(tiny_bert, tmp_path, cli):
     assert bad.code == 2 and "needs --context" in bad.err
     bad = cli("nlp", "run", "sentiment", "--model", str(tiny_bert))
     assert bad.code == 2 and "no inputs" in bad.err
+    # a model saved for another task: one line naming it (a sentence classifier's head loaded into a token
+    # classifier unnoticed, both named `classifier`, and labelled every word with a sentence's label)
+    from conftest import make_tiny_head
+
+    sentences = make_tiny_head(tiny_bert, tmp_path / "sentences", "AutoModelForSequenceClassification", num_labels=2)
+    for task, model, message in [
+        ("ner", sentences, "saved as BertForSequenceClassification, not as a model for this task "
+                           "(AutoModelForTokenClassification); give a model fine-tuned for it"),
+        ("ner", tmp_path / "mlm", "saved as BertForMaskedLM, not as a model for this task"),
+        ("summarization", tmp_path / "mlm", "cannot load it (Unrecognized configuration class"),  # was "()"
+    ]:
+        bad = cli("nlp", "run", task, "--model", str(model), "--text", "the cat sat")
+        assert bad.code == 2 and message in bad.err and len(bad.err.strip().splitlines()) == 1, (task, bad.err)
 
 
 SENTENCES = ["the cat sat on the mat.", "a dog", "the film was very good , the cat sat on the mat", "bad",

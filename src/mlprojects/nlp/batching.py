@@ -31,7 +31,7 @@ def load(name: str, auto_class: str, device: str = "cpu"):
 
 @functools.lru_cache(maxsize=4)
 def _load(name: str, auto_class: str, device: str, stamp: tuple):
-    model, tokenizer = hub.load(name, auto_class)
+    model, tokenizer = hub.load(name, auto_class, trained=True)
     return model.eval().to(device), tokenizer
 
 

@@ -32,8 +32,12 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def load(name: str, auto_class: str | None = "AutoModel", **kwargs):
-    """(model, tokenizer) for a hub id or a folder holding a saved model; ``auto_class=None``: (None, tokenizer)."""
+def load(name: str, auto_class: str | None = "AutoModel", trained: bool = False, **kwargs):
+    """(model, tokenizer) for a hub id or a folder holding a saved model; ``auto_class=None``: (None, tokenizer).
+    TRAINED: the checkpoint must have been saved as a model of AUTO_CLASS's task, with every weight of it, as a
+    task's answers need: transformers starts a missing head at random (with a warning) and answers with it, and a
+    sentence classifier's head even loads into a token classifier unnoticed (both are named ``classifier``, of
+    the same shape), labelling each word with a sentence's label. Another task's model is one line naming it."""
     transformers = _transformers()
     model_class = getattr(transformers, auto_class) if auto_class else None
     folder = Path(name).expanduser()
@@ -49,20 +53,39 @@ def load(name: str, auto_class: str | None = "AutoModel", **kwargs):
         problem = "" if index == 0 else problem
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder) if folder.exists() else name, **options)
-            model = (model_class.from_pretrained(str(folder) if folder.exists() else name, **options, **kwargs)
+            model = (model_class.from_pretrained(str(folder) if folder.exists() else name, **options, **kwargs,
+                                                 output_loading_info=trained)
                      if model_class is not None else None)
+            if trained and model is not None:
+                model, info = model
+                _check_task(name, model, model_class, auto_class, sorted(info.get("missing_keys") or []))
             return model, tokenizer
         except ImportError as error:  # e.g. Japanese BERT's tokenizer without fugashi and unidic-lite
             raise UserError(f"--model {name}: its tokenizer needs a package that is not installed "
                             f"({str(error).splitlines()[0]}); pip install 'mlprojects[nlp]' brings fugashi and "
                             "unidic-lite for Japanese") from None
         except (OSError, ValueError) as error:
-            problem = str(error).strip().splitlines()[0] if index == 1 else ""
             if folder.exists():
-                raise UserError(f"--model {name}: cannot load it ({problem})") from None
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise UserError(f"--model {name}: cannot load it ({first})") from None
+            problem = str(error).strip().splitlines()[0] if index == 1 else ""
     raise UserError(f"--model {name}: not a local folder, not in the Hugging Face cache, and the hub cannot be "
                     f"reached; download it where there is a network (hf download {name}) or give "
                     "the path of a folder holding the model" + (f" (the hub said: {problem})" if problem else ""))
+
+
+def _check_task(name: str, model, model_class, auto_class: str, missing: list[str]) -> None:
+    """A UserError unless the checkpoint NAME was saved as one of MODEL_CLASS's architectures (those transformers
+    maps to it, by model type) and held every weight it needs (MISSING: those it did not)."""
+    saved = list(getattr(model.config, "architectures", None) or [])
+    mapping = getattr(getattr(model_class, "_model_mapping", None), "_model_mapping", None)  # model type -> class
+    if saved and isinstance(mapping, dict) and not set(saved) & set(mapping.values()):
+        raise UserError(f"--model {name}: saved as {', '.join(saved)}, not as a model for this task ({auto_class}); "
+                        "give a model fine-tuned for it")
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise UserError(f"--model {name}: it has no trained weights for this task ({auto_class} needs {shown}); "
+                        "give a model fine-tuned for it")
 
 
 def load_tokenizer(name: str):
