@@ -166,6 +166,20 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli):
         predict(table, huge)
 
 
+def test_a_value_whose_square_overflows_is_refused_by_an_estimator(tmp_path, request):
+    """k-NN's and k-means' distances square the features: 1e200 made them inf, and any class or cluster came out."""
+    from mlprojects.errors import UserError
+    from mlprojects.predict import predict
+
+    for name in ("knn-circles", "kmeans-blobs"):
+        fitted = smoke_run(name, tmp_path / name, request)
+        rows = pd.DataFrame({"x1": [0.5, 1e200], "x2": [0.5, 0.5]})
+        with pytest.raises(UserError, match=r"^column x1 row 2: 1e\+200 is too far beyond the training values for the "
+                                            r"model's float64 arithmetic \(its square overflows\)$"):
+            predict(fitted, rows)
+        assert len(predict(fitted, rows.iloc[:1])) == 1
+
+
 def test_a_generator_has_nothing_to_predict(tmp_path, cli):
     pytest.importorskip("music21")
     settings = registry.get("bach-charrnn").smoke_settings

@@ -140,7 +140,8 @@ def as_frame(inputs: Any, columns: list[str]) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(array, columns=columns), ""
 
 
-def _check_finite(values: np.ndarray, frame: pd.DataFrame | dict, prep, where: str, what: str = "") -> None:
+def _check_finite(values: np.ndarray, frame: pd.DataFrame | dict, prep, where: str, what: str = "",
+                  arithmetic: str = "float32 arithmetic") -> None:
     """A row whose features overflow float32 (a value far beyond training's, such as 1e308), or whose outputs are
     not numbers, is refused by name: it would otherwise be answered NaN, with a class picked from NaNs."""
     broken = ~np.isfinite(values)
@@ -152,7 +153,7 @@ def _check_finite(values: np.ndarray, frame: pd.DataFrame | dict, prep, where: s
     column = prep.columns[index] if index < len(prep.columns) else "a one-hot column"
     value = f" {_shown(np.asarray(frame[column])[row])}" if column in frame else ""
     raise UserError(f"{where}column {column} row {row + 1}:{value} is too far beyond the training values for the "
-                    "model's float32 arithmetic")
+                    f"model's {arithmetic}")
 
 
 def class_columns(names: list[str], probabilities: np.ndarray, target: str) -> dict[str, Any]:
@@ -238,6 +239,8 @@ class TableInputs(Inputs):
         target = prep.target or "value"
         if run.project.kind == "estimator":
             estimator = run.model
+            with np.errstate(over="ignore"):  # a distance's or a product's square past float64: inf, then any answer
+                _check_finite(np.square(X), frame, prep, where, arithmetic="float64 arithmetic (its square overflows)")
             X = run.project.features(run.cfg, X)
             if prep.task == "clustering":
                 columns = {"cluster": estimator.predict(X)}
