@@ -108,6 +108,8 @@ def test_bad_files_and_settings_are_one_line(cli, houses, tmp_path):
     one_class.write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")
     twice = tmp_path / "twice.csv"
     twice.write_text("a,a,y\n1,2,3\n")
+    no_target = tmp_path / "no_target.csv"
+    no_target.write_text("a,y\n" + "".join(f"{i},\n" for i in range(9)))
     surplus = tmp_path / "surplus.csv"  # pandas would read a=3, b=4: the two surplus fields as an index
     surplus.write_text("a,b,y\n1,2,3,4,x\n5,6,y\n")
     short = tmp_path / "short.csv"  # pandas would read the missing field as an empty cell, filled
@@ -123,6 +125,7 @@ def test_bad_files_and_settings_are_one_line(cli, houses, tmp_path):
         (("logreg-chd", f"data={short}", "target=y"), "line 11 has 2 fields where the header has 3"),
         (("auto-mpg", f"data={typo}", "target=y"), "row 21, column a: '1O' is not a number"),
         (("wine", f"data={one_class}", "target=y"), "one class ('x')"),
+        (("wine", f"data={no_target}", "target=y"), "column y is empty on every row"),  # was: one class ('')
         (("wine", f"data={twice}", "target=y"), "names a column twice"),
         (("auto-mpg", f"data={houses}", "target=city"), "row 1, column city: 'lyon' is not a number"),
         (("wine", f"data={houses}", "target=kind", "features=size,kind"), "other than the target"),

@@ -132,9 +132,10 @@ def class_names(labels: set[str], path: Path, target: str, max_classes: int = MA
     A target that looks continuous is refused: numbers of which one is not whole (3.5), or more distinct values
     than MAX_CLASSES."""
     labels = sorted(labels - {""})
+    if not labels:
+        raise UserError(f"{path}: column {target} is empty on every row; a classifier needs two or more classes")
     if len(labels) < 2:
-        raise UserError(f"{path}: column {target} holds one class ({labels[0] if labels else ''!r}); a classifier "
-                        "needs two or more")
+        raise UserError(f"{path}: column {target} holds one class ({labels[0]!r}); a classifier needs two or more")
     numbers = pd.to_numeric(pd.Series(labels), errors="coerce")
     if numbers.notna().all() and (numbers % 1 != 0).any():
         example = labels[int(np.flatnonzero((numbers % 1 != 0).to_numpy())[0])]
