@@ -116,6 +116,14 @@ def test_forecasts_reproduce_the_test_figure_and_carry_their_times(tmp_path, req
     lines = result.out.strip().splitlines()
     assert lines[0] == "reading,time,forecast_Load" and len(lines) == 1 + prep.horizon
     assert lines[1].split(",")[1] == str(recent["time"].iloc[-1] + pd.Timedelta("15min"))
+    # times that repeat or go back: the forecasts' times, stepped on from the last two, would be wrong
+    shuffled = recent.copy()
+    shuffled.loc[5, "time"] = shuffled.loc[4, "time"]
+    shuffled.to_csv(tmp_path / "repeated.csv", index=False)
+    result = cli("predict", str(finished.path), str(tmp_path / "repeated.csv"))
+    assert result.code == 2 and result.err.strip() == (
+        f"error: {tmp_path / 'repeated.csv'}: column time row 6: {shuffled.loc[5, 'time']} is not after the row "
+        f"before ({shuffled.loc[4, 'time']}); give the readings in time order, one time each"), result.err
 
 
 def test_fine_tuned_texts_are_labelled_as_nlp_run_labels_them(tmp_path, request, cli):

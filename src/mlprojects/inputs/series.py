@@ -48,15 +48,20 @@ def readings(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
     return values
 
 
-def times(frame: pd.DataFrame, targets: np.ndarray):
+def times(frame: pd.DataFrame, targets: np.ndarray, where: str = ""):
     """The time of each target reading, from a time column (the step after the last reading is the last step
-    seen), or None when the file has no time column."""
+    seen), or None when the file has no time column. WHERE: the file, for its errors."""
     column = next((c for c in frame.columns if c.lower() in TIME_COLUMNS), None)
     if column is None:
         return None
     stamps = pd.to_datetime(frame[column], errors="coerce")
     if stamps.isna().any() or len(stamps) < 2:
-        raise UserError(f"column {column}: give a date and time on every row (e.g. 2014-12-31 23:45:00)")
+        raise UserError(f"{where}column {column}: give a date and time on every row (e.g. 2014-12-31 23:45:00)")
+    back = np.flatnonzero(np.diff(stamps.to_numpy()) <= np.timedelta64(0))
+    if len(back):  # the forecasts' times step on from the last two: they would repeat or run backwards
+        row = int(back[0]) + 2
+        raise UserError(f"{where}column {column} row {row}: {frame[column].iloc[row - 1]} is not after the row before "
+                        f"({frame[column].iloc[row - 2]}); give the readings in time order, one time each")
     step = stamps.iloc[-1] - stamps.iloc[-2]
     last = len(stamps) - 1
     return [stamps.iloc[t] if t <= last else stamps.iloc[-1] + (t - last) * step for t in targets]
@@ -123,7 +128,7 @@ class SeriesInputs(Inputs):
             raise UserError(f"{where}the forecast of reading {reading} is not a number: the readings are too far "
                             "beyond the training values for the model's float32 arithmetic")
         result: dict[str, Any] = {"reading": targets}
-        stamps = times(frame, targets)
+        stamps = times(frame, targets, where)
         if stamps is not None:
             result["time"] = stamps
         result[f"forecast_{prep.column}"] = forecast
