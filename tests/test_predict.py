@@ -161,6 +161,27 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli):
         result = cli("predict", *args, "--out", str(out))
         assert result.code == 2 and message in result.err, (args, result.err)
         assert len(result.err.strip().splitlines()) == 1 and not out.exists(), result.err
+    # a run whose files are damaged (a model cut short, a history line cut short) and a config that is not text:
+    # one line each, where safetensors', json's and the decoder's tracebacks came out
+    import shutil
+
+    damaged = shutil.copytree(table.path, tmp_path / "damaged")
+    (damaged / "model.safetensors").write_bytes((table.path / "model.safetensors").read_bytes()[:1000])
+    (damaged / "history.jsonl").write_text('{"epoch": 1\n')
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(128, 256)))
+    for args, message in [
+        (["predict", str(damaged), str(tmp_path / "renamed.csv")],
+         f"error: {damaged / 'model.safetensors'}: not a readable safetensors file ("),
+        (["export", str(damaged)], f"error: {damaged / 'model.safetensors'}: not a readable safetensors file ("),
+        (["compare", str(damaged), "--out", str(tmp_path / "c.html")],
+         f"error: {damaged / 'history.jsonl'}: line 1 is not a JSON object (the file is damaged)"),
+        (["run", "auto-mpg", "--config", str(tmp_path / "binary.yaml")],
+         f"error: config file {tmp_path / 'binary.yaml'} is not UTF-8 text"),
+    ]:
+        result = cli(*args)
+        assert result.code == 2 and result.err.startswith(message), (args, result.err)
+        assert len(result.err.strip().splitlines()) == 1, result.err
+
     # from Python: no rows, and an integer past float64's range (pandas raised OverflowError, and NumPy's AxisError
     # came out of an empty frame)
     from mlprojects.errors import UserError

@@ -64,7 +64,14 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
 def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     """history.jsonl's rows, one per epoch (none for a run without one: an estimator fitted in one pass)."""
     path = Path(run_dir) / HISTORY
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines() if path.is_file() else [], 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise UserError(f"{path}: line {number} is not a JSON object (the file is damaged)") from None
+    return rows
 
 
 def is_complete(run_dir: str | Path) -> bool:
@@ -220,20 +227,30 @@ def load(run_dir: str | Path, expect: str | tuple[str, ...] = ()) -> Run:
     if not is_complete(run_dir):
         raise UserError(f"{run_dir}: the run did not complete; continue it (mlprojects run --resume {run_dir}) "
                         "or choose another")
-    prep = preparation(run_dir)
-    if prep is None and project.inputs.needs_preparation:
-        raise UserError(f"{run_dir} was trained before runs kept the description of their data; run it again "
-                        f"(mlprojects run {project.name} ...) to use it")
-    if project.kind == "estimator":
-        from mlprojects import estimators
+    from safetensors import SafetensorError
 
-        model = estimators.load(run_dir / WEIGHTS)
-    else:
-        from mlprojects.engine import checkpoint
+    try:  # a file cut short or overwritten (or gone: the OSError of its first opening): one line, not a traceback
+        try:
+            prep = preparation(run_dir)
+        except OSError as error:
+            raise SafetensorError(str(error)) from None
+        if prep is None and project.inputs.needs_preparation:
+            raise UserError(f"{run_dir} was trained before runs kept the description of their data; run it again "
+                            f"(mlprojects run {project.name} ...) to use it")
+        if project.kind == "estimator":
+            from mlprojects import estimators
 
-        model = project.model_for_run(cfg, run_dir, prep)
-        checkpoint.load_weights(run_dir / WEIGHTS, model)
-        model.eval()
+            model = estimators.load(run_dir / WEIGHTS)
+        else:
+            from mlprojects.engine import checkpoint
+
+            model = project.model_for_run(cfg, run_dir, prep)
+            checkpoint.load_weights(run_dir / WEIGHTS, model)
+            model.eval()
+    except SafetensorError as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"{run_dir / WEIGHTS}: not a readable safetensors file ({first}); the run's model is damaged: "
+                        "restore the file, or train the run again") from None
     return Run(run_dir, project, cfg, read_metrics(run_dir), model, prep)
 
 
