@@ -227,41 +227,38 @@ def load(run_dir: str | Path, expect: str | tuple[str, ...] = ()) -> Run:
     if not is_complete(run_dir):
         raise UserError(f"{run_dir}: the run did not complete; continue it (mlprojects run --resume {run_dir}) "
                         "or choose another")
-    from safetensors import SafetensorError
+    prep = preparation(run_dir)
+    if prep is None and project.inputs.needs_preparation:
+        raise UserError(f"{run_dir} was trained before runs kept the description of their data; run it again "
+                        f"(mlprojects run {project.name} ...) to use it")
+    if project.kind == "estimator":
+        from mlprojects import estimators
 
-    try:  # a file cut short or overwritten (or gone: the OSError of its first opening): one line, not a traceback
-        try:
-            prep = preparation(run_dir)
-        except OSError as error:
-            raise SafetensorError(str(error)) from None
-        if prep is None and project.inputs.needs_preparation:
-            raise UserError(f"{run_dir} was trained before runs kept the description of their data; run it again "
-                            f"(mlprojects run {project.name} ...) to use it")
-        if project.kind == "estimator":
-            from mlprojects import estimators
+        model = estimators.load(run_dir / WEIGHTS)
+    else:
+        from mlprojects.engine import checkpoint
 
-            model = estimators.load(run_dir / WEIGHTS)
-        else:
-            from mlprojects.engine import checkpoint
-
-            model = project.model_for_run(cfg, run_dir, prep)
-            checkpoint.load_weights(run_dir / WEIGHTS, model)
-            model.eval()
-    except SafetensorError as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(f"{run_dir / WEIGHTS}: not a readable safetensors file ({first}); the run's model is damaged: "
-                        "restore the file, or train the run again") from None
+        model = project.model_for_run(cfg, run_dir, prep)
+        checkpoint.load_weights(run_dir / WEIGHTS, model)
+        model.eval()
     return Run(run_dir, project, cfg, read_metrics(run_dir), model, prep)
 
 
 def preparation(run_dir: Path):
     """The preparation of raw inputs saved in model.safetensors' metadata (mlprojects.data.preparation)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     from mlprojects.data.preparation import from_json
 
-    with safe_open(str(Path(run_dir) / WEIGHTS), framework="pt") as handle:
-        return from_json((handle.metadata() or {}).get("preparation"))
+    path = Path(run_dir) / WEIGHTS
+    try:  # the first reading of the model file: one cut short, overwritten or gone is one line, not a traceback
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"{path}: not a readable safetensors file ({first}); the run's model is damaged: restore "
+                        "the file, or train the run again") from None
+    return from_json(metadata.get("preparation"))
 
 
 def refuse_diverged(run_dir: Path) -> None:

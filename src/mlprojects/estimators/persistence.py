@@ -47,7 +47,7 @@ def save(estimator: Any, path: str | Path, metadata: dict[str, str] | None = Non
 
 def load(path: str | Path, device: str | None = None) -> Any:
     """Read what :func:`save` wrote; ``device`` overrides the saved device (e.g. ``cpu``)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
@@ -57,7 +57,7 @@ def load(path: str | Path, device: str | None = None) -> Any:
             metadata = handle.metadata() or {}
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
         name, kinds, values = metadata["class"], json.loads(metadata["kinds"]), json.loads(metadata["values"])
-    except (KeyError, ValueError, OSError) as error:
+    except (KeyError, ValueError, OSError, SafetensorError) as error:
         raise UserError(f"{path} is not a saved mlprojects estimator ({error})") from None
     if name not in CLASSES:
         raise UserError(f"{path} holds an unknown estimator class {name!r}")

@@ -34,7 +34,6 @@ def text_items(inputs: Any) -> list[str]:
     return texts
 
 
-
 def _texts(values: list, what: str) -> list[str]:
     """VALUES, each a text: a number, null, a list or an object is one UserError naming the first (WHAT: instance or
     row)."""
@@ -48,6 +47,7 @@ def _texts(values: list, what: str) -> list[str]:
                 shown = repr(value)[:40]
             raise UserError(f"{what} {index}: {shown} is not a text; send each text as a JSON string")
     return values
+
 
 class TextInputs(Inputs):
     """Texts, applied by TASK: "text-classification" (a label and its score per text) or "ner" (entities)."""

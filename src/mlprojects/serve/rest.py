@@ -136,8 +136,9 @@ def v2_tensors(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
         else:
             raise BadRequest(400, f"input {name}: datatype {datatype!r} is not one of BYTES, "
                                   f"{', '.join(V2_TYPES)}")
-        if any(n < 0 for n in shape) or math.prod(shape) != values.size:  # Python's integers: no overflow
-            held = "a negative size" if any(n < 0 for n in shape) else f"{math.prod(shape):,} values"
+        negative = any(n < 0 for n in shape)
+        if negative or math.prod(shape) != values.size:  # Python's integers: no overflow
+            held = "a negative size" if negative else f"{math.prod(shape):,} values"
             raise BadRequest(400, f"input {name}: shape {shape} holds {held}, the data {values.size:,}")
         if name in tensors:
             raise BadRequest(400, f"input {name} is given twice")
