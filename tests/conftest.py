@@ -160,11 +160,26 @@ def run_subprocess(*args: str, env: dict | None = None, cwd=None, timeout: int =
     if fresh:
         return subprocess.run([sys.executable, "-m", "mlprojects", *args], capture_output=True, text=True,
                               env=environment, cwd=cwd, timeout=timeout)
+    return _forking_server().run(list(args), environment, cwd or os.getcwd(), timeout)
+
+
+def _forking_server():
     if not _forking:
         from forked import Server
 
         _forking.append(Server())
-    return _forking[0].run(list(args), environment, cwd or os.getcwd(), timeout)
+    return _forking[0]
+
+
+def forked_bridge(timeout: float):
+    """The Bridge (``.path``: its socket) through which processes this test starts run `mlprojects` forked from
+    this worker's warm server, as :func:`run_subprocess` does (``tests/forked_hook`` is their side)."""
+    server = _forking_server()
+    if not hasattr(server, "bridge"):
+        from forked import Bridge
+
+        server.bridge = Bridge(server, timeout)
+    return server.bridge
 
 
 def kill_when(args: list[str], ready, what: str, timeout: float = 300) -> None:

@@ -131,9 +131,50 @@ class Server:
         return done
 
     def close(self) -> None:
+        if hasattr(self, "bridge"):
+            self.bridge.close()
         self.process.stdin.close()
         self.process.wait(timeout=60)
         self.scratch.cleanup()
+
+
+class Bridge:
+    """SERVER's commands for other processes: a Unix socket in SERVER's scratch folder that takes one request a
+    connection (JSON: args, env, cwd) and answers it with the command's returncode, stdout and stderr. The
+    notebook tests' kernels reach it through ``tests/forked_hook/sitecustomize.py``."""
+
+    def __init__(self, server: Server, timeout: float) -> None:
+        import socket
+
+        self.path = os.path.join(server.scratch.name, "bridge.sock")
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(self.path)
+        self.listener.listen()
+        self.server, self.timeout = server, timeout
+        self.answered = 0  # commands run for other processes
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection) -> None:
+        with connection:
+            request = json.loads(connection.makefile("rb").readline())
+            try:
+                done = self.server.run(request["args"], request["env"], request["cwd"], self.timeout)
+                answer = {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+            except Exception as error:  # the caller prints it and fails, rather than waiting forever
+                answer = {"returncode": 1, "stdout": "", "stderr": f"tests/forked.py: {error!r}\n"}
+            connection.sendall(json.dumps(answer).encode())
+            self.answered += 1
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 if __name__ == "__main__":
