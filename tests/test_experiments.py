@@ -115,6 +115,57 @@ def test_bad_sweeps_are_one_line_and_run_nothing(tmp_path, cli):
         assert not (tmp_path / "bad" / "trials").exists()
 
 
+def _ray_head(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """A Ray head started by COMMAND with --block, in a session of its own, once it says it runs. Not stopped with
+    `ray stop`: that kills every Ray process on the machine, the local instance of a test running beside this
+    one included."""
+    import time
+
+    with open(log, "w") as output:
+        head = subprocess.Popen([*command, "--block"], stdout=output, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    deadline = time.monotonic() + 120
+    while "Ray runtime started" not in log.read_text():
+        if head.poll() is not None or time.monotonic() > deadline:
+            _stop_session(head)
+            pytest.fail(f"ray start failed:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return head
+
+
+def _stop_session(leader: subprocess.Popen) -> None:
+    """Every process of LEADER's session (a Ray head's GCS, raylet, agents and workers) killed, as `ray stop
+    --force` kills every Ray process."""
+    import signal
+    import time
+
+    def members() -> list[int]:
+        leader.poll()  # reaped once it ends
+        found = []
+        for name in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                ended = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+                if os.getsid(int(name)) == leader.pid and not ended:
+                    found.append(int(name))
+            except OSError:  # gone meanwhile
+                pass
+        return found
+
+    deadline = time.monotonic() + 30
+    while (left := members()) and time.monotonic() < deadline:  # a worker may still be forking
+        for pid in left:
+            _signal(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    leader.wait(timeout=30)
+
+
+def _signal(pid: int, sig) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli, test_home):
     """A Ray head started as a separate cluster with token authentication (``ray start --head``), joined with
     --address by the CLI in its own process. The test makes its own token, in a file of its own that it names
@@ -131,10 +182,8 @@ def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli
     token.write_text(secrets.token_hex(32))  # the form `ray get-auth-token --generate` writes
     token.chmod(0o600)
     with_token = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
-    started = subprocess.run([str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=2",
-                              "--include-dashboard=false", "--disable-usage-stats"],
-                             capture_output=True, text=True, timeout=120, env=with_token)
-    assert started.returncode == 0, started.stderr
+    head = _ray_head([str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                      "--disable-usage-stats"], with_token, tmp_path / "head.log")
     try:
         grid = ["--grid", "lr=0.05,0.2", "--set", "epochs=1", "--set", "widths=16x2", "--workers", "2"]
         local = cli("sweep", "mnist-mlp", *grid, "--out", str(tmp_path / "local"))
@@ -145,7 +194,7 @@ def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli
         no_token = {key: value for key, value in with_token.items() if key != "RAY_AUTH_TOKEN_PATH"}
         bad = run_subprocess(*sweep, "--out", str(tmp_path / "gone"), timeout=300, env=no_token)
     finally:
-        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120, env=with_token)
+        _stop_session(head)
     assert "on Ray" in remote.stdout
     a, b = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
     columns = ("lr", "test_accuracy", "test_loss")
