@@ -87,24 +87,22 @@ def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path):
         torch.testing.assert_close(w1[key], w2[key], rtol=1e-3, atol=1e-5)
 
 
-def workers(run_dir: Path) -> dict[int, int]:
-    """{rank: pid} of the torchrun workers training into RUN_DIR (from /proc: their command and environment)."""
-    found = {}
+def workers(launcher: int) -> list[int]:
+    """The pids of the torchrun workers of the `mlprojects run --nproc` whose pid is LAUNCHER, in the order they
+    started: its children forked from it (the same command line; multiprocessing's resource tracker, also its
+    child, is a new interpreter)."""
+    command = Path(f"/proc/{launcher}/cmdline").read_bytes()
+    found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
         try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-            environment = dict(item.split(b"=", 1) for item in (entry / "environ").read_bytes().split(b"\0")
-                               if b"=" in item)
-        except OSError:
+            if (entry.name.isdigit() and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(launcher)
+                    and (entry / "cmdline").read_bytes() == command):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
             continue
-        if b"torch.distributed.run" not in command and str(run_dir).encode() in command and b"RANK" in environment:
-            found[int(environment[b"RANK"])] = int(entry.name)
-    return found
+    return sorted(found)
 
 
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through /proc (Linux)")
 def test_a_killed_worker_restarts_resumes_and_ends_where_an_uninterrupted_run_ends(tmp_path):
     common = ["run", "mnist-mlp", "--set", "epochs=3", "--set", "widths=256x2", "--set", "batch_size=32",
               "--device", "cpu", "--nproc", "2", "--quiet"]
@@ -117,8 +115,8 @@ def test_a_killed_worker_restarts_resumes_and_ends_where_an_uninterrupted_run_en
     while not (run_dir / "checkpoint.safetensors").exists():  # the first epoch is done, the second begins
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
         time.sleep(0.05)
-    victims = workers(run_dir)
-    assert set(victims) == {0, 1}
+    victims = workers(launcher.pid)
+    assert len(victims) == 2
     os.kill(victims[1], signal.SIGKILL)
     stdout, stderr = launcher.communicate(timeout=600)
     assert launcher.returncode == 0, stderr

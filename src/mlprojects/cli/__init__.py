@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> None:
                 handle.write(str(error.exit_code))
             sys.stdout.flush()
             sys.stderr.flush()
+            import multiprocessing
+
+            if multiprocessing.parent_process() is not None:  # a worker torchrun's agent forked (cli/run.py): it
+                return  # returns to the agent, as after a run, and its process ends without a shutdown too
             # no interpreter shutdown: with a peer gone, tearing down the process group's threads can abort the
             # process, and torchrun would then report a failure the user need not see
             os._exit(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -84,8 +85,8 @@ class Launch:
         """torchrun's options: one machine (standalone), or several meeting at --master through c10d's
         rendezvous (node ranks follow the order of joining); restarts resume from the checkpoint."""
         command = [f"--nproc-per-node={self.nproc}"]
-        if self.nnodes == 1:
-            command.append("--standalone")
+        if self.nnodes == 1:  # what --standalone means, given as options (its meaning is applied by torchrun's run)
+            command += ["--rdzv-backend=c10d", "--rdzv-endpoint=localhost:0", f"--rdzv-id={uuid.uuid4()}"]
         else:
             command += [f"--nnodes={self.nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={self.master}",
                         f"--rdzv-id=mlprojects-{project}"]
@@ -177,22 +178,34 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
     command += ["--quiet"] * quiet + ["--track"] * track
     import tempfile
 
+    import torch
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args
-    from torch.distributed.run import run as torchrun
+    from torch.distributed.launcher.api import elastic_launch
+    from torch.distributed.run import config_from_args, parse_args
 
     from mlprojects.errors import EXIT_FILE
 
     # torchrun's agent runs in this process, which has imported torch already: a separate `python -m
-    # torch.distributed.run` took 3-4 s more to start every launch
+    # torch.distributed.run` took 3-4 s more to start every launch. Its workers are forked from it where that is
+    # safe, each then run as `python -u -m mlprojects ARGS` would: a new interpreter took 3-5 s more to import torch
+    # and the rest again, in every worker and every restart. Safe: on Linux, without a CUDA device (a process that
+    # has asked the CUDA driver anything cannot use CUDA in a fork; the workers then start as new interpreters)
+    forked = sys.platform == "linux" and not torch.cuda.is_available()
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory() as scratch:  # a rank's user error (one line, printed by rank 0) comes
         exit_file = os.path.join(scratch, "exit-code")  # back as its exit code, without torchrun's report
         os.environ.update({**launch.environment(), EXIT_FILE: exit_file})  # what the workers inherit
+        config, executable, arguments = config_from_args(parse_args(command))  # (it reads OMP_NUM_THREADS)
+        if forked:
+            config.start_method = "fork"
+            launched = elastic_launch(config, entrypoint=_worker)
+            arguments = [arguments[arguments.index("mlprojects") + 1:]]  # after -u -m mlprojects
+        else:
+            launched = elastic_launch(config, entrypoint=executable)
         store = launch.meeting()
         try:
-            torchrun(parse_args(command))
+            launched(*arguments)
             launch.leave(store)
             code = 0
         except ChildFailedError as failure:
@@ -208,6 +221,22 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
         if os.path.exists(exit_file):
             return int(open(exit_file).read() or 2)
     return code
+
+
+def _worker(argv: list[str]) -> None:
+    """A worker forked by torchrun's agent, given the environment of a worker: its share of the threads and
+    unbuffered output, as `python -u -m mlprojects ARGV` would run. A user's error writes the exit file and returns
+    (:func:`mlprojects.cli.main`); a bug's exception is torchrun's to report, as a new interpreter's would be."""
+    import runpy
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
+    sys.argv = ["mlprojects", *argv]
+    runpy.run_module("mlprojects", run_name="__main__", alter_sys=True)
 
 
 def _print_settings(project: str | None) -> None:
