@@ -67,10 +67,24 @@ def test_the_real_minilm_puts_paraphrases_closer_than_unrelated_sentences():
 
 
 def test_finetune_classify_saves_a_model_plain_transformers_reloads(text_files, tmp_path, cli):
-    result = cli("nlp", "finetune-classify", "--model", text_files["model"], "--train", text_files["train"],
-                 "--eval", text_files["eval"], "--out", str(tmp_path / "run"), "--set", "epochs=10",
-                 "--set", "batch_size=8", "--set", "lr=0.005", "--quiet")
+    import logging
+
+    logged = []  # what transformers logs past its own filters (its loggers do not reach the root's handlers)
+    catcher = logging.Handler(logging.WARNING)
+    catcher.emit = lambda record: logged.append(record.getMessage())
+    logging.getLogger("transformers").addHandler(catcher)
+    try:
+        result = cli("nlp", "finetune-classify", "--model", text_files["model"], "--train", text_files["train"],
+                     "--eval", text_files["eval"], "--out", str(tmp_path / "run"), "--set", "epochs=10",
+                     "--set", "batch_size=8", "--set", "lr=0.005", "--quiet")
+    finally:
+        logging.getLogger("transformers").removeHandler(catcher)
     assert result.code == 0, result.err
+    # the new head in one line, not transformers' 9-line LOAD REPORT, nor its loss_type warning from the graph's trace
+    assert result.err.splitlines() == [f"warning: --model {text_files['model']}: classifier.bias, classifier.weight "
+                                       "not in the checkpoint, started at random (a task's new head, which "
+                                       "fine-tuning trains)"]
+    assert logged == []
     import json
 
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -6,6 +6,7 @@ comes from all-reduced metrics and so is the same on every rank.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -147,13 +148,19 @@ class TensorBoardLogger(Callback):
             import warnings
 
             model = checkpoint.unwrap(trainer.model)
+            disabled = logging.root.manager.disable
             try:
-                with warnings.catch_warnings():  # tracing warns about Python control flow: the graph is a picture
+                # tracing warns about Python control flow, and a library may log while it reads every attribute
+                # (transformers: "loss_type=None ... unrecognized"): the graph is a picture
+                with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
+                    logging.disable(logging.WARNING)
                     self.writer.add_graph(model, self.example.to(trainer.device))
             except Exception as error:  # noqa: BLE001 - a model jit.trace cannot follow keeps its scalars
                 warnings.warn(f"TensorBoard: the model's graph could not be traced ({type(error).__name__})",
                               stacklevel=2)
+            finally:
+                logging.disable(disabled)
             model.train()
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:

@@ -7,8 +7,10 @@ looked for as a folder and in the local cache; only if it is in neither is the h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,6 +21,18 @@ def _transformers():
     transformers = require("transformers", "nlp", "NLP needs transformers")
     transformers.utils.logging.disable_progress_bar()  # no per-file loading bars in our output
     return transformers
+
+
+@contextlib.contextmanager
+def _quiet(transformers):
+    """transformers' own logging held to errors: its 9-line LOAD REPORT of weights a checkpoint lacks is said here in
+    one line (or refused), as every warning of ours is."""
+    level = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers.utils.logging.set_verbosity(level)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -53,12 +67,17 @@ def load(name: str, auto_class: str | None = "AutoModel", trained: bool = False,
         problem = "" if index == 0 else problem
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder) if folder.exists() else name, **options)
-            model = (model_class.from_pretrained(str(folder) if folder.exists() else name, **options, **kwargs,
-                                                 output_loading_info=trained)
-                     if model_class is not None else None)
-            if trained and model is not None:
-                model, info = model
-                _check_task(name, model, model_class, auto_class, sorted(info.get("missing_keys") or []))
+            model = None
+            if model_class is not None:
+                with _quiet(transformers):
+                    model, info = model_class.from_pretrained(str(folder) if folder.exists() else name, **options,
+                                                              **kwargs, output_loading_info=True)
+                missing = sorted(info.get("missing_keys") or [])
+                if trained:
+                    _check_task(name, model, model_class, auto_class, missing)
+                elif missing:
+                    warnings.warn(f"--model {name}: {_some(missing)} not in the checkpoint, started at random (a "
+                                  "task's new head, which fine-tuning trains)", stacklevel=2)
             return model, tokenizer
         except ImportError as error:  # e.g. Japanese BERT's tokenizer without fugashi and unidic-lite
             raise UserError(f"--model {name}: its tokenizer needs a package that is not installed "
@@ -83,9 +102,12 @@ def _check_task(name: str, model, model_class, auto_class: str, missing: list[st
         raise UserError(f"--model {name}: saved as {', '.join(saved)}, not as a model for this task ({auto_class}); "
                         "give a model fine-tuned for it")
     if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise UserError(f"--model {name}: it has no trained weights for this task ({auto_class} needs {shown}); "
-                        "give a model fine-tuned for it")
+        raise UserError(f"--model {name}: it has no trained weights for this task ({auto_class} needs "
+                        f"{_some(missing)}); give a model fine-tuned for it")
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def load_tokenizer(name: str):
