@@ -46,6 +46,8 @@ def test_the_cli_prints_the_table_and_refuses_bad_input(tiny_bert, cli, monkeypa
     result = cli("nlp", "inspect", "--model", "nobody/no-such-model")
     assert result.code == 2 and "hf download nobody/no-such-model" in result.err
     assert len(result.err.strip().splitlines()) == 1 and time.perf_counter() - started < 10
+    result = cli("nlp", "run", "text-classification", "--model", str(tiny_bert), "--text", "good", "--text", "")
+    assert result.code == 2 and result.err == "error: --text number 2 is empty: give each --text at least one word\n"
     (tiny_bert.parent / "empty").mkdir(exist_ok=True)
     result = cli("nlp", "inspect", "--model", str(tiny_bert.parent / "empty"))
     assert result.code == 2 and "no config.json" in result.err

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import pytest
 from conftest import bomb_png, free_port
 
 from mlprojects import rundir
+from mlprojects.errors import UserError
 from mlprojects.inputs.table import numeric_rows
 from mlprojects.predict import answers, predict
 
@@ -386,6 +388,8 @@ def test_a_series_and_a_text_run_answer_what_predict_answers(tmp_path, request):
     forecast = predict(series, pd.DataFrame({column: readings}))
     sentences = ["a good film", "a dull, boring film", "I loved every minute"]
     labelled = predict(texts, sentences)
+    with pytest.raises(UserError, match="^text 2 is empty: give each text at least one word$"):
+        predict(texts, ["a good film", " "])  # was left out: 1 answer for 2 texts
     http = pytest.importorskip("tritonclient.http")
     with Server({"load": series, "reviews": texts}) as url, httpx.Client(base_url=url, timeout=60) as client:
         answer = client.post("/invocations?model=load", json={"inputs": {column: readings.tolist()}})
@@ -410,6 +414,23 @@ def test_a_series_and_a_text_run_answer_what_predict_answers(tmp_path, request):
         # records of a "text" column are texts too
         answer = client.post("/invocations?model=reviews", json={"instances": [{"text": s} for s in sentences]})
         assert [p["label"] for p in answer.json()["predictions"]] == labelled["label"].tolist()
+        # a text that names a file of the server is that text: the file's lines were read and answered back
+        secret = tmp_path / "secret.txt"
+        secret.write_text("the server's own line\n")
+        for path, body in [("/invocations?model=reviews", {"instances": [str(secret)]}),
+                           ("/v2/models/reviews/infer", {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
+                                                                     "data": [str(secret)]}]})]:
+            answer = client.post(path, json=body)
+            assert answer.status_code == 200 and "the server's own line" not in answer.text, answer.text
+            assert str(secret) in answer.text
+        # an empty text is refused: it was left out, and with it every later answer went to the wrong text, and in a
+        # batch to the wrong request (one of two concurrent requests got the other's answer, the other none)
+        with ThreadPoolExecutor(2) as pool:
+            empty, other = pool.map(lambda body: client.post("/invocations?model=reviews", json=body),
+                                    [{"instances": ["", "a good film"]}, {"instances": ["a dull, boring film"]}])
+        assert empty.status_code == 400 and empty.json()["error"] == "instance 1 is empty: send each text with at " \
+            "least one word"
+        assert [p["text"] for p in other.json()["predictions"]] == ["a dull, boring film"]
 
         # what was answered as if it were right before: a text that is null or a list (written out as "None" and
         # "['a', 'b']"), numbers as texts, readings of shape [N, 2] (read as 2N readings), readings that overflow
@@ -426,6 +447,9 @@ def test_a_series_and_a_text_run_answer_what_predict_answers(tmp_path, request):
             ("/invocations?model=reviews", {"dataframe_records": [{"text": 3}]}, "row 1: 3 is not a text"),
             ("/v2/models/reviews/infer", {"inputs": [v2("text", "FP32", [1.0, 2.0])]},
              "input text: texts are a BYTES tensor, not float32"),
+            ("/v2/models/reviews/infer", {"inputs": [v2("text", "BYTES", ["a good film", " "])]},
+             "text 2 is empty: send each text with at least one word"),
+            ("/invocations?model=reviews", {"dataframe_records": [{"text": ""}]}, "row 1 is empty"),
             ("/v2/models/load/infer", {"inputs": [v2(column, "FP32", np.ones((window, 2)))]},
              f"input {column}: shape [{window}, 2]; a column is [N] or [N, 1]"),
             ("/v2/models/load/infer", {"inputs": [v2("Lode", "FP32", np.ones(window))]},

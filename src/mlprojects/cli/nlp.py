@@ -143,6 +143,9 @@ def run_task(ctx, task, model_name, texts, input_file, context, labels, batch_si
     options = {name: value for name, value in options.items() if name in ("precision", "device")
                or ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
     inputs = list(texts)
+    empty = next((index for index, text in enumerate(inputs, 1) if not text.strip()), None)
+    if empty:
+        raise UserError(f"--text number {empty} is empty: give each --text at least one word")
     if input_file:
         if not Path(input_file).is_file():
             raise UserError(f"--file {input_file}: no such file")

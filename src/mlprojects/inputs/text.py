@@ -16,18 +16,28 @@ from mlprojects.errors import UserError
 from mlprojects.inputs.base import Apply, Forward, Inputs, body_frame, v2_column
 
 
+class Texts(list):
+    """Texts as they are, never names of files: what a request or the page sends. A served text that named a file
+    was read from the server's disk, and its lines were answered back, each with its text."""
+
+
 def text_items(inputs: Any) -> list[str]:
-    """Texts from strings, and from text files (one input per line) among them."""
+    """Texts from strings, and from text files (one input per line, blank lines left out) among them; :class:`Texts`
+    as they are. An empty text is one UserError naming it: left out, it shifted every answer after it."""
+    if isinstance(inputs, Texts):
+        return _texts(list(inputs), "text")
     items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     texts: list[str] = []
-    for item in items:
+    for index, item in enumerate(items, 1):
         path = Path(item)
         if isinstance(item, Path) or (len(str(item)) < 4096 and "\n" not in str(item) and path.is_file()):
             try:
                 texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
             except (OSError, UnicodeDecodeError):
                 raise UserError(f"{path}: not a UTF-8 text file; give one input per line") from None
-        elif str(item).strip():
+        elif not str(item).strip():
+            raise UserError(f"text {index} is empty: give each text at least one word")
+        else:
             texts.append(str(item))
     if not texts:
         raise UserError("no texts given: write them as arguments, or name a file with one text per line")
@@ -46,7 +56,11 @@ def _texts(values: list, what: str) -> list[str]:
             else:
                 shown = repr(value)[:40]
             raise UserError(f"{what} {index}: {shown} is not a text; send each text as a JSON string")
-    return values
+        if not value.strip():
+            raise UserError(f"{what} {index} is empty: send each text with at least one word")
+    if not values:
+        raise UserError("no texts given")
+    return Texts(values)
 
 
 class TextInputs(Inputs):
@@ -83,7 +97,7 @@ class TextInputs(Inputs):
         return [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
 
     def join(self, run, items: list) -> list[str]:
-        return [text for texts in items for text in texts]
+        return Texts(text for texts in items for text in texts)
 
     def from_v2(self, run, tensors: dict[str, Any]) -> list[str]:
         if len(tensors) != 1:
@@ -91,7 +105,7 @@ class TextInputs(Inputs):
         ((name, values),) = tensors.items()
         if values.dtype != object:
             raise UserError(f"input {name}: texts are a BYTES tensor, not {values.dtype}")
-        return v2_column(name, values)
+        return _texts(list(v2_column(name, values)), "text")
 
     def classifies(self, run) -> bool:
         return True
@@ -106,7 +120,7 @@ class TextInputs(Inputs):
             table = gr.Dataframe(label="predictions", elem_id="text-predictions")
 
         def many(lines: str):
-            texts = [line for line in (lines or "").splitlines() if line.strip()]
+            texts = Texts(line for line in (lines or "").splitlines() if line.strip())
             return apply(texts) if texts else None
 
         button.click(many, text, table, api_name="predict")

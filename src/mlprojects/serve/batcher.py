@@ -171,6 +171,8 @@ class Batcher:
             if len(batch) == 1:
                 return [error]
             result = None  # one request's fault: each alone below, for its own message
+        if result is not None and rows_of(result) != size:  # answers would go to the wrong requests: a fault of ours
+            raise RuntimeError(f"{self.run.project.name}: {rows_of(result)} answers for {size} inputs")
         if result is not None:
             self.on_batch(size)
             answered, at, shared = [], 0, {}
