@@ -450,6 +450,8 @@ def test_a_series_and_a_text_run_answer_what_predict_answers(tmp_path, request):
             ("/v2/models/reviews/infer", {"inputs": [v2("text", "BYTES", ["a good film", " "])]},
              "text 2 is empty: send each text with at least one word"),
             ("/invocations?model=reviews", {"dataframe_records": [{"text": ""}]}, "row 1 is empty"),
+            ("/invocations?model=load", {"instances": "x"},
+             f"instances: give records, a dict of columns, or rows of one value, a {column}"),
             ("/v2/models/load/infer", {"inputs": [v2(column, "FP32", np.ones((window, 2)))]},
              f"input {column}: shape [{window}, 2]; a column is [N] or [N, 1]"),
             ("/v2/models/load/infer", {"inputs": [v2("Lode", "FP32", np.ones(window))]},

@@ -120,8 +120,8 @@ def body_frame(body: Any, columns: list[str]):
         return _records_frame(data)
     rows = [data] if isinstance(data, list) and data and not isinstance(data[0], (list, tuple)) else data
     if not isinstance(rows, list) or not rows or any(len(row) != len(columns) for row in rows):
-        raise UserError(f"instances: give records, a dict of columns, or rows of {len(columns)} values in the order "
-                        f"{', '.join(columns)}")
+        shape = f"rows of {len(columns)} values in the order" if len(columns) > 1 else "rows of one value, a"
+        raise UserError(f"instances: give records, a dict of columns, or {shape} {', '.join(columns)}")
     return pd.DataFrame(rows, columns=columns)
 
 
