@@ -28,6 +28,16 @@ def test_help_list_and_bad_names_do_not_import_torch(args, exit_code):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("name", ["a/b", "", "x y", "w%3F", ".w"])
+def test_a_served_name_that_cannot_be_an_address_is_one_line(cli, wine_run, name):
+    """A name is part of /v2/models/NAME/infer: "a/b" was served and could never be reached, "" fell back to the
+    project's name."""
+    result = cli("serve", f"{name}={wine_run}")
+    assert result.code == 2 and result.err == (f"error: {name}={wine_run}: a name is letters, digits, '.', '_' and "
+                                               "'-', from a letter or digit (it is part of the address "
+                                               "/v2/models/NAME/infer); e.g. wine=runs/wine\n")
+
+
 def test_list_names_the_project_source_and_figure(cli):
     result = cli("list", "--json")
     projects = {p["name"]: p for p in json.loads(result.out)}

@@ -45,12 +45,20 @@ def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, aut
     (/invocations) and the Open Inference Protocol (/v2/models/NAME/infer), /metrics, and at / the page of the
     first run (a form, an image, texts, a CSV)."""
     import os
+    import re
     import socket
 
     from mlprojects import rundir
 
-    named = [given.partition("=")[::2] if "=" in given and not Path(given).exists() else ("", given)
-             for given in runs]
+    named = []
+    for given in runs:
+        name, path = "", given
+        if "=" in given and not Path(given).exists():
+            name, path = given.split("=", 1)
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+                raise UserError(f"{given}: a name is letters, digits, '.', '_' and '-', from a letter or digit (it "
+                                "is part of the address /v2/models/NAME/infer); e.g. wine=runs/wine")
+        named.append((name, path))
     for _, path in named:  # a folder that is not a run is one line before Gradio's and torch's imports
         rundir.read_settings(path)
     app = _app("run_app")
