@@ -38,6 +38,25 @@ def test_a_served_name_that_cannot_be_an_address_is_one_line(cli, wine_run, name
                                                "/v2/models/NAME/infer); e.g. wine=runs/wine\n")
 
 
+def test_no_help_shows_an_empty_default():
+    """Options whose default is "" (none given) said `[default: ""]` in their help."""
+    import click
+
+    from mlprojects.cli import _register, cli
+
+    _register()
+
+    def helps(command, path):
+        with click.Context(command, info_name=path, **command.context_settings) as context:
+            yield path, command.get_help(context)
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from helps(sub, f"{path} {name}")
+
+    shown = dict(helps(cli, "mlprojects"))
+    assert len(shown) > 20 and "mlprojects nlp run" in shown
+    assert [path for path, text in shown.items() if 'default: ""' in text] == []
+
+
 def test_list_names_the_project_source_and_figure(cli):
     result = cli("list", "--json")
     projects = {p["name"]: p for p in json.loads(result.out)}

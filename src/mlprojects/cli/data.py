@@ -68,7 +68,8 @@ def fetch(name: str, from_dir: Path | None) -> None:
 
 @data.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--target", default="", help="a column whose class balance to show")
+@click.option("--target", default="", show_default=False,
+              help="a column whose class balance to show")
 @click.option("--rows", type=click.IntRange(min=0), default=5, show_default=True, help="rows to show")
 @click.option("--thumbnails", type=click.Path(dir_okay=False, path_type=Path),
               help="for an image folder: write a contact sheet of each class's first images here (PNG)")

@@ -20,7 +20,8 @@ from mlprojects.experiments.trials import PRUNERS, SAMPLERS
               help="trials at once; each gets cores/workers threads")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="sweep directory  [default: sweeps/PROJECT/<time>]")
-@click.option("--metric", default="", help="the metric to sort and plot  [default: the project's test metric]")
+@click.option("--metric", default="", show_default=False,
+              help="the metric to sort and plot  [default: the project's test metric]")
 @click.option("--device", default="auto", help="device of every trial: auto, cpu, cuda, cuda:N or mps")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
               help="local processes, or a Ray cluster (pip install 'mlprojects[ray]')")

@@ -94,14 +94,16 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
 
 @nlp.command("run", context_settings={"show_default": True})
 @click.argument("task")
-@click.option("--model", "model_name", default="",
+@click.option("--model", "model_name", default="", show_default=False,
               help="hub id or folder of a model trained for TASK  [default: transformers 4's model for TASK]")
 @click.option("--text", "texts", multiple=True,
               help="an input (repeatable); a question for question-answering; 'premise ||| hypothesis' for nli")
 @click.option("--file", "input_file", type=click.Path(dir_okay=False),
               help="one input per line (nli: premise<TAB>hypothesis)")
-@click.option("--context", default="", help="question-answering: the text holding the answers; nli: the premise")
-@click.option("--labels", default="", help="zero-shot-classification: candidate labels, comma-separated")
+@click.option("--context", default="", show_default=False,
+              help="question-answering: the text holding the answers; nli: the premise")
+@click.option("--labels", default="", show_default=False,
+              help="zero-shot-classification: candidate labels, comma-separated")
 @click.option("--template", default="This example is {}.", help="zero-shot-classification: the hypothesis")
 @click.option("--multi-label", is_flag=True, help="zero-shot-classification: score each label on its own")
 @click.option("--max-answer-len", type=click.IntRange(min=1), default=30, help="question-answering, in tokens")
@@ -111,8 +113,10 @@ def finetune_tokens(ctx, model_name, train_file, eval_file, out, sets, device, s
 @click.option("--num-beams", type=click.IntRange(min=1), help="generation tasks  [default: the model's]")
 @click.option("--temperature", type=click.FloatRange(min=0), help="sample at this temperature (generation tasks)")
 @click.option("--seed", type=int, help="makes sampling repeatable")
-@click.option("--source-lang", default="", help="translation: source language (en, or a code like eng_Latn)")
-@click.option("--target-lang", default="", help="translation: target language (de, or a code like deu_Latn)")
+@click.option("--source-lang", default="", show_default=False,
+              help="translation: source language (en, or a code like eng_Latn)")
+@click.option("--target-lang", default="", show_default=False,
+              help="translation: target language (de, or a code like deu_Latn)")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32",
               help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX, outputs differ slightly); fp16: "
                    "float16 on a GPU; auto: bf16 where the hardware has it (one line says which)")

@@ -97,7 +97,8 @@ def serve_run(runs: tuple[str, ...], host: str, port: int, auth: str | None, aut
               help="run directory of an mnist-mlp or mnist-cnn run  [default: the newest completed one under runs/]")
 @click.option("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860)
-@click.option("--text-model", default="", help="the model the Text tab starts with (hub id or folder)")
+@click.option("--text-model", default="", show_default=False,
+              help="the model the Text tab starts with (hub id or folder)")
 def digits(model_dir: Path | None, host: str, port: int, text_model: str) -> None:
     """Draw a digit and see the top-3 predictions (trains mnist-mlp first if no model exists); the Text
     tab runs the NLP tasks."""
@@ -110,7 +111,8 @@ def digits(model_dir: Path | None, host: str, port: int, text_model: str) -> Non
 
 
 @serve.command(context_settings={"show_default": True})
-@click.option("--model", "text_model", default="", help="the model it starts with (hub id or folder)")
+@click.option("--model", "text_model", default="", show_default=False,
+              help="the model it starts with (hub id or folder)")
 @click.option("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860)
 def text(text_model: str, host: str, port: int) -> None:
