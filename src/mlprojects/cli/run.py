@@ -85,7 +85,8 @@ class Launch:
         """torchrun's options: one machine (standalone), or several meeting at --master through c10d's
         rendezvous (node ranks follow the order of joining); restarts resume from the checkpoint."""
         command = [f"--nproc-per-node={self.nproc}"]
-        if self.nnodes == 1:  # what --standalone means, given as options (its meaning is applied by torchrun's run)
+        if self.nnodes == 1:  # --standalone spelled out: torchrun's run() turns it into these, and _launch calls
+            # config_from_args, which reads them, not run()
             command += ["--rdzv-backend=c10d", "--rdzv-endpoint=localhost:0", f"--rdzv-id={uuid.uuid4()}"]
         else:
             command += [f"--nnodes={self.nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={self.master}",
