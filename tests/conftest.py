@@ -183,22 +183,35 @@ def forked_bridge(timeout: float):
 
 
 def kill_when(args: list[str], ready, what: str, timeout: float = 300) -> None:
-    """`mlprojects ARGS` in a new interpreter, killed with its whole process group (SIGKILL) as soon as READY()
-    holds, checked every 50 ms; the test fails when WHAT never happens within TIMEOUT seconds."""
+    """`mlprojects ARGS` in a process of its own (forked, as :func:`run_subprocess`'s, in a session of its own),
+    killed with its whole process group (SIGKILL) as soon as READY() holds, checked every 50 ms; the test fails
+    when WHAT never happens within TIMEOUT seconds."""
     import signal
     import time
 
-    process = subprocess.Popen([sys.executable, "-m", "mlprojects", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + timeout
+    server = _forking_server()
+    pidfile = os.path.join(server.scratch.name, f"kill-when-{time.monotonic_ns()}.pid")
+    started = server.submit(list(args), dict(os.environ), os.getcwd(), session=True, pidfile=pidfile)
+    future, deadline, happened = started[0], time.time() + timeout, False
     try:
-        while not ready():
-            if time.time() > deadline:
-                pytest.fail(f"{what} never happened")
+        while not future.done() and time.time() < deadline:
+            if ready():
+                happened = True
+                break
             time.sleep(0.05)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        while not os.path.exists(pidfile) and not future.done():
+            time.sleep(0.01)
+        if os.path.exists(pidfile):
+            try:
+                os.killpg(int(Path(pidfile).read_text()), signal.SIGKILL)
+            except ProcessLookupError:  # its group had ended
+                pass
+            os.remove(pidfile)
+        done = server.result(started, 60)
+    if not happened:
+        pytest.fail(f"{what} never happened (the command {'ended first' if future.done() else 'was killed'}, "
+                    f"exit code {done.returncode})\n{done.stdout}{done.stderr}")
 
 
 # --- CIFAR-10 in its published layout -----------------------------------------------------------

@@ -22,49 +22,17 @@ from pathlib import Path
 
 
 def _command(request: dict) -> int:
-    """In the forked child: the request's environment, folder and threads as a new process would have them."""
-    import atexit
-    import traceback
+    """In the forked child: the request's command, as a new process would run it (a session of its own with
+    ``session``: its process group is killed whole), its pid written to ``pidfile`` when asked."""
+    from mlprojects.experiments.backends import run_cli
 
-    import torch
-
-    os.environ.clear()
-    os.environ.update(request["env"])
-    os.chdir(request["cwd"])
-    # the module search path of `python -m mlprojects` started there: the folder, then PYTHONPATH
-    sys.path[0] = os.getcwd()
-    for entry in reversed(request["env"].get("PYTHONPATH", "").split(os.pathsep)):
-        if entry and entry not in sys.path:
-            sys.path.insert(1, entry)
-    torch.set_num_threads(int(request["env"].get("OMP_NUM_THREADS") or os.cpu_count() or 1))
-    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(handle, fd)
-        os.close(handle)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    sys.stdin = open(0, closefd=False)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)
-    sys.stderr = open(2, "w", buffering=1, closefd=False)
-    sys.argv = ["mlprojects", *request["args"]]
-    code = 0
-    try:
-        from mlprojects.cli import main
-
-        main()
-    except SystemExit as done:  # as the interpreter turns it into an exit code
-        if done.code is None or isinstance(done.code, int):
-            code = done.code or 0
-        else:
-            print(done.code, file=sys.stderr)
-            code = 1
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return code
+    if request.get("session"):
+        os.setsid()
+    if request.get("pidfile"):
+        Path(request["pidfile"] + ".new").write_text(str(os.getpid()))
+        os.replace(request["pidfile"] + ".new", request["pidfile"])
+    threads = int(request["env"].get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    return run_cli(request["args"], request["env"], request["cwd"], threads, request["stdout"], request["stderr"])
 
 
 def serve() -> None:
@@ -113,6 +81,10 @@ class Server:
                 future.set_exception(RuntimeError("the forking server ended"))
 
     def run(self, args: list[str], env: dict, cwd, timeout: float) -> subprocess.CompletedProcess:
+        return self.result(self.submit(args, env, cwd), timeout)
+
+    def submit(self, args: list[str], env: dict, cwd, **options) -> tuple:
+        """Start ARGS; OPTIONS: ``session`` (a session of its own), ``pidfile`` (where its pid is written)."""
         future: Future = Future()
         with self.lock:
             self.next_id += 1
@@ -120,8 +92,13 @@ class Server:
             self.waiting[number] = future
             out, err = (os.path.join(self.scratch.name, f"{number}.{stream}") for stream in ("out", "err"))
             self.process.stdin.write(json.dumps({"id": number, "args": list(args), "env": env, "cwd": str(cwd),
-                                                 "stdout": out, "stderr": err}) + "\n")
+                                                 "stdout": out, "stderr": err, **options}) + "\n")
             self.process.stdin.flush()
+        return future, out, err, list(args)
+
+    def result(self, submitted: tuple, timeout: float) -> subprocess.CompletedProcess:
+        """What :meth:`submit` started, once it ended (``maxrss``: its peak memory, bytes)."""
+        future, out, err, args = submitted
         answer = future.result(timeout=timeout)
         stdout, stderr = (Path(path).read_text() for path in (out, err))
         for path in (out, err):

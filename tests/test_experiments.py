@@ -294,3 +294,64 @@ def test_report_figures_show_the_spread_over_seeds():
     assert _figure([0.9585, 0.9621]) == "0.9603 ± 0.0025 (2 seeds)"  # std 0.0036 / sqrt(2)
     assert _figure([3.1412, 3.1416, 3.1418]) == "3.14153 ± 0.00031 (3 seeds)"  # std 0.000306: five decimals
     assert _difference(1100840.0) == "+1,100,840" and _difference(-0.0001353) == "-0.0001353"
+
+
+TRIAL_SERVER = r"""
+import os, signal, sys, threading, time
+from pathlib import Path
+
+from mlprojects.experiments import backends
+
+backends.PRELOAD[:] = ["mlprojects.cli", "torch"]
+folder = Path(sys.argv[1])
+backends.start_trial_server()
+assert backends._server is None, "forked although the program did not allow it"
+backends.allow_forking()
+backends.start_trial_server()
+server = backends._server
+codes, env = {}, backends.thread_env(1)
+
+
+def trial(name, *argv):
+    codes[name] = server.run(list(argv), str(folder / f"{name}.log"), env, str(folder), 1)
+
+
+def grandchildren():
+    waiters = [int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+    return [int(pid) for waiter in waiters
+            for pid in Path(f"/proc/{waiter}/task/{waiter}/children").read_text().split()]
+
+
+side_by_side = [threading.Thread(target=trial, args=(name, *argv)) for name, argv in (
+    ("pi", ["run", "pi", "--set", "points=1000", "--out", "rel", "--quiet"]),
+    ("unknown", ["run", "no-such-project"]),
+    ("endless", ["run", "pi", "--set", "points=1000000000000", "--quiet"]))]
+for thread in side_by_side:
+    thread.start()
+while not (folder / "endless.log").exists() or not grandchildren():
+    time.sleep(0.05)
+for _ in range(100):  # the endless trial is the one still running once the other two ended
+    if codes.keys() == {"pi", "unknown"}:
+        break
+    time.sleep(0.1)
+os.kill(grandchildren()[0], signal.SIGKILL)
+for thread in side_by_side:
+    thread.join()
+server.control.close()
+os.waitpid(server.pid, 0)
+print(sorted(codes.items()))
+"""
+
+
+def test_a_command_forks_its_trials_from_a_server_of_its_own(tmp_path):
+    """As the `mlprojects` command, a sweep's trials are forked from a server forked from it (a new interpreter saved);
+    each trial has its folder, environment and log, they run side by side, exit codes are theirs (minus the signal
+    that killed one), and the server ends with its process. Anything but the command keeps multiprocessing's
+    forkserver (a process that may have computed cannot fork safely: the test above runs a sweep that way)."""
+    result = subprocess.run([sys.executable, "-c", TRIAL_SERVER, str(tmp_path)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('endless', -9), ('pi', 0), ('unknown', 2)]"
+    assert json.loads((tmp_path / "rel" / "metrics.json").read_text())["completed"] is True  # in the trial's folder
+    assert "pi" in (tmp_path / "pi.log").read_text()
+    assert (tmp_path / "unknown.log").read_text().startswith("error: unknown project 'no-such-project'")

@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr and exit code 2 (MLPROJECTS_DEBUG=1: traceback);
     warnings are one line each on stderr."""
     _register()
+    if argv is None:  # the process's program: a sweep may fork its trials from it (experiments/backends.py)
+        from mlprojects.experiments import backends
+
+        backends.allow_forking()
     argv = sys.argv[1:] if argv is None else argv
     try:
         with warnings.catch_warnings():

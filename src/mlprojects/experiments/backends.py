@@ -1,13 +1,16 @@
 """Where a sweep's trials run: local processes, or a Ray cluster.
 
-A local trial is ``mlprojects run`` in a child process with its share of the cores. Where the platform has
-it, that child is forked from a server process that imported what a run needs once (torch, its compiler's
-front end that every optimizer imports, pandas, scikit-learn, matplotlib: about five seconds, and a 30-epoch
-``wine`` trial trains in one), so a trial starts in a tenth of a second; it still runs in a process of its own,
-with the sweep's current environment and folder, and a crash in it stays in it. Elsewhere (Windows) it is a new
-interpreter. As for any child of multiprocessing's forkserver, the server imports the parent's main script
-again (as ``__mp_main__``): the ``mlprojects`` command's script and ``python -m`` are safe; a script of one's own
-that calls :func:`mlprojects.experiments.sweep.execute` needs the usual ``if __name__ == "__main__":``. On Ray
+A local trial is ``mlprojects run`` in a child process with its share of the cores, forked from a server process
+that imported what a run needs once (torch, its compiler's front end that every optimizer imports, pandas,
+scikit-learn, matplotlib: about five seconds, and a 30-epoch ``wine`` trial trains in one), so a trial starts in a
+tenth of a second; it still runs in a process of its own, with the sweep's current environment and folder, and a
+crash in it stays in it. When the sweep is the ``mlprojects`` command on Linux, that server is forked from the
+command's own process before anything in it has computed (:class:`TrialServer`): what the command imported is the
+server's at once, with no new interpreter. Elsewhere it is multiprocessing's forkserver, a new interpreter, and on
+Windows each trial is a new interpreter. As for any child of multiprocessing's forkserver, the forkserver imports the
+parent's main script again (as ``__mp_main__``): the ``mlprojects`` command's script and ``python -m`` are safe; a
+script of one's own that calls :func:`mlprojects.experiments.sweep.execute` needs the usual
+``if __name__ == "__main__":``. On Ray
 (``ray.init(address)``; a local instance when no address is given) a trial runs in a scratch folder
 on whichever node Ray picks and comes back as an archive, so the nodes need the same Python
 environment but no shared filesystem. A cluster started with token authentication needs its token
@@ -38,6 +41,7 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def local_runner(threads: int) -> Runner:
+    start_trial_server()  # before the sweep's threads exist
     return lambda args, run_dir, log: run_local(args, log, threads)
 
 
@@ -51,13 +55,15 @@ def run_local(args: list[str], log: Path, threads: int) -> int:
     import multiprocessing
 
     log.parent.mkdir(parents=True, exist_ok=True)
+    if args[1:3] == ["-m", "mlprojects"] and _server is not None:
+        return _server.run(args[3:], str(log), thread_env(threads), os.getcwd(), threads)
     if args[1:3] != ["-m", "mlprojects"] or "forkserver" not in multiprocessing.get_all_start_methods():
         with open(log, "w") as handle:
             return subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, env=thread_env(threads),
                                   check=False).returncode
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    process = context.Process(target=_trial, args=(args[3:], str(log), thread_env(threads), os.getcwd(), threads),
+    process = context.Process(target=_trial, args=(args[3:], log, thread_env(threads), os.getcwd(), threads),
                               name="mlprojects trial")
     process.start()
     process.join()
@@ -65,29 +71,167 @@ def run_local(args: list[str], log: Path, threads: int) -> int:
 
 
 def _trial(argv: list[str], log: str, environment: dict[str, str], folder: str, threads: int) -> None:
-    """In the forked child: the sweep's environment, folder and thread count as a new process would have them
-    (the server keeps those it started with), output to LOG, then the CLI."""
+    """In a child of multiprocessing's forkserver: the command, its exit code the process's."""
+    sys.exit(run_cli(argv, environment, folder, threads, log))
+
+
+def run_cli(argv: list[str], environment: dict[str, str], folder: str, threads: int, stdout: str,
+            stderr: str | None = None) -> int:
+    """In a forked child: ``mlprojects ARGV`` with ENVIRONMENT, FOLDER and THREADS as a new process would have them
+    (the process it was forked from keeps its own), its output in the file STDOUT (and STDERR, else the same file),
+    its input empty; returns its exit code, as the interpreter would make it."""
+    import atexit
+    import traceback
+
     import torch
 
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(folder)
+    # the module search path of `python -m mlprojects` started there: the folder, then PYTHONPATH
+    sys.path[0] = os.getcwd()
     for entry in reversed(environment.get("PYTHONPATH", "").split(os.pathsep)):
         if entry and entry not in sys.path:
-            sys.path.insert(0, entry)
+            sys.path.insert(1, entry)
     torch.set_num_threads(threads)
-    handle = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(handle, 1)
-    os.dup2(handle, 2)
-    os.close(handle)
+    for fd, path in ((1, stdout), (2, stderr)):
+        if path is None:
+            os.dup2(1, 2)
+            continue
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(handle, fd)
+        os.close(handle)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = open(0, closefd=False)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
-    import runpy
-
-    # as `python -m mlprojects` does; multiprocessing turns its exit (or a bug's traceback, exit 1) into the
-    # process's exit code and flushes the output
     sys.argv = ["mlprojects", *argv]
-    runpy.run_module("mlprojects", run_name="__main__", alter_sys=True)
+    code = 0
+    try:  # as `python -m mlprojects` does (by name: the command line is a layer above this one)
+        import runpy
+
+        runpy.run_module("mlprojects", run_name="__main__", alter_sys=True)
+    except SystemExit as done:  # as the interpreter turns it into an exit code
+        if done.code is None or isinstance(done.code, int):
+            code = done.code or 0
+        else:
+            print(done.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return code
+
+
+# --- trials forked from the sweep's own process --------------------------------------------------------------------
+
+_forking_allowed = False  # set by allow_forking: this process is the `mlprojects` command and has computed nothing
+_server: TrialServer | None = None
+
+
+def allow_forking() -> None:
+    """Called by the `mlprojects` command when it is the process's program: trials may be forked from a server
+    forked from this process (see :class:`TrialServer`). Not for a process that may have computed: after a
+    parallel region of PyTorch's OpenMP, a forked child hangs in its first one (seen here)."""
+    global _forking_allowed
+    _forking_allowed = True
+
+
+def start_trial_server() -> None:
+    """The process's trials' server, forked now if this process may (allowed, Linux, one Python thread, CUDA not
+    initialised) and has none; otherwise trials start from multiprocessing's forkserver, a new interpreter."""
+    global _server
+    import threading
+
+    if _server is not None or not _forking_allowed or sys.platform != "linux" or threading.active_count() > 1:
+        return
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return
+    _server = TrialServer()
+
+
+class TrialServer:
+    """A process forked from this one that forks each trial, as multiprocessing's forkserver does, without the new
+    interpreter the forkserver is: what this process imported (PyTorch, pandas, the command line) is the server's
+    at once, and it imports the rest of :data:`PRELOAD` itself, once. ``run(...)`` sends it a trial through a
+    socket pair of the trial's own (passed over the server's control socket, so no other process can reach it)
+    and returns the trial's exit code; the server forks a waiter for each, which forks the trial and answers when
+    it ends, so trials run side by side. The server ends when this process closes its end or ends."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.pid = os.fork()
+        if self.pid == 0:  # the server
+            code = 0
+            try:
+                self.control.close()
+                _serve_trials(theirs)
+            except BaseException:
+                code = 1
+            os._exit(code)
+        theirs.close()
+
+    def run(self, argv: list[str], log: str, environment: dict[str, str], folder: str, threads: int) -> int:
+        import json
+        import socket
+
+        mine, theirs = socket.socketpair()
+        with mine:
+            with theirs:
+                socket.send_fds(self.control, [b"t"], [theirs.fileno()])
+            mine.sendall(json.dumps({"argv": argv, "log": log, "env": environment, "cwd": folder,
+                                     "threads": threads}).encode())
+            mine.shutdown(socket.SHUT_WR)
+            with mine.makefile("rb") as answers:
+                answer = answers.read()
+        if not answer:
+            raise RuntimeError(f"the trials' server (process {self.pid}) did not answer: it or the trial's waiter "
+                               "was killed")
+        return int(answer)
+
+
+def _serve_trials(control) -> None:
+    import importlib
+    import json
+    import signal
+    import socket
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the trials (the same process group), not this
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the server never waits: its waiters reap themselves
+    for name in PRELOAD:
+        importlib.import_module(name)
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 1, 1)
+        if not message:  # the sweep's process closed its end, or ended
+            return
+        connection = socket.socket(fileno=fds[0])
+        if os.fork() == 0:  # the waiter
+            code = 1
+            try:
+                control.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                with connection.makefile("rb") as requests:
+                    request = json.loads(requests.read())
+                pid = os.fork()
+                if pid == 0:  # the trial
+                    connection.close()
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    os._exit(run_cli(request["argv"], request["env"], request["cwd"], request["threads"],
+                                     request["log"]))
+                _, status = os.waitpid(pid, 0)
+                connection.sendall(str(os.waitstatus_to_exitcode(status)).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        connection.close()
 
 
 def pack(folder: Path) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from mlprojects import cores, registry, rundir
 from mlprojects.errors import UserError
+from mlprojects.experiments import backends
 from mlprojects.experiments.sweep import SEEDS_FROM, Sweep, execute
 
 
@@ -85,6 +86,7 @@ def reproduce(projects: list[str] | tuple[str, ...], out: Path, quick: bool = Fa
         failed = [outcome for _, outcome in outcomes if outcome.startswith("failed")]
         return figure, plan, failed[0] if failed else ""
 
+    backends.start_trial_server()  # before the threads: each sweep's trials are forked from it
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, figures(projects)))
 
