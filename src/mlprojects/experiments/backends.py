@@ -207,7 +207,10 @@ def _serve_trials(control) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the trials (the same process group), not this
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the server never waits: its waiters reap themselves
     for name in PRELOAD:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:  # as the forkserver's preload: a trial that needs it says so itself
+            pass
     while True:
         message, fds, _, _ = socket.recv_fds(control, 1, 1)
         if not message:  # the sweep's process closed its end, or ended
