@@ -182,36 +182,127 @@ def forked_bridge(timeout: float):
     return server.bridge
 
 
+class Forked:
+    """`mlprojects ARGS` forked from the worker's warm server, for a command the test stops itself (a server), with
+    what the test uses of ``subprocess.Popen``: ``pid``, ``poll()``, ``wait(timeout)``, ``send_signal``,
+    ``terminate()``, ``kill()`` and ``stdout``/``stderr`` read as the command writes them (``readline()`` waits for a
+    whole line). It runs in a session of its own; once it ended, what is left of its process group is killed."""
+
+    def __init__(self, args, env: dict | None = None, cwd=None) -> None:
+        import time
+
+        self.server = _forking_server()
+        pidfile = os.path.join(self.server.scratch.name, f"forked-{time.monotonic_ns()}.pid")
+        self.started = self.server.submit([str(arg) for arg in args], {**os.environ, **(env or {})},
+                                          str(cwd or os.getcwd()), session=True, pidfile=pidfile)
+        while not os.path.exists(pidfile):
+            assert not self.started[0].done(), "the command ended before it started"
+            time.sleep(0.01)
+        self.pid = int(Path(pidfile).read_text())
+        os.remove(pidfile)
+        self.returncode = None
+        self.stdout, self.stderr = _Output(self.started[1], self), _Output(self.started[2], self)
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self.started[0].done():
+            self.wait()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import signal
+
+        if self.returncode is None:
+            try:
+                self.started[0].result(timeout=timeout)
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(["mlprojects"], timeout) from None
+            for output in (self.stdout, self.stderr):
+                output.close()  # before the server's result removes the files
+            self.returncode = self.server.result(self.started, 1).returncode
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return self.returncode
+
+    def send_signal(self, number: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, number)
+
+    def terminate(self) -> None:
+        import signal
+
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        import signal
+
+        self.send_signal(signal.SIGKILL)
+
+
+class _Output:
+    """A stream of a :class:`Forked` command, read from the file it writes; once the command ended, what was left
+    of it is kept here and the file closed."""
+
+    def __init__(self, path: str, process: Forked) -> None:
+        self.path, self.process, self.handle, self.rest = path, process, None, None
+
+    def open(self) -> bool:
+        if self.handle is None and os.path.exists(self.path):
+            self.handle = open(self.path)
+        return self.handle is not None
+
+    def close(self) -> None:
+        if self.rest is None:
+            self.rest = self.handle.read() if self.open() else ""
+            if self.handle is not None:
+                self.handle.close()
+
+    def readline(self) -> str:
+        import time
+
+        line = ""
+        while self.rest is None:
+            if self.open():
+                line += self.handle.readline()
+                if line.endswith("\n"):
+                    return line
+            if self.process.started[0].done():
+                self.process.wait()
+                break
+            time.sleep(0.02)
+        head, newline, self.rest = self.rest.partition("\n")
+        return line + head + newline
+
+    def read(self) -> str:
+        self.process.wait()
+        text, self.rest = self.rest, ""
+        return text
+
+
 def kill_when(args: list[str], ready, what: str, timeout: float = 300) -> None:
-    """`mlprojects ARGS` in a process of its own (forked, as :func:`run_subprocess`'s, in a session of its own),
-    killed with its whole process group (SIGKILL) as soon as READY() holds, checked every 50 ms; the test fails
-    when WHAT never happens within TIMEOUT seconds."""
+    """`mlprojects ARGS` in a process of its own (:class:`Forked`), killed with its whole process group (SIGKILL) as
+    soon as READY() holds, checked every 50 ms; the test fails when WHAT never happens within TIMEOUT seconds."""
     import signal
     import time
 
-    server = _forking_server()
-    pidfile = os.path.join(server.scratch.name, f"kill-when-{time.monotonic_ns()}.pid")
-    started = server.submit(list(args), dict(os.environ), os.getcwd(), session=True, pidfile=pidfile)
-    future, deadline, happened = started[0], time.time() + timeout, False
+    process = Forked(args)
+    deadline, happened = time.time() + timeout, False
     try:
-        while not future.done() and time.time() < deadline:
+        while process.poll() is None and time.time() < deadline:
             if ready():
                 happened = True
                 break
             time.sleep(0.05)
     finally:
-        while not os.path.exists(pidfile) and not future.done():
-            time.sleep(0.01)
-        if os.path.exists(pidfile):
-            try:
-                os.killpg(int(Path(pidfile).read_text()), signal.SIGKILL)
-            except ProcessLookupError:  # its group had ended
-                pass
-            os.remove(pidfile)
-        done = server.result(started, 60)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # its group had ended
+            pass
+        process.wait(60)
     if not happened:
-        pytest.fail(f"{what} never happened (the command {'ended first' if future.done() else 'was killed'}, "
-                    f"exit code {done.returncode})\n{done.stdout}{done.stderr}")
+        pytest.fail(f"{what} never happened (exit code {process.returncode})\n{process.stdout.read()}"
+                    f"{process.stderr.read()}")
 
 
 # --- CIFAR-10 in its published layout -----------------------------------------------------------

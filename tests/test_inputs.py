@@ -10,12 +10,11 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port, run_subprocess
+from conftest import Forked, free_port, run_subprocess
 
 import mlprojects
 from mlprojects import registry
@@ -155,9 +154,7 @@ def test_a_new_kind_of_input_runs_predicts_exports_and_serves_through_the_same_c
     assert abs(onnx_sum - sums[0]) < 1e-5
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlprojects", "serve", "pairs", "--port", str(port)],
-                              cwd=tmp_path, env=plugin_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+    server = Forked(["serve", "pairs", "--port", str(port)], env=plugin_environment(), cwd=tmp_path)
     try:
         from gradio_client import Client
 
@@ -167,7 +164,7 @@ def test_a_new_kind_of_input_runs_predicts_exports_and_serves_through_the_same_c
                 client = Client(f"http://127.0.0.1:{port}/", verbose=False)
                 break
             except Exception:
-                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[1][-2000:]
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()[-2000:]
                 time.sleep(0.5)
         served = client.predict(1, 2, api_name="/predict")
         assert abs(served - sums[0]) < 1e-6  # the same function as predict: the same number

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import bomb_png, free_port
+from conftest import Forked, bomb_png, free_port
 
 from mlprojects import rundir
 from mlprojects.errors import UserError
@@ -468,11 +467,10 @@ def rss_mb(pid: int) -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
 
 
-def serve_command(*args: str) -> tuple[subprocess.Popen, str]:
+def serve_command(*args: str) -> tuple[Forked, str]:
     """`mlprojects serve ARGS` in its own process, once it answers /ping."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlprojects", "serve", *args, "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = Forked(["serve", *args, "--port", str(port)])
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     with httpx.Client(timeout=2) as client:  # one client: each new one loads the CA bundle (50 ms of CPU a poll)
         while True:

@@ -3,9 +3,6 @@ gradio_client (with --auth), and in Chromium for a tabular and an image run."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +10,7 @@ import pytest
 
 pytest.importorskip("gradio")
 
-from conftest import free_port, run_subprocess  # noqa: E402
+from conftest import Forked, free_port, run_subprocess  # noqa: E402
 from PIL import Image  # noqa: E402
 from test_rest import Server  # noqa: E402
 from test_serve import CHROMIUM, app_page  # noqa: E402
@@ -136,9 +133,7 @@ def test_a_real_browser_uploads_an_image(digits_server, tmp_path):
 
 def test_listening_beyond_this_machine_without_a_password_warns(wine, tmp_path):
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "mlprojects", "serve", str(wine.path), "--host", "0.0.0.0",
-                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "MLPROJECTS_AUTH": ""})
+    process = Forked(["serve", str(wine.path), "--host", "0.0.0.0", "--port", str(port)], env={"MLPROJECTS_AUTH": ""})
     try:
         warning = process.stderr.readline().strip()
         served = process.stdout.readline().strip()

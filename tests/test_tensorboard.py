@@ -4,13 +4,11 @@ back with TensorBoard's own reader, and `mlprojects tensorboard` serving it over
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
-from conftest import free_port
+from conftest import Forked, free_port
 
 from mlprojects.runner import run
 
@@ -48,8 +46,7 @@ def test_histograms_are_off_by_default(tmp_path):
 def test_the_tensorboard_command_serves_the_runs(tmp_path):
     run("wine", {"epochs": 2}, out=tmp_path / "runs" / "wine", progress=False)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "mlprojects", "tensorboard", str(tmp_path / "runs"), "--port",
-                                str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = Forked(["tensorboard", str(tmp_path / "runs"), "--port", str(port)])
     try:
         first = process.stdout.readline()
         assert first.startswith(f"TensorBoard on http://127.0.0.1:{port}/ (the same as: tensorboard --logdir")
