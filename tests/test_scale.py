@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import free_port, run_subprocess
+from conftest import Forked, free_port, run_subprocess
 from safetensors.torch import load_file
 
 from mlprojects import registry
@@ -110,16 +110,16 @@ def test_a_killed_worker_restarts_resumes_and_ends_where_an_uninterrupted_run_en
     steady = run_subprocess(*common, "--out", str(tmp_path / "steady"))
     assert steady.returncode == 0, steady.stderr
     run_dir = tmp_path / "killed"
-    launcher = subprocess.Popen([sys.executable, "-m", "mlprojects", *common, "--max-restarts", "1", "--out",
-                                 str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = Forked([*common, "--max-restarts", "1", "--out", str(run_dir)])
     deadline = time.monotonic() + 300
     while not (run_dir / "checkpoint.safetensors").exists():  # the first epoch is done, the second begins
-        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.stderr.read()
         time.sleep(0.05)
     victims = workers(launcher.pid)
     assert len(victims) == 2
     os.kill(victims[1], signal.SIGKILL)
-    stdout, stderr = launcher.communicate(timeout=600)
+    launcher.wait(600)
+    stderr = launcher.stderr.read()
     assert launcher.returncode == 0, stderr
     # torchrun saw a worker fail, and restarted the group (the run could not end otherwise): the one killed
     # (-9), or the other, first, when gloo lost its peer (1; the agent reports the first failure its forked
