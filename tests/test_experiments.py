@@ -253,6 +253,25 @@ def test_a_failing_trial_is_reported_and_the_others_still_count(tmp_path):
     assert "Warning" not in log  # only what the run wrote: no Python warning from how the trial was started
 
 
+def test_without_an_address_ray_is_the_cluster_ray_address_names_or_a_new_local_instance(monkeypatch):
+    """Not ray.init's own default, which joins the last cluster started on this machine: with a `ray start --head`
+    running here (the test above), a local search joined it with its own num_cpus, which Ray refuses."""
+    ray = pytest.importorskip("ray")
+    from mlprojects.experiments import backends
+
+    calls = []
+    monkeypatch.setattr(ray, "init", lambda **options: calls.append(options))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    backends.ray_runner(None, 1)
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    backends.ray_runner(None, 1)
+    backends.ray_runner("10.0.0.2:6379", 1)
+    from mlprojects import cores
+
+    assert [(call["address"], call["num_cpus"]) for call in calls] == [
+        ("local", cores.available()), ("10.0.0.1:6379", None), ("10.0.0.2:6379", None)]
+
+
 def test_a_trials_archive_unpacks_its_files_and_refuses_what_is_not_inside(tmp_path):
     """On every Python 3.11 (the "data" extraction filter arrived in 3.11.4; Debian 12 has 3.11.2)."""
     import io

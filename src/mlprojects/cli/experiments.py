@@ -25,7 +25,8 @@ from mlprojects.experiments.trials import PRUNERS, SAMPLERS
 @click.option("--device", default="auto", help="device of every trial: auto, cpu, cuda, cuda:N or mps")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
               help="local processes, or a Ray cluster (pip install 'mlprojects[ray]')")
-@click.option("--address", default=None, help="Ray cluster address (ray://HOST:10001 or auto)  [default: a local Ray]")
+@click.option("--address", default=None,
+              help="Ray cluster address (ray://HOST:10001 or auto)  [default: RAY_ADDRESS, else a new local Ray]")
 @click.option("--track", is_flag=True, help="copy the sweep to MLflow: an experiment, a parent run, a run per trial")
 @click.option("--search", type=click.Choice(SAMPLERS), help="Optuna chooses the trials' settings from --space "
               "(TPE, or random as the baseline) instead of a grid")

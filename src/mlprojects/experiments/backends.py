@@ -276,9 +276,13 @@ RAY_TOKEN = "RAY_AUTH_TOKEN=<token>, or RAY_AUTH_TOKEN_PATH=<a file holding it> 
 def ray_runner(address: str | None, threads: int):
     ray = require("ray", "ray", "--backend ray needs Ray")
     no_token = getattr(ray.exceptions, "AuthenticationError", ())  # Ray >= 2.52
-    where = f"--address {address}" if address else "a local Ray instance"
+    # without --address: the cluster RAY_ADDRESS names, as Ray's own tools do, else a new local instance. Not
+    # ray.init's own default, which joins the last cluster started on this machine: a `ray start --head` running
+    # here was joined with this process's num_cpus, which Ray refuses, and the sweep failed
+    named = address or os.environ.get("RAY_ADDRESS") or None
+    where = (f"--address {address}" if address else f"RAY_ADDRESS={named}" if named else "a local Ray instance")
     try:
-        ray.init(address=address or None, num_cpus=None if address else cores.available(),
+        ray.init(address=named or "local", num_cpus=None if named else cores.available(),
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     except no_token as error:  # RAY_AUTH_MODE=token, but no readable token on this machine
         raise UserError(f"{where}: RAY_AUTH_MODE=token but no usable token here ({str(error).split('. ')[0]}); "
