@@ -43,7 +43,7 @@ def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished
     out = tmp_path / "sweep"
     result = cli("sweep", "mnist-mlp", *GRID, "--workers", "2", "--out", str(out))
     assert result.code == 0, result.err
-    assert "4 trials: 0 done, 4 to run (2 at a time, 1 threads each)" in result.out
+    assert "4 trials: 0 done, 4 to run (2 at a time, 1 thread each)" in result.out
     rows = _rows(out)
     assert [(r["widths"], r["lr"], r["seed"]) for r in rows] == [
         ("16x2", "0.05", "42"), ("16x2", "0.2", "42"), ("32x2", "0.05", "42"), ("32x2", "0.2", "42")]

@@ -17,6 +17,11 @@ def available() -> int:
     return os.cpu_count() or 1
 
 
+def threads_each(threads: int) -> str:
+    """"1 thread each", "2 threads each": how many threads each process has, as the launchers say it."""
+    return f"{threads} thread{'' if threads == 1 else 's'} each"
+
+
 def share(processes: int) -> int:
     """Threads for each of PROCESSES processes that share the cores: the cores divided among them, at least one."""
     return max(1, available() // max(1, processes))

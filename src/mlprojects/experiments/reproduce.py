@@ -148,7 +148,7 @@ def report(results: list[tuple[Figure, Sweep | None, str]], out: Path, quick: bo
              f"{time.strftime('%Y-%m-%d')}; do not edit by hand. Each project runs with its published configuration "
              "(seeds 42, 43, ...); *ours* is the mean ± std over seeds.", "",
              f"Machine: {platform.machine()}, {available} cores, Python {platform.python_version()}, torch "
-             f"{torch.__version__}; {workers} runs at a time with {cores.share(workers)} threads each (float "
+             f"{torch.__version__}; {workers} runs at a time with {cores.threads_each(cores.share(workers))} (float "
              "sums round differently with another thread count, and a network's training drifts from there, so "
              "a figure can differ slightly from a run made with other threads).", ""]
     if quick:

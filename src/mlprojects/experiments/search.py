@@ -276,8 +276,8 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
     budget = (f", within {search.budget} epochs ({epochs_used(study, reserve)} spent or held)"
               if search.budget else "")
     echo(f"{search.trials} trials ({search.sampler}, {search.pruner} pruning, on {metric}): {finished} finished, "
-         f"{len(unfinished)} to resume, {todo} to start{budget} ({search.workers} at a time, {threads} threads each"
-         f"{', on Ray' if backend == 'ray' else ''}); study in {search.storage_url}")
+         f"{len(unfinished)} to resume, {todo} to start{budget} ({search.workers} at a time, "
+         f"{cores.threads_each(threads)}{', on Ray' if backend == 'ray' else ''}); study in {search.storage_url}")
     group = _group(search, metric) if search.track else None
     ended = threading.Condition(lock)  # a trial of this process ended: what it held of the budget is free again
     running = [0]  # this process's trials now running

@@ -56,7 +56,8 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
             shutil.rmtree(sweep.run_dir(trial))
     todo = [(trial, found == "partial") for trial, found in todo]
     echo(f"{len(sweep.trials)} trials: {len(sweep.trials) - len(todo)} done, {len(todo)} to run "
-         f"({sweep.workers} at a time, {threads} threads each{', on Ray' if backend == 'ray' else ''})")
+         f"({max(1, min(sweep.workers, len(todo)))} at a time, {cores.threads_each(threads)}"
+         f"{', on Ray' if backend == 'ray' else ''})")
     tracker = _group(sweep) if sweep.track else None
     if not todo:
         write_reports(sweep)
