@@ -55,15 +55,16 @@ def run_local(args: list[str], log: Path, threads: int) -> int:
     import multiprocessing
 
     log.parent.mkdir(parents=True, exist_ok=True)
-    if args[1:3] == ["-m", "mlprojects"] and _server is not None:
-        return _server.run(args[3:], str(log), thread_env(threads), os.getcwd(), threads)
-    if args[1:3] != ["-m", "mlprojects"] or "forkserver" not in multiprocessing.get_all_start_methods():
+    command, environment = args[1:3] == ["-m", "mlprojects"], thread_env(threads)
+    if command and _server is not None:
+        return _server.run(args[3:], str(log), environment, os.getcwd(), threads)
+    if not command or "forkserver" not in multiprocessing.get_all_start_methods():
         with open(log, "w") as handle:
-            return subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, env=thread_env(threads),
+            return subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, env=environment,
                                   check=False).returncode
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    process = context.Process(target=_trial, args=(args[3:], log, thread_env(threads), os.getcwd(), threads),
+    process = context.Process(target=_trial, args=(args[3:], str(log), environment, os.getcwd(), threads),
                               name="mlprojects trial")
     process.start()
     process.join()
