@@ -60,6 +60,16 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset(_cpuinfo("flags").split())
 
 
+def cpu_has(flag: str) -> bool:
+    """Whether the CPU lists FLAG (as /proc/cpuinfo names it: avx512f, amx_bf16, ...)."""
+    return flag in _cpu_flags()
+
+
+def cpu_vendor() -> str:
+    """GenuineIntel, AuthenticAMD, ... ("" where /proc/cpuinfo does not say)."""
+    return _cpuinfo("vendor_id")
+
+
 # the CPU's vector extensions that decide its speed: AVX2, AVX-512 (and its bf16 and VNNI parts), AMX tiles
 VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mlprojects.engine import device as devices
-from mlprojects.engine import distributed
+from mlprojects.engine import distributed, linear
 from mlprojects.engine.checkpoint import unwrap
 from mlprojects.engine.data import TensorData, batches, epoch_order, loader_batches
 from mlprojects.errors import UserError
@@ -63,17 +63,21 @@ def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int, device: tor
     if model.training:  # setting every module's mode took a fifth of a one-row prediction
         model.eval()
     outputs = []
-    for start in range(0, len(inputs), batch_size):
-        # each step only where it changes something: a served row's prediction is a few operators, each of which
-        # costs several times its warm figure when a request finds the caches cold
-        batch = inputs if len(inputs) <= batch_size else inputs[start:start + batch_size]
-        if batch.device != device:
-            batch = batch.to(device)
-        if memory_format is not None and batch.dim() == 4:
-            batch = batch.contiguous(memory_format=memory_format)
-        with autocast or contextlib.nullcontext():
-            out = model(batch)
-        outputs.append(out if out.dtype == torch.float32 and out.device.type == "cpu" else out.float().cpu())
+    # large dense layers through oneDNN where that is faster (engine/linear.py); not for one row, which no layer of
+    # a table's or an image's network multiplies in enough products to gain the context's 10 µs (a served request)
+    dense = device.type == "cpu" and len(inputs) > 1
+    with linear.through_onednn(model) if dense else contextlib.nullcontext():
+        for start in range(0, len(inputs), batch_size):
+            # each step only where it changes something: a served row's prediction is a few operators, each of which
+            # costs several times its warm figure when a request finds the caches cold
+            batch = inputs if len(inputs) <= batch_size else inputs[start:start + batch_size]
+            if batch.device != device:
+                batch = batch.to(device)
+            if memory_format is not None and batch.dim() == 4:
+                batch = batch.contiguous(memory_format=memory_format)
+            with autocast or contextlib.nullcontext():
+                out = model(batch)
+            outputs.append(out if out.dtype == torch.float32 and out.device.type == "cpu" else out.float().cpu())
     return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)) if outputs else torch.empty(0)
 
 
@@ -113,10 +117,14 @@ class Trainer:
         self.stop_training = False
         if self.memory_format is not None:
             model = model.to(memory_format=self.memory_format)
+        # large float32 dense layers through oneDNN on the CPUs where PyTorch's own products are slow for them
+        # (engine/linear.py); a compiled model is left to its compiler
+        dense = device.type == "cpu" and precision == "fp32" and not hasattr(model, "_orig_mod")
         if self.context.distributed:
             device_ids = [device.index] if device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
         self.model = model
+        self.dense_layers = (lambda: linear.through_onednn(model)) if dense else contextlib.nullcontext
 
     # --- training -------------------------------------------------------------------------
 
@@ -200,51 +208,52 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_begin(self, epoch, steps)
         model.train()
-        for step, (inputs, targets) in enumerate(batch_iter):
-            # the last step's gradients go first, as in a hand-written loop: their memory is then free for the forward
-            optimizer.zero_grad(set_to_none=True)
-            if self.transform is not None:
-                inputs = self.transform(inputs)
-            if self.memory_format is not None:
-                inputs = inputs.contiguous(memory_format=self.memory_format)
-            with self.autocast:
-                outputs = model(inputs)
-            if world == 1:
-                loss = loss_fn(outputs.float(), targets)
-                value = loss.detach()
-                losses.append(value if len(targets) == batch_size else value * (len(targets) / batch_size))
-            else:
-                summed = loss_fn(outputs.float(), targets, reduction="sum")
-                loss = summed * (world / min(batch_size, n - step * batch_size))
-                value = loss.detach()
-                losses.append(summed.detach())
-            if quick_check:  # one process on a CPU: reading the loss is free
-                number = value.item()
-                if not math.isfinite(number):
-                    raise Diverged(epoch + 1, step + 1, steps, number)
-            else:
-                first_bad = torch.where((first_bad == no_step) & ~torch.isfinite(value), step, first_bad)
-                if (step + 1) % check_every == 0 or step + 1 == steps:
-                    self._stop_if_diverged(first_bad, no_step, epoch, steps, loss)
-            if self.scaler is None:
-                loss.backward()
-                if self.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-                optimizer.step()
-            else:  # fp16: the loss scaled up, the gradients back down before clipping; a step with inf skipped
-                self.scaler.scale(loss).backward()
-                if self.grad_clip:
-                    self.scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-                self.scaler.step(optimizer)
-                self.scaler.update()
-            if metrics:
-                held.append((outputs.detach(), targets))
-                held_elements += outputs.numel()
-            if len(losses) == FLUSH_STEPS or held_elements >= FLUSH_ELEMENTS:
-                flush()
-            for callback in steppers:
-                callback.on_step(self, step, min((step + 1) * batch_size, n))
+        with self.dense_layers():
+            for step, (inputs, targets) in enumerate(batch_iter):
+                # the last step's gradients go first, as in a hand-written loop: their memory is free for the forward
+                optimizer.zero_grad(set_to_none=True)
+                if self.transform is not None:
+                    inputs = self.transform(inputs)
+                if self.memory_format is not None:
+                    inputs = inputs.contiguous(memory_format=self.memory_format)
+                with self.autocast:
+                    outputs = model(inputs)
+                if world == 1:
+                    loss = loss_fn(outputs.float(), targets)
+                    value = loss.detach()
+                    losses.append(value if len(targets) == batch_size else value * (len(targets) / batch_size))
+                else:
+                    summed = loss_fn(outputs.float(), targets, reduction="sum")
+                    loss = summed * (world / min(batch_size, n - step * batch_size))
+                    value = loss.detach()
+                    losses.append(summed.detach())
+                if quick_check:  # one process on a CPU: reading the loss is free
+                    number = value.item()
+                    if not math.isfinite(number):
+                        raise Diverged(epoch + 1, step + 1, steps, number)
+                else:
+                    first_bad = torch.where((first_bad == no_step) & ~torch.isfinite(value), step, first_bad)
+                    if (step + 1) % check_every == 0 or step + 1 == steps:
+                        self._stop_if_diverged(first_bad, no_step, epoch, steps, loss)
+                if self.scaler is None:
+                    loss.backward()
+                    if self.grad_clip:
+                        nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                    optimizer.step()
+                else:  # fp16: the loss scaled up, the gradients back down before clipping; a step with inf skipped
+                    self.scaler.scale(loss).backward()
+                    if self.grad_clip:
+                        self.scaler.unscale_(optimizer)
+                        nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                    self.scaler.step(optimizer)
+                    self.scaler.update()
+                if metrics:
+                    held.append((outputs.detach(), targets))
+                    held_elements += outputs.numel()
+                if len(losses) == FLUSH_STEPS or held_elements >= FLUSH_ELEMENTS:
+                    flush()
+                for callback in steppers:
+                    callback.on_step(self, step, min((step + 1) * batch_size, n))
         flush()
         totals = distributed.all_reduce_sum(torch.stack([loss_sum, *metric_sums.values()]).double())
         elapsed = time.perf_counter() - started
@@ -275,11 +284,12 @@ class Trainer:
         batch_iter = (batches(data, size, None, rank, world) if isinstance(data, TensorData)
                       else data.batches(size, 0, None, rank, world) if hasattr(data, "batches")
                       else loader_batches(data, size, 0, None, self.device, rank, world, self.num_workers))
-        for inputs, targets in batch_iter:
-            outputs = self._forward(model, inputs).float()
-            values = [self.loss_fn(outputs, targets, reduction="sum")]
-            values += [metric(outputs, targets) for metric in self.metrics.values()]
-            sums += torch.stack([v.double() for v in values])
+        with self.dense_layers():
+            for inputs, targets in batch_iter:
+                outputs = self._forward(model, inputs).float()
+                values = [self.loss_fn(outputs, targets, reduction="sum")]
+                values += [metric(outputs, targets) for metric in self.metrics.values()]
+                sums += torch.stack([v.double() for v in values])
         sums = distributed.all_reduce_sum(sums)
         n = len(data)
         return {"loss": float(sums[0]) / n, **{name: float(v) / n for name, v in zip(self.metrics, sums[1:])}}
