@@ -131,6 +131,9 @@ def test_devices_lists_the_cpu_and_what_each_project_accepts(cli):
     found = json.loads(cli("devices", "--json").out)
     cpu = found["devices"][0]
     assert cpu["device"] == "cpu" and cpu["cores"] >= 1 and isinstance(cpu["bf16_fast"], bool)
+    from mlprojects.engine import linear
+
+    assert cpu["dense_onednn"] == linear.available()  # large dense layers through oneDNN: an AMD CPU with AVX-512
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     assert ("avx2" in cpu["capability"]) == (" avx2" in flags)
     assert found["projects"]["mnist-mlp"] == ["cpu", "cuda", "mps"]
