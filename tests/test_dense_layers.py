@@ -150,3 +150,22 @@ def test_predict_in_threads_at_once_gives_one_answer_and_leaves_the_layers_as_th
     monkeypatch.setattr(linear, "_product", lambda *args: pytest.fail("one row went through oneDNN"))
     with torch.no_grad():
         assert torch.equal(predict(model, batch[:1], 1000), model(batch[:1]))
+
+
+def test_a_task_runs_its_model_through_onednn_in_float32_only(chosen, monkeypatch):
+    """`nlp run`'s tasks (and question answering) compute in nlp.batching.computing: inference mode, the chosen
+    precision and, in float32, the large dense layers through oneDNN; under bf16 autocast, nn.Linear's own."""
+    from mlprojects.nlp.batching import computing
+
+    calls = []
+    product = linear._product
+    monkeypatch.setattr(linear, "_product", lambda *args: calls.append(1) or product(*args))
+    model = nn.Linear(384, 384)
+    model.device = torch.device("cpu")  # a transformers model's attribute, which the tasks read
+    tokens = torch.randn(2, 64, 384)  # 128 rows of 384: above MIN_PRODUCT
+    with computing(model, "fp32"):
+        assert torch.is_inference_mode_enabled() and model(tokens).shape == (2, 64, 384)
+    assert calls == [1]
+    with computing(model, "bf16"):
+        assert model(tokens).dtype == torch.bfloat16
+    assert calls == [1] and "forward" not in model.__dict__

@@ -78,15 +78,12 @@ def describe() -> list[dict]:
     """Every device with its name, memory and capability (the book's device listing, ch. 9)."""
     flags = _cpu_flags()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
-    from mlprojects.engine import linear  # it asks this module what the CPU is
-
     simd = [f for f in VECTOR_FLAGS if f in flags]
     devices = [{
         "device": "cpu", "name": cpu_name(), "memory_gib": round(memory / 2**30, 1),
         "capability": ", ".join(simd) or platform.machine(),
         "threads": torch.get_num_threads(), "cores": cores.available(),
         "bf16_fast": bf16_is_fast(torch.device("cpu")),
-        "dense_onednn": linear.available(),  # large float32 dense layers through oneDNN (engine/linear.py)
     }]
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlprojects.errors import UserError
-from mlprojects.nlp.batching import Progress, autocast, chunks, input_limit, load
+from mlprojects.nlp.batching import Progress, chunks, computing, input_limit, load
 
 QUESTION_ANSWERING = "AutoModelForQuestionAnswering"
 
@@ -71,7 +71,7 @@ def answer_questions(model_name: str, questions: list[str], context: str, max_an
             mask = torch.tensor([sequence == 1 for sequence in encoded.sequence_ids(window)])
             windows.append((index, inputs, encoded["offset_mapping"][window], mask))
     logits = []
-    with torch.inference_mode(), autocast(precision, str(model.device)):
+    with computing(model, precision):
         # windows are in question order: after a slice, the questions up to its last window's are done
         for chunk in chunks(windows, batch_size, progress, done_after=lambda chunk: chunk[-1][0] + 1):
             output = model(**{k: v.to(model.device) for k, v in _pad([w[1] for w in chunk],
