@@ -124,7 +124,9 @@ def test_available_only_on_an_amd_cpu_with_avx512():
     linear.available.cache_clear()
     try:
         expected = device.cpu_vendor() == "AuthenticAMD" and device.cpu_has("avx512f")
+        state = torch.random.get_rng_state()
         assert linear.available() == expected
+        assert torch.equal(torch.random.get_rng_state(), state)  # asking draws nothing from the run's stream
     finally:
         linear.available.cache_clear()
 
