@@ -28,9 +28,18 @@ def chosen(monkeypatch):
     monkeypatch.setattr(linear, "available", lambda: True)
 
 
+@pytest.fixture
+def products(monkeypatch) -> list[int]:
+    """One entry for each product computed through oneDNN from here on (forward or backward)."""
+    calls: list[int] = []
+    product = linear._product
+    monkeypatch.setattr(linear, "_product", lambda *args: calls.append(1) or product(*args))
+    return calls
+
+
 @pytest.mark.parametrize("shape", [(50, 3136), (8, 32, 384)], ids=["batch", "sequence"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_outputs_and_gradients_are_nn_linears(shape, bias, chosen, monkeypatch):
+def test_outputs_and_gradients_are_nn_linears(shape, bias, chosen, products):
     torch.manual_seed(0)
     layer = nn.Linear(shape[-1], 1024 if len(shape) == 2 else 384, bias=bias)
     x = torch.randn(*shape, requires_grad=True)
@@ -41,14 +50,11 @@ def test_outputs_and_gradients_are_nn_linears(shape, bias, chosen, monkeypatch):
     expected = [tensor.grad for tensor in tensors]
     for tensor in tensors:
         tensor.grad = None
-    calls = []
-    product = linear._product
-    monkeypatch.setattr(linear, "_product", lambda *args: calls.append(1) or product(*args))
     with linear.through_onednn(layer):
         assert "forward" in layer.__dict__
         ours = layer(x)
         ours.backward(grad)
-    assert len(calls) == 3  # the output, then the input's and the weight's gradients
+    assert len(products) == 3  # the output, then the input's and the weight's gradients
     assert ours.shape == theirs.shape and _close(ours, theirs)
     for tensor, want in zip(tensors, expected):
         assert _close(tensor.grad, want)
@@ -89,8 +95,8 @@ def test_on_other_cpus_nothing_changes(monkeypatch):
         assert "forward" not in layer.__dict__
 
 
-def _train(seed: int = 0) -> tuple[nn.Module, list[dict]]:
-    torch.manual_seed(seed)
+def _train() -> tuple[nn.Module, list[dict]]:
+    torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 10))
     data = TensorData(torch.randn(256, 784), torch.randint(0, 10, (256,)))
     trainer = Trainer(model, F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.05),
@@ -100,15 +106,12 @@ def _train(seed: int = 0) -> tuple[nn.Module, list[dict]]:
     return model, logs
 
 
-def test_a_trainer_on_such_a_cpu_trains_as_with_nn_linear_and_the_same_twice(chosen, monkeypatch):
+def test_a_trainer_on_such_a_cpu_trains_as_with_nn_linear_and_the_same_twice(chosen, products, monkeypatch):
     """Two epochs at batch 64 through 784 -> 1,024 -> 10 (the first layer above MIN_PRODUCT): the same losses and
     weights as nn.Linear's to float32's rounding, and bit for bit the same when run twice."""
-    calls = []
-    product = linear._product
-    monkeypatch.setattr(linear, "_product", lambda *args: calls.append(1) or product(*args))
     ours, ours_logs = _train()
     again, _ = _train()
-    assert calls  # the first layer went through oneDNN, forward and backward
+    assert products  # the first layer went through oneDNN, forward and backward
     monkeypatch.setattr(linear, "available", lambda: False)
     theirs, their_logs = _train()
     for a, b in zip(ours_logs, their_logs):
@@ -154,20 +157,17 @@ def test_predict_in_threads_at_once_gives_one_answer_and_leaves_the_layers_as_th
         assert torch.equal(predict(model, batch[:1], 1000), model(batch[:1]))
 
 
-def test_a_task_runs_its_model_through_onednn_in_float32_only(chosen, monkeypatch):
+def test_a_task_runs_its_model_through_onednn_in_float32_only(chosen, products):
     """`nlp run`'s tasks (and question answering) compute in nlp.batching.computing: inference mode, the chosen
     precision and, in float32, the large dense layers through oneDNN; under bf16 autocast, nn.Linear's own."""
     from mlprojects.nlp.batching import computing
 
-    calls = []
-    product = linear._product
-    monkeypatch.setattr(linear, "_product", lambda *args: calls.append(1) or product(*args))
     model = nn.Linear(384, 384)
     model.device = torch.device("cpu")  # a transformers model's attribute, which the tasks read
     tokens = torch.randn(2, 64, 384)  # 128 rows of 384: above MIN_PRODUCT
     with computing(model, "fp32"):
         assert torch.is_inference_mode_enabled() and model(tokens).shape == (2, 64, 384)
-    assert calls == [1]
+    assert products == [1]
     with computing(model, "bf16"):
         assert model(tokens).dtype == torch.bfloat16
-    assert calls == [1] and "forward" not in model.__dict__
+    assert products == [1] and "forward" not in model.__dict__
