@@ -101,6 +101,7 @@ def test_missing_dataset_offline_leaves_no_run_directory(cli, tmp_path, monkeypa
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(tmp_path):
     quiet = run_subprocess("run", "nope", cwd=tmp_path)
     loud = run_subprocess("run", "nope", cwd=tmp_path, env={"MLPROJECTS_DEBUG": "1"})

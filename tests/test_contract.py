@@ -79,6 +79,7 @@ def test_short_run_learns_and_its_saved_model_predicts_the_same(name, tmp_path, 
     torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", [{"precision": "bf16"}, {"compile": True}])
 def test_bf16_autocast_and_torch_compile_train_to_the_same_place(option, tmp_path, digits_run):
     settings = {"epochs": 2, "widths": "64,64"}  # digits_run's: the eager run

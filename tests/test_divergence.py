@@ -89,6 +89,7 @@ def test_two_processes_stop_at_the_same_step(tmp_path):
     check_diverged_run(run_dir)
 
 
+@pytest.mark.slow
 def test_a_sweep_reports_a_diverged_trial_and_leaves_it_out_of_the_means(tmp_path):
     out = tmp_path / "sweep"
     result = run_subprocess("sweep", "nonlinear-regression", "--grid", "lr=0.02,1e30", "--set", "epochs=3",

@@ -39,6 +39,7 @@ def test_grid_parsing_and_trial_folders(tmp_path):
                                                       {"optimizer": "adam", "lr": "0.001"}]
 
 
+@pytest.mark.slow
 def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished_trials(tmp_path, cli):
     out = tmp_path / "sweep"
     result = cli("sweep", "mnist-mlp", *GRID, "--workers", "2", "--out", str(out))
@@ -71,6 +72,7 @@ def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished
     assert stamps == {row["run_dir"]: (out / row["run_dir"] / "metrics.json").stat().st_mtime_ns for row in _rows(out)}
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_only_what_is_missing(tmp_path):
     out = tmp_path / "sweep"
     args = ["sweep", "mnist-mlp", "--grid", "lr=0.05,0.1,0.2", "--set", "epochs=3", "--set", "widths=32x2",
@@ -166,6 +168,7 @@ def _signal(pid: int, sig) -> None:
         pass
 
 
+@pytest.mark.slow
 def test_the_ray_backend_gives_the_same_results_as_local_processes(tmp_path, cli, test_home):
     """A Ray head started as a separate cluster with token authentication (``ray start --head``), joined with
     --address by the CLI in its own process. The test makes its own token, in a file of its own that it names
@@ -240,6 +243,7 @@ def test_reproduce_writes_the_report_rows(tmp_path, cli):
     assert refused.code == 2 and "has no published figure to reproduce: the notebook shows the steps" in refused.err
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_reported_and_the_others_still_count(tmp_path):
     out = tmp_path / "sweep"
     result = run_subprocess("sweep", "linreg-synthetic", "--grid", "learning_rate=0.01,1000", "--workers", "2",

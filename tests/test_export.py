@@ -28,6 +28,7 @@ def finished(name: str, tmp_path, request) -> rundir.Run:
     return rundir.load(run(name, settings, out=tmp_path / "run", progress=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPORTABLE)
 def test_every_model_exports_to_onnx_and_pt2_checked_on_its_test_split(name, tmp_path, request, cli):
     import onnx

@@ -92,6 +92,7 @@ def test_bad_settings_are_one_clear_error(settings, message):
         resolve(registry.get("auto-mpg").config_class, settings)
 
 
+@pytest.mark.slow
 def test_defaults_reach_the_issue_figures(tmp_path):
     """nonlinear-regression near the noise floor; auto-mpg MSE <= 9 (book 15.08); wine >= 0.97."""
     figures = {}

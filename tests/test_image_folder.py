@@ -49,6 +49,7 @@ def test_pixels_by_hand():
     assert rgb.shape == (32, 32, 3) and (rgb == [255, 0, 0]).all()
 
 
+@pytest.mark.slow
 def test_a_folder_trains_names_its_classes_and_skips_an_unreadable_file_once(tmp_path):
     root = shapes(tmp_path / "shapes")
     (root / "circle" / "broken.jpg").write_text("not a picture")

@@ -122,6 +122,7 @@ def plugin_environment() -> dict[str, str]:
 
 
 
+@pytest.mark.slow
 def test_a_new_kind_of_input_runs_predicts_exports_and_serves_through_the_same_commands(tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("gradio_client")

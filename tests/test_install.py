@@ -90,6 +90,7 @@ def test_a_missing_package_and_a_wrong_version_are_told_apart():
     assert wrong == [f"numpy {numpy} (needs <1)"]
 
 
+@pytest.mark.slow
 def test_doctor_on_a_whole_install_trains_predicts_and_exits_0(tmp_path):
     done = run_subprocess("doctor", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

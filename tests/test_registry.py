@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import run_subprocess
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -21,6 +22,7 @@ def mlprojects(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return run_subprocess(*args, env=env, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_a_project_from_outside_the_package_lists_runs_sweeps_and_reproduces(tmp_path):
     listed = mlprojects("list", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr

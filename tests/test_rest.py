@@ -558,6 +558,7 @@ def connections_by_process(pids: list[int], port: int) -> dict[int, int]:
     return counts
 
 
+@pytest.mark.slow
 def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch, tmp_path):
     from mlprojects import cores
 

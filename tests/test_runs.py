@@ -85,6 +85,7 @@ def test_an_existing_run_is_never_overwritten(cli, tmp_path):
     assert (tmp_path / "r/model.safetensors").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path):
     """Same global batch on 2 gloo processes (torchrun) and on 1 process: same final metrics."""
     common = ["run", "mnist-mlp", "--set", "epochs=2", "--set", "widths=64,64", "--set", "batch_size=64",

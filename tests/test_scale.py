@@ -63,6 +63,7 @@ def two_nodes(tmp_path, *args: str, out: str) -> list[subprocess.CompletedProces
         return list(launchers.map(lambda _: run_subprocess(*command), range(2)))
 
 
+@pytest.mark.slow
 def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path):
     for node in two_nodes(tmp_path, "pi", "--set", "points=200000", "--set", "chunk=50000", out="pi2"):
         # nothing on stderr: torchrun's host no longer closes the rendezvous's store under the other node, which
@@ -104,6 +105,7 @@ def workers(launcher: int) -> list[int]:
     return sorted(found)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_restarts_resumes_and_ends_where_an_uninterrupted_run_ends(tmp_path):
     common = ["run", "mnist-mlp", "--set", "epochs=3", "--set", "widths=256x2", "--set", "batch_size=32",
               "--device", "cpu", "--nproc", "2", "--quiet"]

@@ -79,6 +79,7 @@ def test_the_budget_counts_what_trials_ran_and_holds_all_a_running_trial_may_tak
     assert epochs_used(study, 10) == 3 + 1 + 2 + 10
 
 
+@pytest.mark.slow
 def test_a_search_ranks_on_validation_reports_the_best_trials_test_figure_and_continues(cli, tmp_path):
     import matplotlib
 
@@ -169,6 +170,7 @@ def test_without_optuna_search_is_one_line_naming_the_extra(cli, tmp_path, monke
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_search_resumes_its_cut_off_trial_and_runs_only_what_is_missing(tmp_path):
     from conftest import kill_when, run_subprocess
 
@@ -189,6 +191,7 @@ def test_a_killed_search_resumes_its_cut_off_trial_and_runs_only_what_is_missing
     assert history == [1, 2, 3]  # resumed from its checkpoint, each epoch once
 
 
+@pytest.mark.slow
 def test_a_search_on_ray_shares_a_journal_study_and_is_tracked_in_mlflow(cli, tmp_path):
     """Trials on a local Ray instance report to a study in Optuna's journal file, and each is copied to MLflow
     under the search's parent run, as a grid sweep's are; a Ray cluster without a storage every node reaches is

@@ -146,6 +146,7 @@ def app_page(url: str):
             browser.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_a_real_browser_draws_a_digit(server):
     with app_page(server) as page:
@@ -211,6 +212,7 @@ def test_text_tab_over_http(server, sentiment_model):
         client.predict("sentiment", "nobody/no-such-model", "x", "", "", api_name="/run_text")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_a_real_browser_runs_a_text_task(server, sentiment_model):
     from mlprojects.nlp.tasks import run_task

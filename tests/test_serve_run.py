@@ -131,6 +131,7 @@ def test_a_real_browser_uploads_an_image(digits_server, tmp_path):
         assert page.locator("#message").inner_text().startswith(label)
 
 
+@pytest.mark.slow
 def test_listening_beyond_this_machine_without_a_password_warns(wine, tmp_path):
     port = free_port()
     process = Forked(["serve", str(wine.path), "--host", "0.0.0.0", "--port", str(port)], env={"MLPROJECTS_AUTH": ""})

@@ -60,6 +60,7 @@ def test_every_training_row_once_per_epoch_in_full_batches_with_exact_statistics
     assert set(inputs[:, 2:].unique().tolist()) == {0.0, 1.0}
 
 
+@pytest.mark.slow
 def test_a_streamed_run_learns_and_predicts_like_a_run_in_memory(tmp_path, small_chunks):
     table(tmp_path / "t.csv", 1500, seed=1)
     settings = {"data": str(tmp_path / "t.csv"), "target": "y", "epochs": 60, "batch_size": 32}

@@ -43,6 +43,7 @@ def test_histograms_are_off_by_default(tmp_path):
     assert events(run_dir).Tags()["histograms"] == []
 
 
+@pytest.mark.slow
 def test_the_tensorboard_command_serves_the_runs(tmp_path):
     run("wine", {"epochs": 2}, out=tmp_path / "runs" / "wine", progress=False)
     port = free_port()

@@ -56,6 +56,7 @@ with tf.io.TFRecordWriter(theirs) as writer:
 """
 
 
+@pytest.mark.slow
 def test_tensorflow_reads_ours_and_we_read_what_it_writes_now(tmp_path):
     """TensorFlow in a process of its own (beside torch in one process, their OpenMP runtimes can clash)."""
     import importlib.util
