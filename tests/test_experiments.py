@@ -223,6 +223,33 @@ def test_the_suite_runs_in_a_home_folder_of_its_own(test_home, tmp_path):
     assert Path(seen[5]).is_relative_to(tmp_path.parent)  # each test's own dataset cache
 
 
+def test_the_suite_starts_each_workers_share_with_its_slow_tests():
+    """conftest's order: pytest-xdist's worksteal sends N workers N contiguous parts (12 tests, 2 workers: 6 and 6);
+    each part starts with its round-robin share of the slow tests, the others in their order after them."""
+    from types import SimpleNamespace
+
+    from conftest import pytest_collection_modifyitems
+
+    class Item(SimpleNamespace):
+        def get_closest_marker(self, name):
+            return name == "slow" and self.slow or None
+
+    def ordered(count, slow, workers=None):
+        items = [Item(name=f"t{i}", slow=i in slow) for i in range(count)]
+        config = SimpleNamespace(workerinput={"workercount": workers}) if workers else SimpleNamespace()
+        pytest_collection_modifyitems(config, items)
+        return [item.name for item in items]
+
+    assert ordered(12, {2, 5, 6, 9}, workers=2) == ["t2", "t6", "t0", "t1", "t3", "t4",
+                                                    "t5", "t9", "t7", "t8", "t10", "t11"]
+    # 7 tests on 3 workers: parts of 2, 2 and 3
+    assert ordered(7, {0, 6}, workers=3) == ["t0", "t1", "t6", "t2", "t3", "t4", "t5"]
+    # one process, or more slow tests than a part holds: the slow ones first
+    assert ordered(5, {1, 3}) == ["t1", "t3", "t0", "t2", "t4"]
+    assert ordered(3, {0, 1, 2}, workers=2) == ["t0", "t1", "t2"]
+    assert ordered(4, {1, 2, 3}, workers=2) == ["t1", "t3", "t2", "t0"]  # parts of 2: t1 t3 | t2 t0
+
+
 def test_reproduce_writes_the_report_rows(tmp_path, cli):
     out = tmp_path / "report"
     result = cli("reproduce", "kmeans-blobs", "logreg-chd", "cifar10-cnn", "--quick", "--out", str(out))
