@@ -102,8 +102,8 @@ def pytest_unconfigure(config) -> None:
     if home:
         shutil.rmtree(home, ignore_errors=True)
     # the last thing the process does: the interpreter's exit then skips collecting every object of PyTorch,
-    # transformers and the rest for cycles (a worker took 2.6 s to exit, the controller waiting on it, 9 s in all at
-    # the end of a run of the whole suite; 0.9 s with this)
+    # transformers and the rest for cycles (test_api.py with -n 0: 2.6 s from its last test to the process's end, 0.9 s
+    # with this; at the end of a whole-suite run the controller had waited 9 s for the workers to exit)
     gc.freeze()
 
 
