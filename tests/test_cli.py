@@ -135,6 +135,10 @@ def test_devices_lists_the_cpu_and_what_each_project_accepts(cli):
     from mlprojects.engine import linear
 
     assert cpu["dense_onednn"] == linear.available()  # large dense layers through oneDNN: an AMD CPU with AVX-512
+    from mlprojects.engine import memory
+
+    reason = memory.why_not()  # glibc's thresholds fixed while training (engine/memory.py), unless the user set them
+    assert cpu["freed_memory"] == ("kept while training" if reason is None else f"left to the allocator: {reason}")
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     assert ("avx2" in cpu["capability"]) == (" avx2" in flags)
     assert found["projects"]["mnist-mlp"] == ["cpu", "cuda", "mps"]

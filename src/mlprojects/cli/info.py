@@ -63,11 +63,14 @@ def show(run_dir: Path, as_json: bool) -> None:
 def devices(as_json: bool) -> None:
     """CPU and GPU devices with name, memory and compute capability."""
     from mlprojects import registry
-    from mlprojects.engine import linear
+    from mlprojects.engine import linear, memory
     from mlprojects.engine.device import describe
 
     found = describe()
     found[0]["dense_onednn"] = linear.available()  # large float32 dense layers through oneDNN (engine/linear.py)
+    # whether training keeps its freed memory for the next step (engine/memory.py), and if not, why
+    reason = memory.why_not()
+    found[0]["freed_memory"] = "kept while training" if reason is None else f"left to the allocator: {reason}"
     accepted = {entry.name: registry.get(entry.name).devices for entry in registry.entries()}
     if as_json:
         click.echo(json.dumps({"devices": found, "projects": {k: list(v) for k, v in accepted.items()}}, indent=2))

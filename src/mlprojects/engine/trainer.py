@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mlprojects.engine import device as devices
-from mlprojects.engine import distributed, linear
+from mlprojects.engine import distributed, linear, memory
 from mlprojects.engine.checkpoint import unwrap
 from mlprojects.engine.data import TensorData, batches, epoch_order, loader_batches
 from mlprojects.errors import UserError
@@ -131,12 +131,15 @@ class Trainer:
     def fit(self, train: TensorData | Dataset, *, epochs: int, batch_size: int, seed: int,
             val: TensorData | Dataset | None = None, start_epoch: int = 0) -> list[dict]:
         self.stop_training = False
+        if self.device.type == "cpu":  # a step's large tensors reuse their pages instead of faulting in new ones
+            memory.keep_freed_memory()
         for callback in self.callbacks:
             callback.on_train_begin(self)
         for epoch in range(start_epoch, epochs):
             try:
                 logs = self.train_epoch(train, batch_size, seed, epoch)
             except BaseException as error:  # a divergence, an interrupt: callbacks let go of what they hold
+                memory.release_freed_memory()
                 for callback in self.callbacks:
                     callback.on_train_abort(self, error)
                 raise
@@ -149,6 +152,7 @@ class Trainer:
                 callback.on_epoch_end(self, epoch, logs)
             if self.stop_training:
                 break
+        memory.release_freed_memory()
         for callback in self.callbacks:
             callback.on_train_end(self)
         return self.history
