@@ -69,8 +69,8 @@ def test_glibcs_own_thresholds_give_a_steps_pages_back_every_time():
 
 
 def test_after_a_training_the_pages_stay_and_the_end_hands_them_back():
-    """Trainer.fit on the CPU fixed the thresholds: five cycles fault almost nothing. The end of a training hands
-    the kept pages back (malloc_trim): the next cycle faults them in again."""
+    """A training on the CPU (Trainer.fit, through train_epoch) fixed the thresholds: five cycles fault almost
+    nothing. The end of a training hands the kept pages back (malloc_trim): the next cycle faults them in again."""
     seen = _probe("train")
     assert seen["why_not"] == "None"
     assert int(seen["faults"]) < PAGES * 0.05

@@ -131,8 +131,6 @@ class Trainer:
     def fit(self, train: TensorData | Dataset, *, epochs: int, batch_size: int, seed: int,
             val: TensorData | Dataset | None = None, start_epoch: int = 0) -> list[dict]:
         self.stop_training = False
-        if self.device.type == "cpu":  # a step's large tensors reuse their pages instead of faulting in new ones
-            memory.keep_freed_memory()
         for callback in self.callbacks:
             callback.on_train_begin(self)
         for epoch in range(start_epoch, epochs):
@@ -161,6 +159,8 @@ class Trainer:
         """One epoch; its ``time_s`` runs from its start (before the callbacks' ``on_epoch_begin`` and the first
         batch) to the end of its last step, so ``samples_per_sec`` counts everything a step costs but evaluation."""
         started = time.perf_counter()
+        if self.device.type == "cpu":  # a step's large tensors reuse their pages instead of faulting new ones in
+            memory.keep_freed_memory()  # (engine/memory.py; once a process, then a flag read)
         model, optimizer, loss_fn, metrics = self.model, self.optimizer, self.loss_fn, self.metrics
         rank, world = self.context.rank, self.context.world_size
         n = len(data)
