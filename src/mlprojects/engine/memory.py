@@ -28,7 +28,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import platform
 import sys
 import threading
 
@@ -42,7 +41,10 @@ _lock = threading.Lock()
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+    try:  # "glibc 2.36"; musl and other C libraries have no such name (and no mallopt)
+        if sys.platform != "linux" or not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
+            return None
+    except (AttributeError, ValueError, OSError):
         return None
     try:
         libc = ctypes.CDLL("libc.so.6")
