@@ -82,11 +82,11 @@ def onnxruntime_child() -> None:
     from pathlib import Path
 
     torch = harness.pin_torch()
-    import onnxruntime
 
     from mlprojects import registry
     from mlprojects.config import resolve
     from mlprojects.export import for_inference
+    from mlprojects.predict import open_session
     from mlprojects.rundir import Run
 
     torch.manual_seed(0)
@@ -97,9 +97,7 @@ def onnxruntime_child() -> None:
     model = project.build_model(cfg, preparation).eval()
     folder = Path(tempfile.mkdtemp())
     path = for_inference(Run(folder, project, cfg, {}, model, preparation), folder / "model.onnx")
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = harness.THREADS
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = open_session(path)  # predict's and serve's options (the threads: harness.pin_torch's)
     test = project.images_to_inputs(cfg, (x_test * 255).astype(np.uint8)).numpy()
 
     def infer() -> dict:

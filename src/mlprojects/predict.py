@@ -124,9 +124,6 @@ _SESSIONS: dict[str, Any] = {}
 def onnx_session(run: Run):
     """An onnxruntime session of RUN's model: exported once to RUN/model.onnx (or a temporary file when the run
     directory is read-only), checked against PyTorch on random inputs, and kept for the next call."""
-    import onnxruntime
-    import torch
-
     path = run.path / "model.onnx"
     key = f"{path}:{(run.path / 'model.safetensors').stat().st_mtime_ns}"
     if key not in _SESSIONS:
@@ -134,14 +131,25 @@ def onnx_session(run: Run):
             from mlprojects.export import for_inference
 
             path = for_inference(run, path)
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = torch.get_num_threads()  # as many as PyTorch (OMP_NUM_THREADS) uses
-        # its threads sleep between runs instead of spinning: spinning took the cores a server's other requests
-        # needed (mnist-cnn served to 8 clients on 2 cores: x0.75 -> x0.98 the fixed peer)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        _SESSIONS[key] = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        _SESSIONS[key] = open_session(path)
     return _SESSIONS[key]
+
+
+def open_session(path: str | Path):
+    """An onnxruntime session of the model at PATH, on the CPU, as ``predict`` and ``serve`` run it (and
+    ``benchmarks/bench_cnn.py`` measures it)."""
+    import onnxruntime
+    import torch
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = torch.get_num_threads()  # as many as PyTorch (OMP_NUM_THREADS) uses
+    # its threads sleep between runs instead of spinning: spinning took the cores a server's other requests
+    # needed (mnist-cnn served to 8 clients on 2 cores: x0.75 -> x0.98 the fixed peer); a batch prediction loses
+    # nothing by it (LeNet, batches of 1,000 on a 2-core EPYC of family 25: 6,102-6,382 images/s without
+    # spinning, 5,826-6,836 with it, alternated)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def write(frame: pd.DataFrame, out: str | Path | None, echo: Callable[[str], None] = print) -> None:
