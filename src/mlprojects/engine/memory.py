@@ -72,6 +72,8 @@ _kept = False
 def keep_freed_memory() -> bool:
     """Fix glibc's thresholds as the module's docstring says, once a process; whether they are fixed now."""
     global _kept
+    if _kept:  # every epoch asks: once fixed, a flag read
+        return True
     with _lock:
         if not _kept and why_not() is None:
             libc = _glibc()
