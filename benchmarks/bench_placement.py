@@ -1,0 +1,113 @@
+"""Whether the machine keeps the two threads' CPUs on one cache, and what that does to the notebook MLP's steps.
+
+On a virtual machine the host decides where the virtual CPUs run, and may move them while a run goes on. Two
+CPUs that share a last-level cache pass a cache line in tens of nanoseconds; on different dies (AMD's CCDs,
+or sockets) several times longer, and a small model's step, which hands its tensors from one thread to the
+other dozens of times, slows with it. Each round trains the notebook MLP (784 -> 4 x 256 ReLU -> 10, SGD lr
+0.087, batch 32) with mlprojects' engine for the same number of steps on two threads and on one, in alternated
+order, between two timings of the round trip of a cache line between CPUs 0 and 1 (``pingpong.c``, compiled
+here with ``cc``). The summary groups the rounds: the CPUs shared a cache before and after, were apart before
+and after, or were moved during the round.
+
+    python benchmarks/bench_placement.py --rounds 30
+
+Needs a C compiler and two CPUs. Training speed does not depend on the values: the data are synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+BATCH, STEPS, LR = 32, 600, 0.087
+SHARED_NS = 200  # a round trip under this: the two CPUs share a cache (measured: 50-70 ns within an AMD CCD,
+# 315-355 ns between two)
+
+
+def compile_probe(folder: Path) -> Path:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        sys.exit("error: no C compiler (cc) to build the cache-line probe; install one (apt-get install gcc)")
+    binary = folder / "pingpong"
+    done = subprocess.run([compiler, "-O2", "-pthread", str(Path(__file__).with_name("pingpong.c")), "-o",
+                           str(binary)], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"error: the cache-line probe did not compile: {done.stderr.strip().splitlines()[-1]}")
+    return binary
+
+
+def round_trip_ns(probe: Path) -> float:
+    done = subprocess.run([str(probe), "0.3", "0", "1"], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"error: {done.stderr.strip()}")
+    return float(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
+        sys.exit("error: this needs CPUs 0 and 1 to run on")
+    torch = harness.pin_torch()
+    from torch import nn
+
+    from mlprojects.engine import TensorData, Trainer
+    from mlprojects.nn import MLP
+
+    torch.manual_seed(0)
+    x, y = torch.rand(STEPS * BATCH, 784), torch.randint(0, 10, (STEPS * BATCH,))
+    model = MLP(784, (256,) * 4, 10)
+    trainer = Trainer(model, nn.functional.cross_entropy, torch.optim.SGD(model.parameters(), lr=LR),
+                      device=torch.device("cpu"))
+    data, epochs = TensorData(x, y), iter(range(10**6))
+
+    def samples_per_s(threads: int) -> float:
+        torch.set_num_threads(threads)
+        started = time.perf_counter()
+        trainer.train_epoch(data, BATCH, seed=0, epoch=next(epochs))
+        return STEPS * BATCH / (time.perf_counter() - started)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = compile_probe(Path(scratch))
+        samples_per_s(2)  # warm-up
+        groups: dict[str, list[tuple[float, float]]] = {"shared cache": [], "apart": [], "moved": []}
+        print(f"round  round trips  2 threads  1 thread  (samples/s, {STEPS} steps of {BATCH} each)")
+        before = round_trip_ns(probe)
+        for round_ in range(args.rounds):
+            order = (2, 1) if round_ % 2 == 0 else (1, 2)
+            speed = {threads: samples_per_s(threads) for threads in order}
+            after = round_trip_ns(probe)
+            shared = before < SHARED_NS, after < SHARED_NS
+            place = "shared cache" if all(shared) else "apart" if not any(shared) else "moved"
+            groups[place].append((speed[2], speed[1]))
+            print(f"{round_ + 1:5d}  {before:4.0f}, {after:4.0f} ns  {speed[2]:9,.0f}  {speed[1]:8,.0f}  {place}",
+                  flush=True)
+            before = after
+    print("\nthe notebook MLP in mlprojects' engine, samples/s median (min-max), by where CPUs 0 and 1 were:")
+    for place, rows in groups.items():
+        if not rows:
+            print(f"  {place:12s} no rounds")
+            continue
+        ratios = [two / one for two, one in rows]
+        print(f"  {place:12s} {len(rows):2d} rounds: 2 threads {spread([two for two, _ in rows])}, 1 thread "
+              f"{spread([one for _, one in rows])}; 2 threads against 1 x{statistics.median(ratios):.2f} "
+              f"({min(ratios):.2f}-{max(ratios):.2f})")
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
+if __name__ == "__main__":
+    main()
