@@ -6,8 +6,8 @@ or sockets) several times longer, and a small model's step, which hands its tens
 other dozens of times, slows with it. Each round trains the notebook MLP (784 -> 4 x 256 ReLU -> 10, SGD lr
 0.087, batch 32) with mlprojects' engine for the same number of steps on two threads and on one, in alternated
 order, between two timings of the round trip of a cache line between CPUs 0 and 1 (``pingpong.c``, compiled
-here with ``cc``). The summary groups the rounds: the CPUs shared a cache before and after, were apart before
-and after, or were moved during the round.
+here with ``cc``). The summary groups the rounds: the CPUs shared a cache before and after, were on two caches
+before and after, or were moved during the round.
 
     python benchmarks/bench_placement.py --rounds 30
 
@@ -18,47 +18,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 BATCH, STEPS, LR = 32, 600, 0.087
-SHARED_NS = 200  # a round trip under this: the two CPUs share a cache (measured: 50-70 ns within an AMD CCD,
-# 315-355 ns between two)
-
-
-def compile_probe(folder: Path) -> Path:
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        sys.exit("error: no C compiler (cc) to build the cache-line probe; install one (apt-get install gcc)")
-    binary = folder / "pingpong"
-    done = subprocess.run([compiler, "-O2", "-pthread", str(Path(__file__).with_name("pingpong.c")), "-o",
-                           str(binary)], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"error: the cache-line probe did not compile: {done.stderr.strip().splitlines()[-1]}")
-    return binary
-
-
-def round_trip_ns(probe: Path) -> float:
-    done = subprocess.run([str(probe), "0.3", "0", "1"], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"error: {done.stderr.strip()}")
-    return float(done.stdout)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
-    if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
-        sys.exit("error: this needs CPUs 0 and 1 to run on")
     torch = harness.pin_torch()
     from torch import nn
 
@@ -79,17 +53,16 @@ def main() -> None:
         return STEPS * BATCH / (time.perf_counter() - started)
 
     with tempfile.TemporaryDirectory() as scratch:
-        probe = compile_probe(Path(scratch))
+        round_trip_ns = harness.round_trip_probe(scratch)
         samples_per_s(2)  # warm-up
-        groups: dict[str, list[tuple[float, float]]] = {"shared cache": [], "apart": [], "moved": []}
+        groups: dict[str, list[tuple[float, float]]] = {"one cache": [], "two caches": [], "moved": []}
         print(f"round  round trips  2 threads  1 thread  (samples/s, {STEPS} steps of {BATCH} each)")
-        before = round_trip_ns(probe)
+        before = round_trip_ns()
         for round_ in range(args.rounds):
             order = (2, 1) if round_ % 2 == 0 else (1, 2)
             speed = {threads: samples_per_s(threads) for threads in order}
-            after = round_trip_ns(probe)
-            shared = before < SHARED_NS, after < SHARED_NS
-            place = "shared cache" if all(shared) else "apart" if not any(shared) else "moved"
+            after = round_trip_ns()
+            place = harness.placement(before, after)
             groups[place].append((speed[2], speed[1]))
             print(f"{round_ + 1:5d}  {before:4.0f}, {after:4.0f} ns  {speed[2]:9,.0f}  {speed[1]:8,.0f}  {place}",
                   flush=True)

@@ -10,6 +10,7 @@ with the same threads (harness.PIN_ENV):
   by a callback at each epoch's start and end, without validation.
 
     python benchmarks/bench_user_run.py --rounds 5
+    python benchmarks/bench_user_run.py --rounds 5 --placement   # also where the host put the two CPUs
 
 Fashion-MNIST comes from Debian's ``dataset-fashion-mnist`` (offline) or its download; Keras needs
 ``pip install -e ".[bench]"``.
@@ -85,23 +86,40 @@ def keras() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--placement", action="store_true",
+                        help="time a cache line's round trip between CPUs 0 and 1 before and after each command "
+                             "(pingpong.c, built with cc) and group the rounds by where ours ran (bench_placement.py)")
     parser.add_argument("--keras", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.keras:
         return keras_child()
     measures = {"mlprojects": ours, "keras-tf": keras}
     found: dict[str, list[float]] = {name: [] for name in measures}
-    for round_ in range(args.rounds):
-        for name in (list(measures) if round_ % 2 == 0 else list(measures)[::-1]):
-            time.sleep(harness.PAUSE_S)
-            found[name].append(measures[name]())
-            print(f"  [round {round_ + 1}] {name:11s} {found[name][-1]:,.0f} samples/s", flush=True)
+    places: dict[str, list[str]] = {name: [] for name in measures}
+    with tempfile.TemporaryDirectory() as scratch:
+        round_trip_ns = harness.round_trip_probe(scratch) if args.placement else None
+        for round_ in range(args.rounds):
+            for name in (list(measures) if round_ % 2 == 0 else list(measures)[::-1]):
+                time.sleep(harness.PAUSE_S)
+                before = round_trip_ns() if round_trip_ns else None
+                found[name].append(measures[name]())
+                where = ""
+                if round_trip_ns:
+                    after = round_trip_ns()
+                    places[name].append(harness.placement(before, after))
+                    where = f"  (round trips {before:.0f}, {after:.0f} ns: {places[name][-1]})"
+                print(f"  [round {round_ + 1}] {name:11s} {found[name][-1]:,.0f} samples/s{where}", flush=True)
     ratios = [a / b for a, b in zip(found["mlprojects"], found["keras-tf"])]
     print(f"\nnotebook MLP on {DATA}, batch {BATCH}, samples/s over epochs 2-{EPOCHS} as each reports them, "
           f"{args.rounds} alternated rounds, {harness.THREADS} threads:")
     for name, values in found.items():
         print(f"  {name:11s} {harness.median_range(values)}")
     print(f"  ratio       x{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
+    for place in dict.fromkeys(places["mlprojects"]):
+        group = [ratio for ratio, where in zip(ratios, places["mlprojects"]) if where == place]
+        where = "CPUs that moved" if place == "moved" else place
+        print(f"  ratio where ours ran on {where} ({len(group)} rounds): x{statistics.median(group):.2f} "
+              f"({min(group):.2f}-{max(group):.2f})")
 
 
 if __name__ == "__main__":
