@@ -178,8 +178,11 @@ def round_trip_probe(folder) -> Callable[[], float]:
     if compiler is None:
         sys.exit("error: no C compiler (cc) to build the cache-line probe; install one (apt-get install gcc)")
     binary = Path(folder) / "pingpong"
-    built = subprocess.run([compiler, "-O2", "-pthread", str(Path(__file__).with_name("pingpong.c")), "-o",
-                            str(binary)], capture_output=True, text=True)
+    try:
+        built = subprocess.run([compiler, "-O2", "-pthread", str(Path(__file__).with_name("pingpong.c")), "-o",
+                                str(binary)], capture_output=True, text=True)
+    except OSError as error:
+        sys.exit(f"error: the C compiler {compiler} did not start ({error.strerror}); set CC to one that does")
     if built.returncode:
         sys.exit(f"error: the cache-line probe did not compile: {built.stderr.strip().splitlines()[-1]}")
 
