@@ -116,9 +116,9 @@ def main() -> None:
         print(f"  {name:11s} {harness.median_range(values)}")
     print(f"  ratio       x{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
     for place in dict.fromkeys(places["mlprojects"]):
-        group = [ratio for ratio, where in zip(ratios, places["mlprojects"]) if where == place]
-        where = "CPUs that moved" if place == "moved" else place
-        print(f"  ratio where ours ran on {where} ({len(group)} rounds): x{statistics.median(group):.2f} "
+        group = [ratio for ratio, ran in zip(ratios, places["mlprojects"]) if ran == place]
+        label = "CPUs that moved" if place == "moved" else place
+        print(f"  ratio where ours ran on {label} ({len(group)} rounds): x{statistics.median(group):.2f} "
               f"({min(group):.2f}-{max(group):.2f})")
 
 

@@ -25,6 +25,8 @@ PIN_ENV = {
     "PYTHONHASHSEED": "0",
 }
 PAUSE_S = 0.3
+SHARED_CACHE_NS = 200  # a cache line's round trip under this: the two CPUs share a cache (measured on an AMD EPYC
+# of family 25: 46-70 ns within one die, 290-364 ns between two; bench_placement.py)
 
 
 def pin_torch():
@@ -162,9 +164,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-SHARED_CACHE_NS = 200  # a cache line's round trip under this: the two CPUs share a cache (measured on an AMD EPYC
-# of family 25: 46-70 ns within one die, 290-364 ns between two; bench_placement.py)
-
 
 def round_trip_probe(folder) -> Callable[[], float]:
     """Compiles pingpong.c into FOLDER; the function it returns times a cache line's round trip between CPUs 0 and 1
@@ -184,7 +183,7 @@ def round_trip_probe(folder) -> Callable[[], float]:
     except OSError as error:
         sys.exit(f"error: the C compiler {compiler} did not start ({error.strerror}); set CC to one that does")
     if built.returncode:
-        sys.exit(f"error: the cache-line probe did not compile: {built.stderr.strip().splitlines()[-1]}")
+        sys.exit(f"error: the cache-line probe did not compile: {(built.stderr.strip().splitlines() or ['?'])[-1]}")
 
     def round_trip_ns() -> float:
         done = subprocess.run([str(binary), "0.3", "0", "1"], capture_output=True, text=True)
