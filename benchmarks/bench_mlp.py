@@ -6,6 +6,7 @@ tracked as Keras does. Inference: the 10,000-sample test set at batch 1000.
 
     python benchmarks/bench_mlp.py                 # all implementations, 5 rounds
     python benchmarks/bench_mlp.py --rounds 3 --impls mlprojects torch-loop
+    python benchmarks/bench_mlp.py --placement        # also where the host put CPUs 0 and 1 (bench_placement.py)
     python benchmarks/bench_mlp.py --precision bf16   # also our engine in bf16 autocast, and Keras in its
                                                     # mixed_bfloat16 policy (the same precision)
 
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -109,6 +111,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--json", help="write the raw samples here")
+    parser.add_argument("--placement", action="store_true",
+                        help="time a cache line's round trip between CPUs 0 and 1 around each measurement "
+                             "(pingpong.c, built with cc) and give the table again over the rounds on one cache")
     args = parser.parse_args()
     if args.impl:
         if args.impl.startswith("keras-tf"):
@@ -116,8 +121,10 @@ def main() -> None:
         return torch_child(args.impl, args.batch, args.precision)
     impls = harness.without_missing_keras(args.impls + (["mlprojects-bf16", "keras-tf-bf16"]
                                                         if args.precision == "bf16" else []))
-    samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(2, args.rounds // 2))],
-                          ["--batch", str(args.batch), "--precision", args.precision])
+    with tempfile.TemporaryDirectory() as scratch:
+        samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(2, args.rounds // 2))],
+                              ["--batch", str(args.batch), "--precision", args.precision],
+                              harness.round_trip_probe(scratch) if args.placement else None)
     print(f"\nMLP 784-4x256-10, batch {args.batch}, one epoch of {N_TRAIN}: samples/s median (min-max); "
           "ratio = median of per-round ratios (min-max)")
     harness.print_throughput(samples)

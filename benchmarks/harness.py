@@ -89,7 +89,32 @@ REFERENCES = ("torch-loop", "keras-tf", "keras-tf-bf16", "mlprojects")
 
 
 def print_throughput(samples: dict, references=REFERENCES, flop_per_sample: dict | None = None) -> None:
-    """samples/s per implementation and kind, with paired ratios to each reference present."""
+    """samples/s per implementation and kind, with paired ratios to each reference present; where run() recorded
+    the placement, the same again over the rounds in which every implementation ran on one cache."""
+    _print_throughput(samples, references, flop_per_sample)
+    clean = on_one_cache(samples)
+    if clean is not None:
+        print("\nthe rounds in which every measurement ran with CPUs 0 and 1 on one cache "
+              f"({', '.join(f'{kind} {len(rounds)}' for kind, rounds in clean.items())}):")
+        _print_throughput({impl: {kind: {metric: [values[i] for i in clean[kind]] for metric, values in
+                                         figures.items()} for kind, figures in kinds.items() if clean.get(kind)}
+                           for impl, kinds in samples.items()}, references, flop_per_sample)
+
+
+def on_one_cache(samples: dict) -> dict[str, list[int]] | None:
+    """{kind: the rounds in which every implementation's measurement ran on one cache}, or None without
+    placements."""
+    kinds = {kind for figures in samples.values() for kind in figures}
+    if not any("placement" in figures[kind] for figures in samples.values() for kind in figures):
+        return None
+    clean = {}
+    for kind in sorted(kinds):
+        places = [figures[kind]["placement"] for figures in samples.values() if kind in figures]
+        clean[kind] = [i for i in range(min(map(len, places))) if all(p[i] == "one cache" for p in places)]
+    return clean
+
+
+def _print_throughput(samples: dict, references, flop_per_sample: dict | None) -> None:
     for kind in ("train", "infer"):
         print(f"{kind}:")
         for impl in samples:
@@ -113,8 +138,10 @@ def _read(process, tag):
     return None
 
 
-def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[str] = ()) -> dict:
-    """Driver side: {impl: {kind: {metric: [values per round]}}}."""
+def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[str] = (),
+        round_trip_ns: Callable[[], float] | None = None) -> dict:
+    """Driver side: {impl: {kind: {metric: [values per round]}}}. With ROUND_TRIP_NS (round_trip_probe's), each
+    measurement also gets its "placement": where CPUs 0 and 1 were, from the round trips before and after it."""
     processes = {}
     for impl in impls:
         started = time.perf_counter()
@@ -127,6 +154,7 @@ def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[s
         processes[impl] = process
         print(f"  started {impl} (set-up and warm-up {time.perf_counter() - started:.1f}s)", flush=True)
     samples: dict = {impl: {} for impl in processes}
+    before = round_trip_ns() if round_trip_ns else None
     for kind, rounds in plan:
         for round_index in range(rounds):
             order = list(processes) if round_index % 2 == 0 else list(reversed(processes))
@@ -135,9 +163,14 @@ def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[s
                 processes[impl].stdin.write(f"go {kind}\n")
                 processes[impl].stdin.flush()
                 result = json.loads(_read(processes[impl], "@@M@@"))
+                figures = "  ".join(f"{k} {v:.4g}" for k, v in result.items())
+                if round_trip_ns:
+                    after = round_trip_ns()
+                    result["placement"] = placement(before, after)
+                    figures += f"  (round trips {before:.0f}, {after:.0f} ns: {result['placement']})"
+                    before = after
                 for key, value in result.items():
                     samples[impl].setdefault(kind, {}).setdefault(key, []).append(value)
-                figures = "  ".join(f"{k} {v:.4g}" for k, v in result.items())
                 print(f"  [{kind} round {round_index}] {impl:16s} {figures}", flush=True)
     for process in processes.values():
         process.stdin.write("end\n")
