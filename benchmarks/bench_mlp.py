@@ -124,7 +124,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         samples = harness.run(__file__, impls, [("train", args.rounds), ("infer", max(2, args.rounds // 2))],
                               ["--batch", str(args.batch), "--precision", args.precision],
-                              harness.round_trip_probe(scratch) if args.placement else None)
+                              harness.RoundTrips(scratch) if args.placement else None)
     print(f"\nMLP 784-4x256-10, batch {args.batch}, one epoch of {N_TRAIN}: samples/s median (min-max); "
           "ratio = median of per-round ratios (min-max)")
     harness.print_throughput(samples)

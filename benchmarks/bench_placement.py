@@ -17,6 +17,7 @@ Needs a C compiler and two CPUs. Training speed does not depend on the values: t
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -52,34 +53,29 @@ def main() -> None:
         trainer.train_epoch(data, BATCH, seed=0, epoch=next(epochs))
         return STEPS * BATCH / (time.perf_counter() - started)
 
+    def both(order: tuple[int, int]) -> dict[int, float]:
+        return {threads: samples_per_s(threads) for threads in order}
+
     with tempfile.TemporaryDirectory() as scratch:
-        round_trip_ns = harness.round_trip_probe(scratch)
         samples_per_s(2)  # warm-up
+        round_trips = harness.RoundTrips(scratch)
         groups: dict[str, list[tuple[float, float]]] = {"one cache": [], "two caches": [], "moved": []}
-        print(f"round  round trips  2 threads  1 thread  (samples/s, {STEPS} steps of {BATCH} each)")
-        before = round_trip_ns()
+        print(f"round  2 threads  1 thread  (samples/s, {STEPS} steps of {BATCH} each)")
         for round_ in range(args.rounds):
             order = (2, 1) if round_ % 2 == 0 else (1, 2)
-            speed = {threads: samples_per_s(threads) for threads in order}
-            after = round_trip_ns()
-            place = harness.placement(before, after)
+            speed, place, trips = round_trips.around(functools.partial(both, order))
             groups[place].append((speed[2], speed[1]))
-            print(f"{round_ + 1:5d}  {before:4.0f}, {after:4.0f} ns  {speed[2]:9,.0f}  {speed[1]:8,.0f}  {place}",
-                  flush=True)
-            before = after
+            print(f"{round_ + 1:5d}  {speed[2]:9,.0f}  {speed[1]:8,.0f}  ({trips})", flush=True)
     print("\nthe notebook MLP in mlprojects' engine, samples/s median (min-max), by where CPUs 0 and 1 were:")
     for place, rows in groups.items():
         if not rows:
             print(f"  {place:12s} no rounds")
             continue
         ratios = [two / one for two, one in rows]
-        print(f"  {place:12s} {len(rows):2d} rounds: 2 threads {spread([two for two, _ in rows])}, 1 thread "
-              f"{spread([one for _, one in rows])}; 2 threads against 1 x{statistics.median(ratios):.2f} "
+        two, one = zip(*rows)
+        print(f"  {place:12s} {len(rows):2d} rounds: 2 threads {harness.median_range(two, ',.0f')}, 1 thread "
+              f"{harness.median_range(one, ',.0f')}; 2 threads against 1 x{statistics.median(ratios):.2f} "
               f"({min(ratios):.2f}-{max(ratios):.2f})")
-
-
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
 
 if __name__ == "__main__":

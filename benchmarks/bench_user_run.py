@@ -97,18 +97,19 @@ def main() -> None:
     found: dict[str, list[float]] = {name: [] for name in measures}
     places: dict[str, list[str]] = {name: [] for name in measures}
     with tempfile.TemporaryDirectory() as scratch:
-        round_trip_ns = harness.round_trip_probe(scratch) if args.placement else None
+        round_trips = harness.RoundTrips(scratch) if args.placement else None
         for round_ in range(args.rounds):
             for name in (list(measures) if round_ % 2 == 0 else list(measures)[::-1]):
                 time.sleep(harness.PAUSE_S)
-                before = round_trip_ns() if round_trip_ns else None
-                found[name].append(measures[name]())
-                where = ""
-                if round_trip_ns:
-                    after = round_trip_ns()
-                    places[name].append(harness.placement(before, after))
-                    where = f"  (round trips {before:.0f}, {after:.0f} ns: {places[name][-1]})"
-                print(f"  [round {round_ + 1}] {name:11s} {found[name][-1]:,.0f} samples/s{where}", flush=True)
+                note = ""
+                if round_trips is None:
+                    found[name].append(measures[name]())
+                else:
+                    value, place, trips = round_trips.around(measures[name])
+                    found[name].append(value)
+                    places[name].append(place)
+                    note = f"  ({trips})"
+                print(f"  [round {round_ + 1}] {name:11s} {found[name][-1]:,.0f} samples/s{note}", flush=True)
     ratios = [a / b for a, b in zip(found["mlprojects"], found["keras-tf"])]
     print(f"\nnotebook MLP on {DATA}, batch {BATCH}, samples/s over epochs 2-{EPOCHS} as each reports them, "
           f"{args.rounds} alternated rounds, {harness.THREADS} threads:")

@@ -10,13 +10,16 @@ and the median over rounds of the per-round ratio to a reference implementation.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 PIN_ENV = {
@@ -138,10 +141,14 @@ def _read(process, tag):
     return None
 
 
+def _measurement(process) -> dict:
+    return json.loads(_read(process, "@@M@@"))
+
+
 def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[str] = (),
-        round_trip_ns: Callable[[], float] | None = None) -> dict:
-    """Driver side: {impl: {kind: {metric: [values per round]}}}. With ROUND_TRIP_NS (round_trip_probe's), each
-    measurement also gets its "placement": where CPUs 0 and 1 were, from the round trips before and after it."""
+        round_trips: RoundTrips | None = None) -> dict:
+    """Driver side: {impl: {kind: {metric: [values per round]}}}. With ROUND_TRIPS, each measurement also gets its
+    "placement": where CPUs 0 and 1 were, from the round trips before and after it."""
     processes = {}
     for impl in impls:
         started = time.perf_counter()
@@ -154,7 +161,6 @@ def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[s
         processes[impl] = process
         print(f"  started {impl} (set-up and warm-up {time.perf_counter() - started:.1f}s)", flush=True)
     samples: dict = {impl: {} for impl in processes}
-    before = round_trip_ns() if round_trip_ns else None
     for kind, rounds in plan:
         for round_index in range(rounds):
             order = list(processes) if round_index % 2 == 0 else list(reversed(processes))
@@ -162,13 +168,13 @@ def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[s
                 time.sleep(PAUSE_S)
                 processes[impl].stdin.write(f"go {kind}\n")
                 processes[impl].stdin.flush()
-                result = json.loads(_read(processes[impl], "@@M@@"))
-                figures = "  ".join(f"{k} {v:.4g}" for k, v in result.items())
-                if round_trip_ns:
-                    after = round_trip_ns()
-                    result["placement"] = placement(before, after)
-                    figures += f"  (round trips {before:.0f}, {after:.0f} ns: {result['placement']})"
-                    before = after
+                note = ""
+                if round_trips is None:
+                    result = _measurement(processes[impl])
+                else:
+                    result, place, trips = round_trips.around(functools.partial(_measurement, processes[impl]))
+                    result["placement"], note = place, f"  ({trips})"
+                figures = "  ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "placement") + note
                 for key, value in result.items():
                     samples[impl].setdefault(kind, {}).setdefault(key, []).append(value)
                 print(f"  [{kind} round {round_index}] {impl:16s} {figures}", flush=True)
@@ -179,8 +185,8 @@ def run(script: str, impls: list[str], plan: list[tuple[str, int]], args: list[s
     return samples
 
 
-def median_range(values: list[float]) -> str:
-    return f"{statistics.median(values):.4g} ({min(values):.4g}-{max(values):.4g})"
+def median_range(values: list[float], spec: str = ".4g") -> str:
+    return f"{statistics.median(values):{spec}} ({min(values):{spec}}-{max(values):{spec}})"
 
 
 def paired_ratio(samples: dict, impl: str, reference: str, kind: str, metric: str) -> tuple[float, float, float]:
@@ -197,37 +203,44 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class RoundTrips:
+    """A cache line's round trip between CPUs 0 and 1, timed around measurements (``pingpong.c``, compiled into
+    FOLDER; the median over 0.3 s, in nanoseconds). Each measurement is placed by the round trips before and after
+    it, the one after a measurement being the one before the next. Exits with one line without a C compiler or
+    those two CPUs."""
 
-def round_trip_probe(folder) -> Callable[[], float]:
-    """Compiles pingpong.c into FOLDER; the function it returns times a cache line's round trip between CPUs 0 and 1
-    (the median over 0.3 s, in nanoseconds). Exits with one line without a C compiler or those two CPUs."""
-    import shutil
-    from pathlib import Path
+    def __init__(self, folder) -> None:
+        import shutil
+        from pathlib import Path
 
-    if not {0, 1} <= os.sched_getaffinity(0):
-        sys.exit("error: the cache-line probe needs CPUs 0 and 1 to run on")
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        sys.exit("error: no C compiler (cc) to build the cache-line probe; install one (apt-get install gcc)")
-    binary = Path(folder) / "pingpong"
-    try:
-        built = subprocess.run([compiler, "-O2", "-pthread", str(Path(__file__).with_name("pingpong.c")), "-o",
-                                str(binary)], capture_output=True, text=True)
-    except OSError as error:
-        sys.exit(f"error: the C compiler {compiler} did not start ({error.strerror}); set CC to one that does")
-    if built.returncode:
-        sys.exit(f"error: the cache-line probe did not compile: {(built.stderr.strip().splitlines() or ['?'])[-1]}")
+        if not {0, 1} <= os.sched_getaffinity(0):
+            sys.exit("error: the cache-line probe needs CPUs 0 and 1 to run on")
+        compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            sys.exit("error: no C compiler (cc) to build the cache-line probe; install one (apt-get install gcc)")
+        self.binary = Path(folder) / "pingpong"
+        try:
+            built = subprocess.run([compiler, "-O2", "-pthread", str(Path(__file__).with_name("pingpong.c")), "-o",
+                                    str(self.binary)], capture_output=True, text=True)
+        except OSError as error:
+            sys.exit(f"error: the C compiler {compiler} did not start ({error.strerror}); set CC to one that does")
+        if built.returncode:
+            sys.exit("error: the cache-line probe did not compile: "
+                     f"{(built.stderr.strip().splitlines() or ['?'])[-1]}")
+        self.last = self.time_ns()
 
-    def round_trip_ns() -> float:
-        done = subprocess.run([str(binary), "0.3", "0", "1"], capture_output=True, text=True)
+    def time_ns(self) -> float:
+        done = subprocess.run([str(self.binary), "0.3", "0", "1"], capture_output=True, text=True)
         if done.returncode:
             sys.exit(f"error: {done.stderr.strip()}")
         return float(done.stdout)
 
-    return round_trip_ns
-
-
-def placement(before: float, after: float) -> str:
-    """Where CPUs 0 and 1 were during a measurement, from the round trips timed before and after it."""
-    shared = before < SHARED_CACHE_NS, after < SHARED_CACHE_NS
-    return "one cache" if all(shared) else "two caches" if not any(shared) else "moved"
+    def around(self, measure: Callable[[], T]) -> tuple[T, str, str]:
+        """MEASURE's value; where CPUs 0 and 1 were meanwhile ("one cache", "two caches" or "moved"); and a note
+        with both round trips, for the progress line."""
+        before = self.last
+        value = measure()
+        self.last = after = self.time_ns()
+        shared = before < SHARED_CACHE_NS, after < SHARED_CACHE_NS
+        place = "one cache" if all(shared) else "two caches" if not any(shared) else "moved"
+        return value, place, f"round trips {before:.0f}, {after:.0f} ns: {place}"
