@@ -219,17 +219,9 @@ class Forked:
     whole line). It runs in a session of its own; once it ended, what is left of its process group is killed."""
 
     def __init__(self, args, env: dict | None = None, cwd=None) -> None:
-        import time
-
         self.server = _forking_server()
-        pidfile = os.path.join(self.server.scratch.name, f"forked-{time.monotonic_ns()}.pid")
-        self.started = self.server.submit([str(arg) for arg in args], {**os.environ, **(env or {})},
-                                          str(cwd or os.getcwd()), session=True, pidfile=pidfile)
-        while not os.path.exists(pidfile):
-            assert not self.started[0].done(), "the command ended before it started"
-            time.sleep(0.01)
-        self.pid = int(Path(pidfile).read_text())
-        os.remove(pidfile)
+        self.started, self.pid = self.server.start([str(arg) for arg in args], {**os.environ, **(env or {})},
+                                                   str(cwd or os.getcwd()))
         self.returncode = None
         self.stdout, self.stderr = _Output(self.started[1], self), _Output(self.started[2], self)
 

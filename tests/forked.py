@@ -23,7 +23,9 @@ from pathlib import Path
 
 def _command(request: dict) -> int:
     """In the forked child: the request's command, as a new process would run it (a session of its own with
-    ``session``: its process group is killed whole), its pid written to ``pidfile`` when asked."""
+    ``session``: its process group is killed whole), its pid written to ``pidfile`` when asked. With ``module``,
+    ``python -m MODULE ARGS`` instead (a notebook's kernel), whose process group ends when the process ``watch``
+    names has ended (the one that stands for it in the kernel's manager)."""
     from mlprojects.experiments.backends import run_cli
 
     if request.get("session"):
@@ -31,8 +33,23 @@ def _command(request: dict) -> int:
     if request.get("pidfile"):
         Path(request["pidfile"] + ".new").write_text(str(os.getpid()))
         os.replace(request["pidfile"] + ".new", request["pidfile"])
+    if request.get("watch"):
+        threading.Thread(target=_end_with, args=(request["watch"],), daemon=True).start()
     threads = int(request["env"].get("OMP_NUM_THREADS") or os.cpu_count() or 1)
-    return run_cli(request["args"], request["env"], request["cwd"], threads, request["stdout"], request["stderr"])
+    return run_cli(request["args"], request["env"], request["cwd"], threads, request["stdout"], request["stderr"],
+                   module=request.get("module", "mlprojects"))
+
+
+def _end_with(pid: int) -> None:
+    """Kill this process's group once process PID is gone (checked every 0.2 s)."""
+    import time
+
+    while True:
+        time.sleep(0.2)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os.killpg(0, signal.SIGKILL)
 
 
 def serve() -> None:
@@ -96,7 +113,22 @@ class Server:
             self.process.stdin.flush()
         return future, out, err, list(args)
 
-    def result(self, submitted: tuple, timeout: float) -> subprocess.CompletedProcess:
+    def start(self, args: list[str], env: dict, cwd, **options) -> tuple[tuple, int]:
+        """ARGS started in a session of its own (:meth:`submit`'s OPTIONS too): (what :meth:`submit` returns, the
+        pid of its process, once it runs)."""
+        import time
+
+        pidfile = os.path.join(self.scratch.name, f"started-{time.monotonic_ns()}.pid")
+        submitted = self.submit(args, env, cwd, session=True, pidfile=pidfile, **options)
+        while not os.path.exists(pidfile):
+            if submitted[0].done():
+                raise RuntimeError(f"{args} ended before it started")
+            time.sleep(0.01)
+        pid = int(Path(pidfile).read_text())
+        os.remove(pidfile)
+        return submitted, pid
+
+    def result(self, submitted: tuple, timeout: float | None) -> subprocess.CompletedProcess:
         """What :meth:`submit` started, once it ended (``maxrss``: its peak memory, bytes)."""
         future, out, err, args = submitted
         answer = future.result(timeout=timeout)
@@ -118,7 +150,9 @@ class Server:
 class Bridge:
     """SERVER's commands for other processes: a Unix socket in SERVER's scratch folder that takes one request a
     connection (JSON: args, env, cwd) and answers it with the command's returncode, stdout and stderr. The
-    notebook tests' kernels reach it through ``tests/forked_hook/sitecustomize.py``."""
+    notebook tests' kernels reach it through ``tests/forked_hook/sitecustomize.py``, and so do the kernels
+    themselves: a request with ``module`` and ``watch`` (see :func:`_command`) is first answered with a line
+    holding the pid of the process that runs it, then as a command is, when it ends."""
 
     def __init__(self, server: Server, timeout: float) -> None:
         import socket
@@ -129,6 +163,7 @@ class Bridge:
         self.listener.listen()
         self.server, self.timeout = server, timeout
         self.answered = 0  # commands run for other processes
+        self.kernels = 0  # of which notebooks' kernels
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -142,13 +177,25 @@ class Bridge:
     def _answer(self, connection) -> None:
         with connection:
             request = json.loads(connection.makefile("rb").readline())
+            kernel = "module" in request
             try:
-                done = self.server.run(request["args"], request["env"], request["cwd"], self.timeout)
+                if kernel:  # it lives as long as its notebook
+                    submitted, pid = self.server.start(request["args"], request["env"], request["cwd"],
+                                                       module=request["module"], watch=request["watch"])
+                    connection.sendall((json.dumps({"pid": pid}) + "\n").encode())
+                    self.kernels += 1
+                    done = self.server.result(submitted, None)
+                else:
+                    done = self.server.run(request["args"], request["env"], request["cwd"], self.timeout)
                 answer = {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
             except Exception as error:  # the caller prints it and fails, rather than waiting forever
                 answer = {"returncode": 1, "stdout": "", "stderr": f"tests/forked.py: {error!r}\n"}
-            connection.sendall(json.dumps(answer).encode())
-            self.answered += 1
+            try:
+                connection.sendall(json.dumps(answer).encode())
+            except BrokenPipeError:  # the asker is gone (a kernel's stand-in, killed by its manager)
+                return
+            if not kernel:
+                self.answered += 1
 
     def close(self) -> None:
         self.listener.close()

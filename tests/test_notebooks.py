@@ -1,5 +1,6 @@
 """The notebooks: committed without outputs, and each runs top to bottom in a fresh kernel, offline, in
-a folder of its own, failing on any error cell."""
+a folder of its own, failing on any error cell. The kernel is a process of its own started through its kernelspec,
+forked from the test worker's warm server (tests/forked_hook): its modules imported, nothing computed."""
 
 from __future__ import annotations
 
@@ -41,13 +42,14 @@ def test_runs_top_to_bottom(path, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    # the kernel inherits these: this environment's scripts first, and its `!mlprojects ...` commands forked from
-    # this worker's warm server, as the suite's other commands are (tests/forked_hook: 5-8 s less each)
+    # the kernel inherits these: this environment's scripts first, and the kernel itself and its `!mlprojects ...`
+    # commands forked from this worker's warm server, as the suite's other commands are (tests/forked_hook: 4-8 s
+    # less each)
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HOOK), os.environ.get("PYTHONPATH")])))
     bridge = forked_bridge(CELL_TIMEOUT_S)
     monkeypatch.setenv("MLPROJECTS_TEST_FORKED", bridge.path)
-    bridged = bridge.answered
+    bridged, kernels = bridge.answered, bridge.kernels
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
     started = time.perf_counter()
@@ -64,4 +66,5 @@ def test_runs_top_to_bottom(path, tmp_path, monkeypatch):
     commands = sum(line.lstrip().startswith("!mlprojects ") for cell in notebook.cells if cell.cell_type == "code"
                    for line in cell.source.splitlines())
     assert bridge.answered - bridged == commands  # each went through the warm server
+    assert bridge.kernels - kernels == 1  # and so did the kernel
     nbformat.write(notebook, tmp_path / path.name)  # the executed notebook, to look at after a failure

@@ -77,10 +77,10 @@ def _trial(argv: list[str], log: str, environment: dict[str, str], folder: str, 
 
 
 def run_cli(argv: list[str], environment: dict[str, str], folder: str, threads: int, stdout: str,
-            stderr: str | None = None) -> int:
-    """In a forked child: ``mlprojects ARGV`` with ENVIRONMENT, FOLDER and THREADS as a new process would have them
-    (the process it was forked from keeps its own), its output in the file STDOUT (and STDERR, else the same file),
-    its input empty; returns its exit code, as the interpreter would make it."""
+            stderr: str | None = None, module: str = "mlprojects") -> int:
+    """In a forked child: ``mlprojects ARGV`` (``python -m MODULE ARGV``) with ENVIRONMENT, FOLDER and THREADS as a
+    new process would have them (the process it was forked from keeps its own), its output in the file STDOUT (and
+    STDERR, else the same file), its input empty; returns its exit code, as the interpreter would make it."""
     import atexit
     import traceback
 
@@ -108,12 +108,12 @@ def run_cli(argv: list[str], environment: dict[str, str], folder: str, threads: 
     sys.stdin = open(0, closefd=False)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
-    sys.argv = ["mlprojects", *argv]
+    sys.argv = [module, *argv]
     code = 0
     try:  # as `python -m mlprojects` does (by name: the command line is a layer above this one)
         import runpy
 
-        runpy.run_module("mlprojects", run_name="__main__", alter_sys=True)
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as done:  # as the interpreter turns it into an exit code
         if done.code is None or isinstance(done.code, int):
             code = done.code or 0
