@@ -163,7 +163,7 @@ class Bridge:
         self.listener.listen()
         self.server, self.timeout = server, timeout
         self.answered = 0  # commands run for other processes
-        self.kernels = 0  # of which notebooks' kernels
+        self.kernels = 0  # notebooks' kernels run for other processes (not counted in answered)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
