@@ -24,8 +24,9 @@ from pathlib import Path
 def _command(request: dict) -> int:
     """In the forked child: the request's command, as a new process would run it (a session of its own with
     ``session``: its process group is killed whole), its pid written to ``pidfile`` when asked. With ``module``,
-    ``python -m MODULE ARGS`` instead (a notebook's kernel), whose process group ends when the process ``watch``
-    names has ended (the one that stands for it in the kernel's manager)."""
+    ``python -m MODULE ARGS`` instead (a notebook's kernel), whose process group (with ``session``, as
+    :meth:`Server.start` gives it) ends when the process ``watch`` names has ended (the one that stands for it in the
+    kernel's manager)."""
     from mlprojects.experiments.backends import run_cli
 
     if request.get("session"):

@@ -41,8 +41,9 @@ def _hand_over() -> None:
         connection.connect(os.environ["MLPROJECTS_TEST_FORKED"])
         connection.sendall((json.dumps({**request, "cwd": os.getcwd()}) + "\n").encode())
         answers = connection.makefile("rb")
-        if kernel:
-            pid = json.loads(answers.readline())["pid"]
+        answer = json.loads(answers.readline()) if kernel else None  # the kernel's pid, or why it did not start
+        if kernel and "pid" in answer:
+            pid, answer = answer["pid"], None
 
             def forward(number, _frame):
                 try:
@@ -52,7 +53,8 @@ def _hand_over() -> None:
 
             for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
                 signal.signal(number, forward)
-        answer = json.loads(answers.read())
+        if answer is None:
+            answer = json.loads(answers.read())
     sys.stdout.write(answer["stdout"])
     sys.stdout.flush()
     sys.stderr.write(answer["stderr"])
