@@ -170,6 +170,22 @@ def digits_run(tmp_path_factory) -> Path:
                progress=False)
 
 
+#: the run the data-parallel tests compare: on 2 processes (`--nproc 2`), on 2 nodes (`--nnodes 2`), against 1
+#: process. 8,000 training digits at a global batch of 256 end each epoch on a part batch of 64 (32 a process), and
+#: 2 epochs cross the sampler's reshuffle: a batch of 64 took 4 times the steps, each an all-reduce over gloo
+DATA_PARALLEL = ("mnist-mlp", "--set", "epochs=2", "--set", "widths=64,64", "--set", "batch_size=256",
+                 "--set", "optimizer=momentum", "--set", "lr=0.05", "--device", "cpu")
+
+
+@pytest.fixture(scope="session")
+def one_process_run(tmp_path_factory) -> Path:
+    """DATA_PARALLEL in one process, as the command runs it: what the data-parallel runs must end at."""
+    out = tmp_path_factory.mktemp("shared") / "one-process"
+    done = run_subprocess("run", *DATA_PARALLEL, "--out", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listens on."""
     import socket

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import Forked, free_port, run_subprocess
+from conftest import DATA_PARALLEL, Forked, free_port, run_subprocess
 from safetensors.torch import load_file
 
 from mlprojects import registry
@@ -64,7 +64,7 @@ def two_nodes(tmp_path, *args: str, out: str) -> list[subprocess.CompletedProces
 
 
 @pytest.mark.slow
-def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path):
+def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path, one_process_run):
     for node in two_nodes(tmp_path, "pi", "--set", "points=200000", "--set", "chunk=50000", out="pi2"):
         # nothing on stderr: torchrun's host no longer closes the rendezvous's store under the other node, which
         # then printed a C++ connection trace and a warning after a run that succeeded (cli/run.py Launch.leave)
@@ -75,16 +75,12 @@ def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path):
     assert metrics(tmp_path / "pi2")["inside"] == metrics(tmp_path / "pi1")["inside"]
     assert metrics(tmp_path / "pi2")["processes"] == 2
 
-    common = ["mnist-mlp", "--set", "epochs=2", "--set", "widths=64,64", "--set", "batch_size=64",
-              "--set", "optimizer=momentum", "--set", "lr=0.05", "--device", "cpu"]
-    for node in two_nodes(tmp_path, *common, out="mlp2"):
+    for node in two_nodes(tmp_path, *DATA_PARALLEL, out="mlp2"):
         assert node.returncode == 0 and node.stderr == "", node.stderr
-    alone = run_subprocess("run", *common, "--out", str(tmp_path / "mlp1"), "--quiet")
-    assert alone.returncode == 0, alone.stderr
-    one, two = metrics(tmp_path / "mlp1"), metrics(tmp_path / "mlp2")
+    one, two = metrics(one_process_run), metrics(tmp_path / "mlp2")
     assert two["world_size"] == 2
     assert two["test_loss"] == pytest.approx(one["test_loss"], rel=1e-4)
-    w1, w2 = load_file(str(tmp_path / "mlp1/model.safetensors")), load_file(str(tmp_path / "mlp2/model.safetensors"))
+    w1, w2 = load_file(str(one_process_run / "model.safetensors")), load_file(str(tmp_path / "mlp2/model.safetensors"))
     for key in w1:
         torch.testing.assert_close(w1[key], w2[key], rtol=1e-3, atol=1e-5)
 
