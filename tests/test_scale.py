@@ -103,7 +103,7 @@ def workers(launcher: int) -> list[int]:
 
 @pytest.mark.slow
 def test_a_killed_worker_restarts_resumes_and_ends_where_an_uninterrupted_run_ends(tmp_path):
-    common = ["run", "mnist-mlp", "--set", "epochs=3", "--set", "widths=256x2", "--set", "batch_size=32",
+    common = ["run", "mnist-mlp", "--set", "epochs=3", "--set", "widths=256x2", "--set", "batch_size=128",
               "--device", "cpu", "--nproc", "2", "--quiet"]
     steady = run_subprocess(*common, "--out", str(tmp_path / "steady"))
     assert steady.returncode == 0, steady.stderr
