@@ -186,6 +186,24 @@ def one_process_run(tmp_path_factory) -> Path:
     return out
 
 
+def assert_ends_as_one_process(one: Path, run_dir: Path) -> None:
+    """RUN_DIR, DATA_PARALLEL on 2 processes (one node or two), ended where ONE (``one_process_run``) did: the same
+    losses, accuracy (one test digit of 2,000 may flip) and weights, up to the order gloo sums the gradients in."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (one, run_dir))
+    assert b["world_size"] == 2 and a["world_size"] == 1
+    for key in ("test_loss", "train_loss"):
+        assert b[key] == pytest.approx(a[key], rel=1e-4), key
+    assert abs(b["test_accuracy"] - a["test_accuracy"]) <= 1 / 2000 + 1e-12
+    w1, w2 = load_file(str(one / "model.safetensors")), load_file(str(run_dir / "model.safetensors"))
+    for key in w1:
+        torch.testing.assert_close(w1[key], w2[key], rtol=1e-3, atol=1e-5)
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listens on."""
     import socket

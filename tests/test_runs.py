@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import DATA_PARALLEL, FAST, run_subprocess
+from conftest import DATA_PARALLEL, FAST, assert_ends_as_one_process, run_subprocess
 from safetensors.torch import load_file
 
 from mlprojects import registry
@@ -90,14 +90,7 @@ def test_two_process_ddp_matches_one_process(tmp_path, one_process_run):
     """Same global batch on 2 gloo processes (torchrun) and on 1 process: same final metrics."""
     double = run_subprocess("run", *DATA_PARALLEL, "--nproc", "2", "--out", str(tmp_path / "two"), "--quiet")
     assert double.returncode == 0, double.stderr
-    one, two = _metrics(one_process_run), _metrics(tmp_path / "two")
-    assert two["world_size"] == 2 and one["world_size"] == 1
-    for key in ("test_loss", "train_loss"):
-        assert two[key] == pytest.approx(one[key], rel=1e-4), key
-    assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 1 / 2000 + 1e-12
-    w1, w2 = load_file(str(one_process_run / "model.safetensors")), load_file(str(tmp_path / "two/model.safetensors"))
-    for key in w1:
-        torch.testing.assert_close(w1[key], w2[key], rtol=1e-3, atol=1e-5)
+    assert_ends_as_one_process(one_process_run, tmp_path / "two")
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import DATA_PARALLEL, Forked, free_port, run_subprocess
+from conftest import DATA_PARALLEL, Forked, assert_ends_as_one_process, free_port, run_subprocess
 from safetensors.torch import load_file
 
 from mlprojects import registry
@@ -77,12 +77,7 @@ def test_two_nodes_compute_pi_and_train_as_one_process_does(tmp_path, one_proces
 
     for node in two_nodes(tmp_path, *DATA_PARALLEL, out="mlp2"):
         assert node.returncode == 0 and node.stderr == "", node.stderr
-    one, two = metrics(one_process_run), metrics(tmp_path / "mlp2")
-    assert two["world_size"] == 2
-    assert two["test_loss"] == pytest.approx(one["test_loss"], rel=1e-4)
-    w1, w2 = load_file(str(one_process_run / "model.safetensors")), load_file(str(tmp_path / "mlp2/model.safetensors"))
-    for key in w1:
-        torch.testing.assert_close(w1[key], w2[key], rtol=1e-3, atol=1e-5)
+    assert_ends_as_one_process(one_process_run, tmp_path / "mlp2")
 
 
 def workers(launcher: int) -> list[int]:
