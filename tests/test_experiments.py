@@ -39,6 +39,29 @@ def test_grid_parsing_and_trial_folders(tmp_path):
                                                       {"optimizer": "adam", "lr": "0.001"}]
 
 
+def test_trials_take_omp_num_threads_where_it_is_set_else_their_share_of_the_cores(tmp_path, cli, monkeypatch):
+    """As `run --nproc` and `serve --workers` do: a user who keeps other work on some cores sets OMP_NUM_THREADS,
+    and the trials do not fight that work for them (a search's trials with two threads each beside a busy core took
+    27-38 s where one thread each took 13 s)."""
+    from mlprojects import cores
+
+    for value, expected in (("3", 3), ("2,1", 2), (" 1 ", 1), ("", cores.share(1)), ("many", cores.share(1)),
+                            ("0", cores.share(1))):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert cores.per_process(1) == expected, value
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert cores.per_process(2) == cores.share(2)
+    args = ["sweep", "mnist-mlp", "--grid", "lr=0.1", "--set", "epochs=1", "--set", "widths=16x2", "--set",
+            "batch_size=128", "--out", str(tmp_path / "sweep")]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    first = cli(*args)
+    assert first.code == 0, first.err
+    assert "1 trials: 0 done, 1 to run (1 at a time, 1 thread each)" in first.out
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    again = cli(*args)  # nothing left to run: the line says what a trial would get
+    assert f"1 trials: 1 done, 0 to run (1 at a time, {cores.threads_each(cores.share(1))})" in again.out
+
+
 @pytest.mark.slow
 def test_a_2x2_sweep_on_2_workers_writes_the_table_and_plots_then_skips_finished_trials(tmp_path, cli):
     out = tmp_path / "sweep"

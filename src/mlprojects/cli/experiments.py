@@ -17,7 +17,7 @@ from mlprojects.experiments.trials import PRUNERS, SAMPLERS
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a setting for every trial (repeatable)")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, help="seeds per combination: 42, 43, ...")
 @click.option("--workers", type=click.IntRange(min=1), default=1,
-              help="trials at once; each gets cores/workers threads")
+              help="trials at once; each gets cores/workers threads (OMP_NUM_THREADS where set)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="sweep directory  [default: sweeps/PROJECT/<time>]")
 @click.option("--metric", default="", show_default=False,

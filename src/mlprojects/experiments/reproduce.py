@@ -67,7 +67,7 @@ def sweep_of(figure: Figure, out: Path, quick: bool, workers: int) -> Sweep:
     # the projects run side by side, `workers` at a time, each trial with its share of the cores
     return Sweep(figure.project, {}, [SEEDS_FROM + i for i in range(1 if quick else published.seeds)],
                  out / "runs" / folder, fixed={key: str(value) for key, value in settings.items()},
-                 metric=published.metric, threads=cores.share(workers))
+                 metric=published.metric, threads=cores.per_process(workers))
 
 
 def reproduce(projects: list[str] | tuple[str, ...], out: Path, quick: bool = False, workers: int = 1,
@@ -148,9 +148,9 @@ def report(results: list[tuple[Figure, Sweep | None, str]], out: Path, quick: bo
              f"{time.strftime('%Y-%m-%d')}; do not edit by hand. Each project runs with its published configuration "
              "(seeds 42, 43, ...); *ours* is the mean ± std over seeds.", "",
              f"Machine: {platform.machine()}, {available} cores, Python {platform.python_version()}, torch "
-             f"{torch.__version__}; {workers} runs at a time with {cores.threads_each(cores.share(workers))} (float "
-             "sums round differently with another thread count, and a network's training drifts from there, so "
-             "a figure can differ slightly from a run made with other threads).", ""]
+             f"{torch.__version__}; {workers} runs at a time with {cores.threads_each(cores.per_process(workers))} "
+             "(float sums round differently with another thread count, and a network's training drifts from there, "
+             "so a figure can differ slightly from a run made with other threads).", ""]
     if quick:
         lines += ["**Quick mode**: each project ran its smoke settings (fewer epochs, smaller data), so these "
                   "figures only show that everything runs; they are not the reproduction.", ""]

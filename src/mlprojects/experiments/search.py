@@ -250,7 +250,7 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
         tracking.mlflow()  # a missing extra is one line before anything runs
     sampler = _sampler(search, reserve)
     pruner = optuna_pruner(search.pruner)
-    threads = search.threads or cores.share(search.workers)
+    threads = search.threads or cores.per_process(search.workers)
     # join the cluster before anything is written, so a refused join leaves no search folder behind
     runner = backends.ray_runner(address, threads) if backend == "ray" else backends.local_runner(threads)
     if search.storage is None:

@@ -3,7 +3,8 @@
 Each trial is a plain ``mlprojects run`` in its own process and its own run directory
 (``OUT/trials/<settings>/``), so it has everything a run has: settings, history, checkpoints,
 metrics.json, plots. Up to ``workers`` trials run at once, each with ``cores // workers`` threads so
-they do not fight over cores. The sweep's state is those directories and nothing else:
+they do not fight over cores (``OMP_NUM_THREADS`` threads where it is set: :func:`mlprojects.cores.per_process`).
+The sweep's state is those directories and nothing else:
 
 - a trial whose run completed is done and is skipped when the command is run again;
 - a trial that was killed continues from its last checkpoint (``mlprojects run --resume``), or starts
@@ -39,7 +40,7 @@ def execute(sweep: Sweep, backend: str = "local", address: str | None = None,
         from mlprojects import tracking
 
         tracking.mlflow()  # a missing extra is one line before anything runs
-    threads = sweep.threads or cores.share(sweep.workers)
+    threads = sweep.threads or cores.per_process(sweep.workers)
     todo = []
     outcomes: dict[Trial, str] = {}
     for trial in sweep.trials:
