@@ -85,6 +85,21 @@ def test_an_existing_run_is_never_overwritten(cli, tmp_path):
     assert (tmp_path / "r/model.safetensors").read_bytes() == before
 
 
+def test_nproc_workers_take_omp_num_threads_as_a_whole_number_or_their_share_of_the_cores(monkeypatch):
+    """The environment `run --nproc` gives its workers, by the rule sweeps and searches follow
+    (cores.per_process). A worker forked by the agent sets its threads from it with int(): a nested list such as
+    "2,1", which OpenMP accepts, or a mistyped value passed on as it was, had ended every worker in a ValueError."""
+    from mlprojects import cores
+    from mlprojects.cli.run import Launch
+
+    for value, expected in (("3", "3"), ("2,1", "2"), (" 1 ", "1"), ("many", str(cores.share(2))),
+                            ("0", str(cores.share(2)))):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert Launch(nproc=2).environment()["OMP_NUM_THREADS"] == expected, value
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert Launch(nproc=2).environment()["OMP_NUM_THREADS"] == str(cores.share(2))
+
+
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path, one_process_run):
     """Same global batch on 2 gloo processes (torchrun) and on 1 process: same final metrics."""

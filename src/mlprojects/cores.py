@@ -28,10 +28,10 @@ def share(processes: int) -> int:
 
 
 def per_process(processes: int) -> int:
-    """Threads for each of PROCESSES processes that a sweep, a search or ``reproduce`` starts side by side:
-    ``OMP_NUM_THREADS`` where it is set to a whole number (the user's choice, as PyTorch, ``run --nproc`` and
-    ``serve --workers`` take it; the first of a nested list such as ``4,2``), else the cores shared out among them
-    (:func:`share`). Set, it keeps trials from fighting over cores that other work holds: two threads each beside a
-    busy core made a search's trials take 2-3 times as long."""
+    """Threads for each of PROCESSES processes started side by side (a sweep's, a search's or ``reproduce``'s
+    trials, ``run --nproc``'s workers, ``serve --workers``'): ``OMP_NUM_THREADS`` where it is set to a whole number
+    (the user's choice, as PyTorch takes it; the first of a nested list such as ``4,2``), else the cores shared out
+    among them (:func:`share`). Set, it keeps the processes from fighting over cores that other work holds: two
+    threads each beside a busy core made a search's trials take 2-3 times as long."""
     first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     return int(first) if first.isdigit() and int(first) > 0 else share(processes)

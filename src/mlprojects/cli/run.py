@@ -147,7 +147,7 @@ class Launch:
 
     def environment(self) -> dict[str, str]:
         # the cores shared out between the processes (torchrun would set 1, with a 4-line banner saying so)
-        threads = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(cores.share(self.nproc))}
+        threads = {"OMP_NUM_THREADS": str(cores.per_process(self.nproc))}
         # restarted workers otherwise hang on, or reconnect to, the dead peer's store (pytorch issue 135712)
         return {**threads, "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"} if self.max_restarts else threads
 

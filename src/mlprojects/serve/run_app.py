@@ -185,7 +185,7 @@ def serve_all(models: dict[str, Run], host: str = "127.0.0.1", port: int = 7860,
     # the cores shared out between the workers (PyTorch's and onnxruntime's threads), unless OMP_NUM_THREADS says
     # otherwise: 2 workers on 2 cores answered 32 mnist-cnn clients 3,118 times a second with a thread each, 2,828
     # with a thread per core each
-    os.environ.setdefault("OMP_NUM_THREADS", str(cores.share(workers)))
+    os.environ["OMP_NUM_THREADS"] = str(cores.per_process(workers))
     linux = sys.platform.startswith("linux")
     os.environ.update({SETTINGS: json.dumps({"models": {name: str(run.path) for name, run in models.items()},
                                              **settings, "page": os.path.join(scratch, "page.sock") if linux else ""}),
