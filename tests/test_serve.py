@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +153,15 @@ def test_a_real_browser_draws_a_digit(server):
     with app_page(server) as page:
         canvas = page.locator("#sketchpad canvas").first
         canvas.wait_for(state="visible", timeout=30_000)
-        box = canvas.bounding_box()
+        # the app picks the brush once Gradio has mounted (SELECT_BRUSH), and the page may still be laying out: a
+        # stroke drawn before either is done draws nothing, so wait for the brush and for the canvas to stay put
+        page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for(timeout=30_000)
+        box, deadline = canvas.bounding_box(), time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            box, before = canvas.bounding_box(), box
+            if box == before:
+                break
         x, y, w, h = box["x"], box["y"], box["width"], box["height"]
         # a "1": one vertical stroke down the middle, drawn with the mouse (the pad joins the points with straight
         # lines, so 4 moves draw the same stroke as 20; each costs the headless browser about 0.5 s)
@@ -162,9 +171,15 @@ def test_a_real_browser_draws_a_digit(server):
             page.mouse.move(x + w * 0.5, y + h * (0.2 + 0.6 * step / 4))
         page.mouse.up()
         prediction = page.locator("#prediction")
-        page.wait_for_function(
-            "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
-            timeout=30_000)
+        try:
+            # the stroke landed: the pad's Undo button comes alive; then the prediction arrives
+            page.locator('#sketchpad button[aria-label="Undo"]:enabled').wait_for(timeout=30_000)
+            page.wait_for_function(
+                "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
+                timeout=30_000)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "digits-app-failed.png"), full_page=True)
+            raise
         text = page.locator("#message").inner_text()
         page.screenshot(path=str(ARTIFACTS / "digits-app.png"), full_page=True)
         assert "probability" in text and prediction.is_visible()
