@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -154,14 +153,11 @@ def test_a_real_browser_draws_a_digit(server):
         canvas = page.locator("#sketchpad canvas").first
         canvas.wait_for(state="visible", timeout=30_000)
         # the app picks the brush once Gradio has mounted (SELECT_BRUSH), and the page may still be laying out: a
-        # stroke drawn before either is done draws nothing, so wait for the brush and for the canvas to stay put
+        # stroke drawn before either is done draws nothing, so wait for the brush, then let Playwright's own checks
+        # (trial=True: visible, stable for two frames, receiving the pointer) say the canvas can take the mouse
         page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for(timeout=30_000)
-        box, deadline = canvas.bounding_box(), time.monotonic() + 30
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            box, before = canvas.bounding_box(), box
-            if box == before:
-                break
+        canvas.hover(trial=True, timeout=30_000)
+        box = canvas.bounding_box()
         x, y, w, h = box["x"], box["y"], box["width"], box["height"]
         # a "1": one vertical stroke down the middle, drawn with the mouse (the pad joins the points with straight
         # lines, so 4 moves draw the same stroke as 20; each costs the headless browser about 0.5 s)
