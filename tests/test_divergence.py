@@ -79,14 +79,16 @@ def test_a_diverging_run_stops_at_the_right_step_and_is_kept_marked(cli, tmp_pat
 
 
 def test_two_processes_stop_at_the_same_step(tmp_path):
-    run_dir = tmp_path / "ddp"
+    run_dir, temporary = tmp_path / "ddp", tmp_path / "tmp"
+    temporary.mkdir()
     result = run_subprocess("run", "nonlinear-regression", *DIVERGE, "--nproc", "2", "--out", str(run_dir),
-                            "--quiet")
+                            "--quiet", env={"TMPDIR": str(temporary)})
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {MESSAGE}")  # rank 0 only, no torchrun report
     assert result.stderr.splitlines() == errors  # nothing else: no failure report, no OMP_NUM_THREADS banner
     check_diverged_run(run_dir)
+    assert not list(temporary.iterdir())  # and nothing left behind
 
 
 @pytest.mark.slow

@@ -103,9 +103,13 @@ def test_nproc_workers_take_omp_num_threads_as_a_whole_number_or_their_share_of_
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path, one_process_run):
     """Same global batch on 2 gloo processes (torchrun) and on 1 process: same final metrics."""
-    double = run_subprocess("run", *DATA_PARALLEL, "--nproc", "2", "--out", str(tmp_path / "two"), "--quiet")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    double = run_subprocess("run", *DATA_PARALLEL, "--nproc", "2", "--out", str(tmp_path / "two"), "--quiet",
+                            env={"TMPDIR": str(temporary)})
     assert double.returncode == 0, double.stderr
     assert_ends_as_one_process(one_process_run, tmp_path / "two")
+    assert not list(temporary.iterdir())  # nothing left behind: not torchrun's log folder either
 
 
 @pytest.mark.slow

@@ -102,8 +102,9 @@ def test_a_killed_worker_restarts_resumes_and_ends_where_an_uninterrupted_run_en
               "--device", "cpu", "--nproc", "2", "--quiet"]
     steady = run_subprocess(*common, "--out", str(tmp_path / "steady"))
     assert steady.returncode == 0, steady.stderr
-    run_dir = tmp_path / "killed"
-    launcher = Forked([*common, "--max-restarts", "1", "--out", str(run_dir)])
+    run_dir, temporary = tmp_path / "killed", tmp_path / "tmp"
+    temporary.mkdir()
+    launcher = Forked([*common, "--max-restarts", "1", "--out", str(run_dir)], env={"TMPDIR": str(temporary)})
     deadline = time.monotonic() + 300
     while not (run_dir / "checkpoint.safetensors").exists():  # the first epoch is done, the second begins
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.stderr.read()
@@ -120,6 +121,8 @@ def test_a_killed_worker_restarts_resumes_and_ends_where_an_uninterrupted_run_en
     assert re.search(r"failed \(exitcode: (-9|1)\) local_rank: [01]", stderr), stderr
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in history] == [1, 2, 3] and metrics(run_dir)["completed"]
+    # nothing left behind by the failed attempt: torchrun's log folder, its agent's traceback file of the worker
+    assert not list(temporary.iterdir())
     a = load_file(str(tmp_path / "steady/model.safetensors"))
     b = load_file(str(run_dir / "model.safetensors"))
     for key in a:

@@ -197,7 +197,13 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
     with tempfile.TemporaryDirectory() as scratch:  # a rank's user error (one line, printed by rank 0) comes
         exit_file = os.path.join(scratch, "exit-code")  # back as its exit code, without torchrun's report
         os.environ.update({**launch.environment(), EXIT_FILE: exit_file})  # what the workers inherit
-        config, executable, arguments = config_from_args(parse_args(command))  # (it reads OMP_NUM_THREADS)
+        # torchrun's folder of each attempt's logs and error files, by default a new /tmp/torchelastic_* that it never
+        # removes (one a launch, empty unless a worker failed), and the traceback file its agent leaves in the
+        # temporary folder for each worker that failed: both go with the scratch folder
+        log_dir = os.path.join(scratch, "torchelastic")
+        config, executable, arguments = config_from_args(parse_args([f"--log-dir={log_dir}", *command]))
+        # (config_from_args reads OMP_NUM_THREADS)
+        saved_tempdir, tempfile.tempdir = tempfile.tempdir, scratch
         if forked:
             config.start_method = "fork"
             launched = elastic_launch(config, entrypoint=_worker)
@@ -219,6 +225,7 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            tempfile.tempdir = saved_tempdir
         if os.path.exists(exit_file):
             return int(open(exit_file).read() or 2)
     return code

@@ -88,6 +88,7 @@ def run_cli(argv: list[str], environment: dict[str, str], folder: str, threads: 
 
     os.environ.clear()
     os.environ.update(environment)
+    tempfile.tempdir = None  # the temporary folder its TMPDIR names, found again as a new process would
     os.chdir(folder)
     # the module search path of `python -m mlprojects` started there: the folder, then PYTHONPATH
     sys.path[0] = os.getcwd()
