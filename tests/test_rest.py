@@ -573,7 +573,7 @@ def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch, t
         # the page works behind both workers: a client's join and its event stream come on different connections,
         # which may reach different workers (Gradio keeps the queue in one process: one of them serves the page)
         from gradio_client import Client, handle_file
-        from test_serve import CHROMIUM, app_page
+        from test_serve import CHROMIUM, app_page, wait_for_prediction
 
         expected = predict(wine, pd.DataFrame(good["dataframe_records"])).iloc[0]
         for _ in range(8):  # a new client each time, with connections of its own
@@ -590,8 +590,7 @@ def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch, t
             with app_page(f"{url}/") as page:
                 page.locator("#field-Proline input").first.fill("1500")
                 page.locator("#predict").click()
-                page.wait_for_function("() => /probability/.test(document.querySelector('#message').innerText)",
-                                       timeout=30_000)
+                assert "cultivar" in wait_for_prediction(page)
         if sys.platform.startswith("linux"):  # each worker takes its share of the cores
             children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
             workers = [dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0")

@@ -146,6 +146,14 @@ def app_page(url: str):
             browser.close()
 
 
+def wait_for_prediction(page, timeout_ms: int = 30_000) -> str:
+    """Wait until the app's message holds a prediction (it says its probability); return the message."""
+    page.wait_for_function(
+        "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
+        timeout=timeout_ms)
+    return page.locator("#message").inner_text()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_a_real_browser_draws_a_digit(server):
@@ -170,9 +178,7 @@ def test_a_real_browser_draws_a_digit(server):
         try:
             # the stroke landed: the pad's Undo button comes alive; then the prediction arrives
             page.locator('#sketchpad button[aria-label="Undo"]:enabled').wait_for(timeout=30_000)
-            page.wait_for_function(
-                "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
-                timeout=30_000)
+            wait_for_prediction(page)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "digits-app-failed.png"), full_page=True)
             raise

@@ -13,7 +13,7 @@ pytest.importorskip("gradio")
 from conftest import Forked, free_port, run_subprocess  # noqa: E402
 from PIL import Image  # noqa: E402
 from test_rest import Server  # noqa: E402
-from test_serve import CHROMIUM, app_page  # noqa: E402
+from test_serve import CHROMIUM, app_page, wait_for_prediction  # noqa: E402
 
 from mlprojects import rundir  # noqa: E402
 from mlprojects.serve import run_app  # noqa: E402
@@ -114,10 +114,7 @@ def test_a_real_browser_fills_the_form(wine_server):
         field.wait_for(state="visible", timeout=30_000)
         field.fill("1500")
         page.locator("#predict").click()
-        page.wait_for_function(
-            "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
-            timeout=30_000)
-        assert "cultivar" in page.locator("#message").inner_text()
+        assert "cultivar" in wait_for_prediction(page)
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
@@ -125,10 +122,7 @@ def test_a_real_browser_uploads_an_image(digits_server, tmp_path):
     path, label = digit_file(tmp_path, 0)
     with app_page(digits_server) as page:
         page.locator("#image input[type=file]").set_input_files(str(path))
-        page.wait_for_function(
-            "() => { const m = document.querySelector('#message'); return m && /probability/.test(m.innerText); }",
-            timeout=30_000)
-        assert page.locator("#message").inner_text().startswith(label)
+        assert wait_for_prediction(page).startswith(label)
 
 
 @pytest.mark.slow
