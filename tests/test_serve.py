@@ -126,6 +126,41 @@ def test_over_http_with_gradio_client(server, tmp_path):
     assert client.predict(handle_file(str(tmp_path / "0.png")), api_name="/predict")[0]["label"]
 
 
+@pytest.mark.slow
+def test_sigterm_stops_the_app_and_empties_its_cache(digits_run, tmp_path):
+    """`serve digits` as a service manager stops it: SIGTERM closes the server (exit 0, as Ctrl-C does) and the files
+    Gradio kept for the page (the upload, the picture of what the model saw) go with it. The upload, a transparent
+    picture, reaches the predictor as it was sent."""
+    import time
+
+    from conftest import Forked
+    from gradio_client import Client, handle_file
+
+    cache, port = tmp_path / "cache", free_port()
+    server = Forked(["serve", "digits", "--model", str(digits_run), "--port", str(port)],
+                    env={"GRADIO_TEMP_DIR": str(cache)})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+                break
+            except Exception:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()
+                time.sleep(0.2)
+        digits, labels = _test_digits(1)
+        Image.fromarray(_on_canvas(digits[0])).save(tmp_path / "0.png")  # black ink on a transparent canvas
+        top, view, _ = client.predict(handle_file(str(tmp_path / "0.png")), api_name="/predict")
+        assert top["label"] == str(labels[0])  # the upload's own alpha carried the strokes (not converted to RGB)
+        served = [path for path in cache.rglob("*") if path.is_file()]
+        assert Path(view["path"]) in served and len(served) >= 2  # the upload too
+    finally:
+        server.terminate()
+        server.wait(60)
+    assert server.returncode == 0, server.stderr.read()
+    assert not [path for path in served if path.exists()]
+
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

@@ -85,6 +85,47 @@ def test_the_form_endpoint_over_http_needs_the_password_and_matches_predict(wine
     assert client.predict(*row, api_name="/predict")[0]["label"] == expected["predicted_Wine"]  # still serving
 
 
+def test_the_page_keeps_the_files_it_is_sent_and_hands_back_for_a_while_only(wine, tmp_path, monkeypatch):
+    """Gradio's cache of a page (uploads, and the CSV of predictions handed back, written there directly) is emptied
+    on the page's schedule (CACHE_LIFETIME: after an hour; after a second here) and when the server stops: a page
+    that answers all day does not fill the disk. (Gradio's gr.File leaves one empty file an upload, which its
+    schedule does not see: counted apart.)"""
+    import tempfile
+    import time
+
+    from gradio_client import Client, handle_file
+
+    cache, temporary = tmp_path / "cache", tmp_path / "tmp"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))  # where a copy of ours would have gone
+    raw = wine.project.prepare(wine.cfg).raw_test
+    raw.to_csv(tmp_path / "rows.csv", index=False)
+
+    def kept() -> list[Path]:
+        return [path for path in cache.rglob("*") if path.is_file() and path.stat().st_size]
+
+    def predictions(url: str) -> Path:
+        client = Client(url, verbose=False, download_files=False)
+        _, download = client.predict(handle_file(str(tmp_path / "rows.csv")), api_name="/predict_csv")
+        return Path(download["path"])
+
+    with Server(run_app.app({"wine": wine})) as url:
+        answered = [predictions(f"{url}/") for _ in range(2)]
+        assert all(path.parent.parent == cache and path.read_text().startswith("Alcohol,") for path in answered)
+        assert sorted(kept()) == sorted([*answered, *cache.glob("*/rows.csv")])  # no other copy: and one upload
+    assert not kept() and not list(temporary.iterdir())  # all gone when the server stopped
+    assert len([path for path in cache.rglob("*") if path.is_file()]) <= len(answered)  # Gradio's empty ones
+
+    monkeypatch.setattr(run_app, "CACHE_LIFETIME", (1, 1))
+    with Server(run_app.app({"wine": wine})) as url:
+        predictions(f"{url}/")
+        deadline = time.monotonic() + 30
+        while kept():  # gone a second or two after it was made, while the server goes on
+            assert time.monotonic() < deadline, kept()
+            time.sleep(0.2)
+
+
 def test_an_image_run_over_http(digits_server, tmp_path):
     from gradio_client import Client, handle_file
 

@@ -175,7 +175,7 @@ def test_the_style_page_transfers_over_http_and_refuses_a_non_picture(tmp_path):
         picture, losses = client.predict(handle_file(str(tmp_path / "content.png")), None, 4, 48,
                                          api_name="/transfer")
         with Image.open(picture) as output:
-            assert output.size == (48, 32)
+            assert output.size == (48, 32) and output.format == "PNG"
         assert losses["steps"] == 4 and losses["backbone"] == "efficientnet-lite0"
         assert losses["last"]["total"] < losses["first"]["total"]
         with pytest.raises(Exception, match="content=.*not an image file"):

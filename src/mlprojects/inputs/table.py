@@ -368,7 +368,9 @@ class TableInputs(Inputs):
             if path is None:
                 return None, None
             result = apply(path)
-            out = Path(tempfile.mkdtemp(prefix="mlprojects-")) / "predictions.csv"
+            # written into the download's own cache folder, which Gradio serves from as it is (no copy of the file
+            # left behind) and empties as the page's Blocks says (delete_cache)
+            out = Path(tempfile.mkdtemp(dir=download.GRADIO_CACHE)) / "predictions.csv"
             result.to_csv(out, index=False)
             return result, str(out)
 

@@ -19,6 +19,7 @@ import gradio as gr  # noqa: E402
 
 from mlprojects.data.digits import EmptyDrawing  # noqa: E402
 from mlprojects.errors import UserError  # noqa: E402
+from mlprojects.serve import CACHE_LIFETIME, until_stopped  # noqa: E402
 from mlprojects.serve.predictor import DigitPredictor  # noqa: E402
 
 BRUSH_PX = 48  # on the 800x800 canvas: a digit drawn ~500 px tall gets MNIST's stroke-to-height ratio
@@ -56,7 +57,7 @@ def build_app(predictor: DigitPredictor | None, text_model: str = "") -> gr.Bloc
     """Two tabs, Digits (when there is a digit model) and Text."""
     from mlprojects.serve.text import build_text_tab
 
-    with gr.Blocks(title="mlprojects") as app:
+    with gr.Blocks(title="mlprojects", delete_cache=CACHE_LIFETIME) as app:
         if predictor is None:
             build_text_tab(text_model)
             return app
@@ -80,8 +81,12 @@ def build_digits_tab(predictor: DigitPredictor) -> None:
                     elem_id="sketchpad",
                 )
             with gr.Tab("Upload"):
-                upload = gr.Image(label="a picture of a digit", type="filepath", sources=["upload", "clipboard"],
-                                  elem_id="upload")
+                # the file as uploaded (image_mode=None): the predictor reads any mode itself, the alpha of a
+                # transparent picture included, and checks the size before decoding a pixel; Gradio's default
+                # (RGB) decoded every upload first and left the converted copy in its cache, where nothing
+                # deletes it
+                upload = gr.Image(label="a picture of a digit", type="filepath", image_mode=None,
+                                  sources=["upload", "clipboard"], elem_id="upload")
         with gr.Column():
             label = gr.Label(num_top_classes=3, label="prediction", elem_id="prediction")
             message = gr.Markdown(EMPTY_MESSAGE, elem_id="message")
@@ -96,5 +101,7 @@ def serve(predictor: DigitPredictor | None, host: str = "127.0.0.1", port: int =
           text_model: str = ""):
     app = build_app(predictor, text_model)
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True, quiet=not block)
+    app.launch(server_name=host, server_port=port, prevent_thread_lock=True, show_error=True, quiet=not block)
+    if block:
+        until_stopped(app)
     return app

@@ -27,7 +27,7 @@ from mlprojects import cores  # noqa: E402
 from mlprojects.errors import UserError  # noqa: E402
 from mlprojects.predict import predict  # noqa: E402
 from mlprojects.rundir import Run  # noqa: E402
-from mlprojects.serve import rest  # noqa: E402
+from mlprojects.serve import CACHE_LIFETIME, rest  # noqa: E402
 
 MAX_UPLOAD = "10mb"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -48,7 +48,7 @@ def describe(run: Run) -> str:
 
 def build(run: Run) -> gr.Blocks:
     """The page of RUN: its kind of input lays out the controls; every request goes through predict."""
-    with gr.Blocks(title=f"mlprojects: {run.name}") as app:
+    with gr.Blocks(title=f"mlprojects: {run.name}", delete_cache=CACHE_LIFETIME) as app:
         gr.Markdown(f"## {run.name}\n{describe(run)}")
         run.project.inputs.page(run, lambda inputs, **options: _apply(run, inputs, **options))
     return app
