@@ -4,6 +4,7 @@ image files, a series, texts), reproduces the run's own test figures exactly; ba
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,39 @@ def test_an_image_of_any_size_and_mode_goes_through_the_apps_preprocessing(tmp_p
     canvas.convert("L").save(tmp_path / "one.jpg")
     table = predict(finished, [tmp_path / "one.png", tmp_path / "one.jpg", canvas], top_k=1)
     assert table["label_1"].nunique() == 1 and len(table) == 3  # the same digit whichever form it came in
+
+
+def test_a_read_only_run_predicts_through_onnxruntime_and_leaves_no_model_behind(digits_run, tmp_path, monkeypatch):
+    """A run directory that cannot be written (a shared copy) still predicts through onnxruntime, as a writable one
+    does: its network is exported to a temporary folder, which goes once the session has read it (each process had
+    left a copy of the model there)."""
+    import os
+    import shutil
+    import tempfile
+
+    from PIL import Image
+
+    from mlprojects.predict import predict
+
+    copy, temporary = tmp_path / "shared", tmp_path / "tmp"
+    shutil.copytree(digits_run, copy)
+    (copy / "model.onnx").unlink(missing_ok=True)
+    temporary.mkdir()
+    finished = rundir.load(copy)
+    pixels, _ = finished.project.prepare(finished.cfg).raw_test
+    files = []
+    for index in range(8):
+        Image.fromarray(pixels[index]).save(tmp_path / f"{index}.png")
+        files.append(tmp_path / f"{index}.png")
+    expected = predict(finished, files, engine="torch")
+    access = os.access  # root may write anywhere: the folder is made read-only for the exporter's question
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (False if Path(path) == copy and mode & os.W_OK
+                                                                else access(path, mode, **kw)))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    answered = predict(finished, files, engine="onnxruntime")
+    assert list(answered["label_1"]) == list(expected["label_1"])
+    np.testing.assert_allclose(answered["probability_1"], expected["probability_1"], atol=1e-5)
+    assert not (copy / "model.onnx").exists() and not list(temporary.iterdir())
 
 
 def test_forecasts_reproduce_the_test_figure_and_carry_their_times(tmp_path, request, cli):

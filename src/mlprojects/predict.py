@@ -122,8 +122,9 @@ _SESSIONS: dict[str, Any] = {}
 
 
 def onnx_session(run: Run):
-    """An onnxruntime session of RUN's model: exported once to RUN/model.onnx (or a temporary file when the run
-    directory is read-only), checked against PyTorch on random inputs, and kept for the next call."""
+    """An onnxruntime session of RUN's model: exported once to RUN/model.onnx (or, when the run directory is
+    read-only, to a temporary folder deleted once the session has read it), checked against PyTorch on random
+    inputs, and kept for the next call."""
     path = run.path / "model.onnx"
     key = f"{path}:{(run.path / 'model.safetensors').stat().st_mtime_ns}"
     if key not in _SESSIONS:
@@ -131,7 +132,13 @@ def onnx_session(run: Run):
             from mlprojects.export import for_inference
 
             path = for_inference(run, path)
-        _SESSIONS[key] = open_session(path)
+        try:
+            _SESSIONS[key] = open_session(path)
+        finally:
+            if path.parent != run.path:  # the temporary folder: every process would otherwise leave a model there
+                import shutil
+
+                shutil.rmtree(path.parent, ignore_errors=True)
     return _SESSIONS[key]
 
 
