@@ -33,6 +33,10 @@ HOME_FOLDERS = {  # variable -> folder under the suite's home
     "HF_HOME": ".cache/huggingface", "TORCH_HOME": ".cache/torch",
     "MLPROJECTS_HOME": ".cache/mlprojects",
     "RAY_TMPDIR": "ray",  # Ray's sessions and sockets (default /tmp/ray, shared with any cluster running here)
+    # Gradio's cache of the pages' files and gradio_client's downloads (default /tmp/gradio, shared with any Gradio
+    # app on the machine: a whole suite had left 14 files there). gradio_client still leaves an empty folder in the
+    # temporary folder for every file it downloads (a folder it makes, 40 hex digits, and never removes)
+    "GRADIO_TEMP_DIR": "gradio",
 }
 # variables that point a library past HOME, or carry a credential or a cluster into the tests
 HOME_OVERRIDES = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE", "HF_DATASETS_CACHE", "HF_TOKEN",
