@@ -6,13 +6,18 @@
 CACHE_LIFETIME = (600, 3600)
 
 
-def until_stopped(app) -> None:
-    """Keep the launched Gradio APP serving until Ctrl-C or SIGTERM, then close it: its server stops and its cache is
-    emptied. (Gradio's own wait, ``launch()`` without ``prevent_thread_lock``, answers Ctrl-C only: SIGTERM, as a
-    service manager or ``kill`` stops a server, ended the process at once and left the page's files behind.)"""
+def launch(app, host: str, port: int, block: bool, **options) -> None:
+    """Start the Gradio APP on HOST:PORT (OPTIONS: more of ``launch()``'s); with BLOCK, serve until Ctrl-C or SIGTERM,
+    then close it: its server stops and its cache is emptied. (Gradio's own wait, ``launch()`` without
+    ``prevent_thread_lock``, answers Ctrl-C only: SIGTERM, as a service manager or ``kill`` stops a server, ended the
+    process at once and left the page's files behind.)"""
     import signal
     import threading
 
+    app.launch(server_name=host, server_port=port, prevent_thread_lock=True, show_error=True, quiet=not block,
+               **options)
+    if not block:
+        return
     stopped = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:

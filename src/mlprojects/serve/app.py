@@ -19,7 +19,7 @@ import gradio as gr  # noqa: E402
 
 from mlprojects.data.digits import EmptyDrawing  # noqa: E402
 from mlprojects.errors import UserError  # noqa: E402
-from mlprojects.serve import CACHE_LIFETIME, until_stopped  # noqa: E402
+from mlprojects.serve import CACHE_LIFETIME, launch  # noqa: E402
 from mlprojects.serve.predictor import DigitPredictor  # noqa: E402
 
 BRUSH_PX = 48  # on the 800x800 canvas: a digit drawn ~500 px tall gets MNIST's stroke-to-height ratio
@@ -101,7 +101,5 @@ def serve(predictor: DigitPredictor | None, host: str = "127.0.0.1", port: int =
           text_model: str = ""):
     app = build_app(predictor, text_model)
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=True, show_error=True, quiet=not block)
-    if block:
-        until_stopped(app)
+    launch(app, host, port, block)
     return app

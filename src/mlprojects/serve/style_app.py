@@ -19,7 +19,7 @@ from PIL import Image  # noqa: E402
 from mlprojects.builtin.style_transfer import StyleConfig, read_picture, stylize  # noqa: E402
 from mlprojects.config import resolve  # noqa: E402
 from mlprojects.errors import UserError  # noqa: E402
-from mlprojects.serve import CACHE_LIFETIME, until_stopped  # noqa: E402
+from mlprojects.serve import CACHE_LIFETIME, launch  # noqa: E402
 
 MAX_UPLOAD = "10mb"
 MAX_STEPS, MAX_SIZE = 500, 1024
@@ -70,8 +70,5 @@ def serve(settings: dict[str, Any] | None = None, host: str = "127.0.0.1", port:
           block: bool = True) -> gr.Blocks:
     app = build(settings)
     app.queue(default_concurrency_limit=1)  # one transfer at a time: each takes the CPU's every core
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=True, show_error=True, quiet=not block,
-               max_file_size=MAX_UPLOAD)
-    if block:
-        until_stopped(app)
+    launch(app, host, port, block, max_file_size=MAX_UPLOAD)
     return app
