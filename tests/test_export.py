@@ -101,3 +101,46 @@ def test_the_exported_classifier_agrees_with_predict(tmp_path):
     labels = json.loads({entry.key: entry.value for entry in onnx.load(path).metadata_props}["labels"])
     assert [labels[i] for i in probabilities.argmax(1)] == list(table["predicted_species"])
     np.testing.assert_allclose(probabilities.max(1), table["probability"], atol=1e-5)
+
+
+def test_a_process_builds_the_exporters_table_once_and_each_export_gets_its_own_copy(tmp_path):
+    """The second ONNX export in a process reuses the table of ONNX functions the first built (it is not built
+    again), gives the same file byte for byte, and what an export registers in its table stays in that one; outside
+    an export, PyTorch's own way of building the table is back in place."""
+    import functools
+
+    import torch
+    from torch.onnx._internal.exporter import _registration
+
+    from mlprojects import export
+
+    built = []
+    original = _registration.ONNXRegistry.__dict__["from_torchlib"]
+
+    @functools.wraps(original.__func__)
+    def counted(cls, *args, **kwargs):
+        built.append(kwargs.get("opset_version", args[0] if args else None))
+        return original.__func__(cls, *args, **kwargs)
+
+    spy = classmethod(counted)
+    torch.manual_seed(0)
+    item = export.Exportable(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2)).eval(),
+                             torch.randn(5, 3), "x", "y", {0: "batch"}, classify=True)
+    _registration.ONNXRegistry.from_torchlib = spy
+    try:
+        for name in ("first.onnx", "second.onnx"):
+            export._onnx(item, str(tmp_path / name))
+            assert _registration.ONNXRegistry.__dict__["from_torchlib"] is spy  # put back after each export
+        assert len(built) == 1
+        assert (tmp_path / "first.onnx").read_bytes() == (tmp_path / "second.onnx").read_bytes()
+        with export._torchlib_once():
+            again = functools.partial(_registration.ONNXRegistry.from_torchlib, opset_version=built[0])
+            one, other = again(), again()
+            assert len(built) == 1 and one is not other and one.functions.keys() == other.functions.keys()
+            target = next(iter(one.functions))
+            one.functions[target].append("an export's own")
+            assert "an export's own" not in other.functions[target]
+            assert "an export's own" not in again().functions[target]
+    finally:
+        _registration.ONNXRegistry.from_torchlib = original
+    assert export.check(item, "onnx", str(tmp_path / "second.onnx"))["same_class"] == 1.0

@@ -17,10 +17,14 @@ against the estimator itself.
 
 from __future__ import annotations
 
+import contextlib
+import copy as pycopy
 import functools
+import inspect
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,7 +267,7 @@ def _onnx(item: Exportable, path: str) -> None:
     import onnx
     import torch
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _torchlib_once():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(item.module, (_example(item),), dynamo=True, verbose=False,
                                     input_names=[item.input_name], output_names=[item.output_name],
@@ -274,6 +278,45 @@ def _onnx(item: Exportable, path: str) -> None:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
     onnx.save(model, path)
+
+
+_EXPORTING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _torchlib_once():
+    """For the length of one export (one at a time), PyTorch's exporter is handed a copy of the table of ONNX
+    functions it built the first time, instead of building it again: it parses the source of about 500 functions
+    of onnxscript's torchlib each time, 1.2-2.4 s of every export on a 2-core machine (a process that exports
+    several models: a notebook predicting with several runs, the test suite). The copy is the table it would
+    build, and what an export registers in it stays in the copy. Where a release of PyTorch has no such table, a
+    plain export."""
+    try:
+        from torch.onnx._internal.exporter import _registration
+
+        original = _registration.ONNXRegistry.__dict__["from_torchlib"]
+        build = original.__func__
+        default = inspect.signature(build).parameters["opset_version"].default
+    except (ImportError, KeyError, AttributeError):
+        yield
+        return
+
+    def copy(cls, opset_version=default):
+        registry = pycopy.copy(_torchlib(build, cls, opset_version))
+        registry.functions = {target: list(metas) for target, metas in registry.functions.items()}
+        return registry
+
+    with _EXPORTING:
+        _registration.ONNXRegistry.from_torchlib = classmethod(copy)
+        try:
+            yield
+        finally:
+            _registration.ONNXRegistry.from_torchlib = original
+
+
+@functools.cache
+def _torchlib(build, cls, opset_version):
+    return build(cls, opset_version=opset_version)
 
 
 def _pt2(item: Exportable, path: str) -> None:
