@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -193,42 +194,53 @@ def _launch(project, sets, overrides, config_file, out, device, seed, launch: La
     # and the rest again, in every worker and every restart. Safe: on Linux, without a CUDA device (a process that
     # has asked the CUDA driver anything cannot use CUDA in a fork; the workers then start as new interpreters)
     forked = sys.platform == "linux" and not torch.cuda.is_available()
-    saved = dict(os.environ)
     with tempfile.TemporaryDirectory() as scratch:  # a rank's user error (one line, printed by rank 0) comes
         exit_file = os.path.join(scratch, "exit-code")  # back as its exit code, without torchrun's report
-        os.environ.update({**launch.environment(), EXIT_FILE: exit_file})  # what the workers inherit
-        # torchrun's folder of each attempt's logs and error files, by default a new /tmp/torchelastic_* that it never
-        # removes (one a launch, empty unless a worker failed), and the traceback file its agent leaves in the
-        # temporary folder for each worker that failed: both go with the scratch folder
-        log_dir = os.path.join(scratch, "torchelastic")
-        config, executable, arguments = config_from_args(parse_args([f"--log-dir={log_dir}", *command]))
-        # (config_from_args reads OMP_NUM_THREADS)
-        saved_tempdir, tempfile.tempdir = tempfile.tempdir, scratch
-        if forked:
-            config.start_method = "fork"
-            launched = elastic_launch(config, entrypoint=_worker)
-            arguments = [arguments[arguments.index("mlprojects") + 1:]]  # after -u -m mlprojects
-        else:
-            launched = elastic_launch(config, entrypoint=executable)
-        store = launch.meeting()
-        try:
-            launched(*arguments)
-            launch.leave(store)
-            code = 0
-        except ChildFailedError as failure:
-            if not os.path.exists(exit_file):
-                print(f"{type(failure).__name__}: {failure}", file=sys.stderr)  # torchrun's report of the failure
-            code = 1
-        except SignalException as stopped:  # Ctrl-C or a SIGTERM: the agent has stopped the workers
-            print("interrupted", file=sys.stderr)
-            code = 128 + stopped.sigval
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            tempfile.tempdir = saved_tempdir
+        with _for_the_launch({**launch.environment(), EXIT_FILE: exit_file}, scratch):
+            # torchrun's folder of each attempt's logs and error files, by default a new /tmp/torchelastic_* that it
+            # never removes (one a launch, empty unless a worker failed): it goes with the scratch folder
+            log_dir = os.path.join(scratch, "torchelastic")
+            config, executable, arguments = config_from_args(parse_args([f"--log-dir={log_dir}", *command]))
+            # (config_from_args reads OMP_NUM_THREADS)
+            if forked:
+                config.start_method = "fork"
+                launched = elastic_launch(config, entrypoint=_worker)
+                arguments = [arguments[arguments.index("mlprojects") + 1:]]  # after -u -m mlprojects
+            else:
+                launched = elastic_launch(config, entrypoint=executable)
+            store = launch.meeting()
+            try:
+                launched(*arguments)
+                launch.leave(store)
+                code = 0
+            except ChildFailedError as failure:
+                if not os.path.exists(exit_file):
+                    print(f"{type(failure).__name__}: {failure}", file=sys.stderr)  # torchrun's report of it
+                code = 1
+            except SignalException as stopped:  # Ctrl-C or a SIGTERM: the agent has stopped the workers
+                print("interrupted", file=sys.stderr)
+                code = 128 + stopped.sigval
         if os.path.exists(exit_file):
             return int(open(exit_file).read() or 2)
     return code
+
+
+@contextlib.contextmanager
+def _for_the_launch(environment: dict[str, str], scratch: str):
+    """This process's environment with ENVIRONMENT added (what torchrun's workers inherit) and its temporary folder
+    SCRATCH (where the agent leaves each failed worker's traceback file), both as they were afterwards, however
+    the launch ends."""
+    import tempfile
+
+    saved, saved_tempdir = dict(os.environ), tempfile.tempdir
+    os.environ.update(environment)
+    tempfile.tempdir = scratch
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        tempfile.tempdir = saved_tempdir
 
 
 def _worker(argv: list[str]) -> None:
