@@ -446,7 +446,7 @@ def _plots(search: Search, study) -> list[Path]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
-    from mlprojects.engine.io import atomic_write
+    from mlprojects.plots import save_figure
 
     folder = search.out / "plots"
     folder.mkdir(exist_ok=True)
@@ -467,9 +467,6 @@ def _plots(search: Search, study) -> list[Path]:
                 continue
             figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
             figure.set_size_inches(7, 4.5)
-            figure.tight_layout()
-            path = folder / f"{name}.png"
-            atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, dpi=110, format="png"))
-            plt.close(figure)
+            path = save_figure(plt, figure, folder / f"{name}.png")
         made.append(path)
     return made
