@@ -11,7 +11,6 @@ import math
 import os
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Any, Callable
 
@@ -126,10 +125,7 @@ class HistoryWriter(Callback):
 
 
 def summary_writer(log_dir: Path):
-    # TensorBoard imports all of TensorFlow when it is installed (seconds of start-up) unless
-    # this marker module exists; its own TF-free stub writes the same event files.
-    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
-    from torch.utils.tensorboard import SummaryWriter
+    from mlprojects.engine.events import SummaryWriter  # TensorBoard's writer, without TensorFlow
 
     return SummaryWriter(str(log_dir))
 

@@ -27,7 +27,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from mlprojects import cores
 from mlprojects.errors import UserError, require
@@ -40,18 +40,21 @@ def thread_env(threads: int) -> dict[str, str]:
             "OPENBLAS_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
 
 
-def local_runner(threads: int) -> Runner:
-    start_trial_server()  # before the sweep's threads exist
-    return lambda args, run_dir, log: run_local(args, log, threads)
+def local_runner(threads: int, preload: Sequence[str] = ()) -> Runner:
+    """Trials as local processes, forked from a server that imported :data:`PRELOAD` and PRELOAD's modules too."""
+    start_trial_server(preload)  # before the sweep's threads exist
+    return lambda args, run_dir, log: run_local(args, log, threads, preload)
 
 
-#: what the trials' server imports before it forks them (by name: the command line is a layer above this one)
+#: what the trials' server imports before it forks them (by name: the command line is a layer above this one).
+#: What each trial would otherwise import itself: TensorBoard's writer (events), 0.1 s a trial
 PRELOAD = ["mlprojects.cli", "mlprojects.runner", "mlprojects.plots", "torch._dynamo", "torch.optim", "pandas",
-           "sklearn.model_selection", "matplotlib.pyplot"]
+           "sklearn.model_selection", "matplotlib.pyplot", "mlprojects.engine.events"]
 
 
-def run_local(args: list[str], log: Path, threads: int) -> int:
-    """ARGS (``python -m mlprojects run ...``) in a child process, its output in LOG; its exit code."""
+def run_local(args: list[str], log: Path, threads: int, preload: Sequence[str] = ()) -> int:
+    """ARGS (``python -m mlprojects run ...``) in a child process, its output in LOG; its exit code. PRELOAD: what
+    multiprocessing's forkserver imports beside :data:`PRELOAD`, where it is the one that forks the trials."""
     import multiprocessing
 
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +66,7 @@ def run_local(args: list[str], log: Path, threads: int) -> int:
             return subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, env=environment,
                                   check=False).returncode
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
+    context.set_forkserver_preload([*PRELOAD, *preload])
     process = context.Process(target=_trial, args=(args[3:], str(log), environment, os.getcwd(), threads),
                               name="mlprojects trial")
     process.start()
@@ -144,9 +147,10 @@ def allow_forking() -> None:
     _forking_allowed = True
 
 
-def start_trial_server() -> None:
+def start_trial_server(preload: Sequence[str] = ()) -> None:
     """The process's trials' server, forked now if this process may (allowed, Linux, one Python thread, CUDA not
-    initialised) and has none; otherwise trials start from multiprocessing's forkserver, a new interpreter."""
+    initialised) and has none, importing PRELOAD's modules too; otherwise trials start from multiprocessing's
+    forkserver, a new interpreter."""
     global _server
     import threading
 
@@ -155,7 +159,7 @@ def start_trial_server() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
         return
-    _server = TrialServer()
+    _server = TrialServer(preload)
 
 
 class TrialServer:
@@ -166,7 +170,7 @@ class TrialServer:
     and returns the trial's exit code; the server forks a waiter for each, which forks the trial and answers when
     it ends, so trials run side by side. The server ends when this process closes its end or ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: Sequence[str] = ()) -> None:
         import socket
 
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -175,7 +179,7 @@ class TrialServer:
             code = 0
             try:
                 self.control.close()
-                _serve_trials(theirs)
+                _serve_trials(theirs, [*PRELOAD, *preload])
             except BaseException:
                 code = 1
             os._exit(code)
@@ -200,7 +204,7 @@ class TrialServer:
         return int(answer)
 
 
-def _serve_trials(control) -> None:
+def _serve_trials(control, preload: Sequence[str]) -> None:
     import importlib
     import json
     import signal
@@ -208,7 +212,7 @@ def _serve_trials(control) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the trials (the same process group), not this
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the server never waits: its waiters reap themselves
-    for name in PRELOAD:
+    for name in preload:
         try:
             importlib.import_module(name)
         except ImportError:  # as the forkserver's preload: a trial that needs it says so itself

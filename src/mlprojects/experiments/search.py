@@ -233,6 +233,12 @@ def _sampler(search: Search, reserve: int):
                                           multivariate=True, constant_liar=True)
 
 
+#: what a search's trials import beside a run's: Optuna's database storage (SQLAlchemy) and the schema check it makes
+#: on opening a study (Alembic); imported once by the trials' server instead, a trial takes ~1 s less (EPYC-25)
+TRIAL_PRELOAD = ["optuna.storages._rdb.models", "alembic.command", "alembic.config", "alembic.migration",
+                 "alembic.script"]
+
+
 def execute(search: Search, backend: str = "local", address: str | None = None,
             echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the trials the study still needs, as local processes or on Ray (BACKEND ``ray``, at ADDRESS or a local
@@ -252,7 +258,8 @@ def execute(search: Search, backend: str = "local", address: str | None = None,
     pruner = optuna_pruner(search.pruner)
     threads = search.threads or cores.per_process(search.workers)
     # join the cluster before anything is written, so a refused join leaves no search folder behind
-    runner = backends.ray_runner(address, threads) if backend == "ray" else backends.local_runner(threads)
+    runner = (backends.ray_runner(address, threads) if backend == "ray"
+              else backends.local_runner(threads, preload=TRIAL_PRELOAD))
     if search.storage is None:
         search.out.mkdir(parents=True, exist_ok=True)
     try:
