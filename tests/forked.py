@@ -53,12 +53,19 @@ def _end_with(pid: int) -> None:
             os.killpg(0, signal.SIGKILL)
 
 
+#: what the suite's commands import beside a run's (PRELOAD): `serve`'s web app (Gradio: 5 s of the start of each of
+#: the ten or so `serve` commands a suite forks). Each worker's server imports it once, which makes the first command
+#: it forks wait 3 s more, and adds 80 MB to every forked command's peak resident memory (``maxrss``: the pages it
+#: shares with the server count). MLflow (1 s) is left to the two forked commands that track
+SUITE_PRELOAD = ["mlprojects.serve.app", "mlprojects.serve.text"]
+
+
 def serve() -> None:
     import importlib
 
     from mlprojects.experiments.backends import PRELOAD
 
-    for name in PRELOAD:
+    for name in [*PRELOAD, *SUITE_PRELOAD]:
         importlib.import_module(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the server never waits: its children reap themselves
     answers = sys.stdout.fileno()
