@@ -63,12 +63,13 @@ def test_every_training_row_once_per_epoch_in_full_batches_with_exact_statistics
 @pytest.mark.slow
 def test_a_streamed_run_learns_and_predicts_like_a_run_in_memory(tmp_path, small_chunks):
     table(tmp_path / "t.csv", 1500, seed=1)
-    settings = {"data": str(tmp_path / "t.csv"), "target": "y", "epochs": 60, "batch_size": 32}
+    settings = {"data": str(tmp_path / "t.csv"), "target": "y", "epochs": 20, "batch_size": 32}
     with pytest.warns(UserWarning, match="3 missing in a, 1 missing in city"):
         streamed = run("auto-mpg", {**settings, "stream": True}, out=tmp_path / "streamed", progress=False)
     whole = run("auto-mpg", settings, out=tmp_path / "whole", progress=False)
     a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (streamed, whole))
-    assert a["data"]["streamed"] and a["test_r2"] > 0.99 and b["test_r2"] > 0.99
+    # 20 epochs: 0.9991-0.9994 both ways on EPYC-25 (3 epochs: 0.997)
+    assert a["data"]["streamed"] and a["test_r2"] > 0.998 and b["test_r2"] > 0.998
     from mlprojects import rundir
     from mlprojects.predict import predict
 
