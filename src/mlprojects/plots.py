@@ -31,7 +31,7 @@ def save_figure(plt, fig, path: Path, tight: bool = True, rect: tuple | None = N
         fig.tight_layout(**({} if rect is None else {"rect": rect}))
     # tight_layout leaves a placeholder layout engine in the figure, and for a figure with one, savefig draws it
     # once to nothing before drawing it into the file: without it the file is the same, byte for byte, and a
-    # run's confusion matrix and learning curves take a fifth to a third less time to write
+    # run's confusion matrix and learning curves take 13-17% less CPU to write (EPYC-25, 31 alternated rounds)
     fig.set_layout_engine(None)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

@@ -41,7 +41,8 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def local_runner(threads: int, preload: Sequence[str] = ()) -> Runner:
-    """Trials as local processes, forked from a server that imported :data:`PRELOAD` and PRELOAD's modules too."""
+    """Trials as local processes, forked from a server that imported :data:`PRELOAD` and the modules named in
+    PRELOAD (the argument: what this kind of trial needs beside a run, e.g. a search's storage)."""
     start_trial_server(preload)  # before the sweep's threads exist
     return lambda args, run_dir, log: run_local(args, log, threads, preload)
 
