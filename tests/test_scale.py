@@ -160,3 +160,31 @@ def test_processes_share_the_cores_the_process_may_run_on_not_the_machines():
     from mlprojects import cores
 
     assert cores.share(2) == max(1, len(os.sched_getaffinity(0)) // 2) and cores.share(10**6) == 1
+
+
+def test_the_rendezvous_names_its_steps_as_torch_does_without_reading_the_stack(monkeypatch):
+    """`run --nproc`'s agent replaces the rendezvous' inspect.stack() (the source of every frame read, a search
+    over every module imported) by the frame's own name: the same name at each depth, and torch's placeholder
+    beyond the stack's bottom."""
+    import inspect
+
+    from torch.distributed.elastic.rendezvous import dynamic_rendezvous
+
+    from mlprojects.cli.run import _cheap_step_names
+
+    torchs = dynamic_rendezvous.get_method_name
+    monkeypatch.setattr(dynamic_rendezvous, "get_method_name", torchs)  # put back after the test
+    _cheap_step_names()
+    ours = dynamic_rendezvous.get_method_name
+    assert ours is not torchs
+
+    def record(name_of, depth):  # a rendezvous method's _record, one frame under the method it names
+        return name_of(depth) if depth is not None else name_of()
+
+    def next_rendezvous(name_of, depth=None):
+        return record(name_of, depth)
+
+    depths = [None, 1, 2, 3, len(inspect.stack()) + 5]
+    seen = [(next_rendezvous(torchs, depth), next_rendezvous(ours, depth)) for depth in depths]
+    assert [pair[0] for pair in seen] == [pair[1] for pair in seen]
+    assert seen[0][1] == "next_rendezvous" and seen[1][1] == "record" and seen[-1][1] == "no_method_name"
