@@ -592,10 +592,17 @@ def test_workers_share_the_port_their_metrics_and_the_cores(wine, monkeypatch, t
                 page.locator("#predict").click()
                 assert "cultivar" in wait_for_prediction(page)
         if sys.platform.startswith("linux"):  # each worker takes its share of the cores
-            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            def children_of(pid):
+                return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+            # forked from multiprocessing's forkserver, the server's child (not its resource tracker), which
+            # imported what the workers need once: no worker is a new interpreter of its own
+            forkservers = [pid for pid in children_of(server.pid)
+                           if "forkserver" in Path(f"/proc/{pid}/cmdline").read_text()]
+            assert len(forkservers) == 1
+            children = children_of(forkservers[0])
             workers = [dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
-                            if "=" in item) for pid in children
-                       if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]  # not multiprocessing's tracker
+                            if "=" in item) for pid in children]
             assert len(workers) == 2
             assert {env.get("OMP_NUM_THREADS") for env in workers} == {str(cores.share(2))}
             # 32 connections opened at once, as a load balancer or wrk keeps them, are spread over both workers
