@@ -263,7 +263,6 @@ def _example(item: Exportable):
 
 
 def _onnx(item: Exportable, path: str) -> None:
-    import onnx
     import torch
 
     with warnings.catch_warnings(), _torchlib_once():
@@ -271,12 +270,9 @@ def _onnx(item: Exportable, path: str) -> None:
         program = torch.onnx.export(item.module, (_example(item),), dynamo=True, verbose=False,
                                     input_names=[item.input_name], output_names=[item.output_name],
                                     dynamic_shapes=_dynamic_shapes(item), optimize=True)
+    for key, value in item.metadata.items():  # written with the model, not loaded and saved a second time
+        program.model.metadata_props[key] = value if isinstance(value, str) else json.dumps(value)
     program.save(path)
-    model = onnx.load(path)
-    for key, value in item.metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
-    onnx.save(model, path)
 
 
 _EXPORTING = threading.Lock()
